@@ -1,0 +1,18 @@
+from typing import List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+MEASURES: List[str]
+METHODS: List[str]
+
+def transition(
+    measure: str, n: int, params: List[Tuple[str, float]]
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def discretize(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], dt: float, method: str, alpha: Optional[float] = None
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def legs_step_matrices(
+    n: int, t: int, method: str, alpha: Optional[float] = None, convention: str = "original"
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

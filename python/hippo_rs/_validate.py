@@ -1,0 +1,42 @@
+"""Argument checks shared by the public functions: clear TypeError/ValueError naming the argument."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any
+
+import numpy as np
+
+
+def order(value: Any, name: str = "N") -> int:
+    """A memory order: a Python or numpy integer >= 1 (bool is refused)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected an integer >= 1, got a bool")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer >= 1, got {type(value).__name__}") from None
+    if n < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {n}")
+    return n
+
+
+def real(value: Any, name: str) -> float:
+    """A real scalar (Python or numpy number, not bool, not complex)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def params(values: dict[str, Any]) -> list[tuple[str, float]]:
+    """Measure parameters as (name, float) pairs; the core checks names and ranges."""
+    return [(k, real(v, k)) for k, v in values.items()]
+
+
+def float64_array(value: Any, name: str) -> np.ndarray:
+    """A real array converted to float64 (complex, object and string arrays are refused)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)

@@ -1,0 +1,16 @@
+//! hippo-core: the pure-Rust core of hippo_rs (no Python in it).
+//!
+//! - [`measure`]: the HiPPO measures and their closed-form (A, B), defined once.
+//! - [`discretize`]: methods, GBT step coefficients, LegS conventions, dense reference discretisations.
+//! - [`dense`]: dense float64 linear algebra (LU, expm) for the reference paths.
+//!
+//! Conventions (sign, normalisation, theta, LegS step index) are in `docs/conventions.md`.
+
+pub mod dense;
+pub mod discretize;
+pub mod error;
+pub mod measure;
+
+pub use discretize::{GbtStep, LegsConvention, Method};
+pub use error::{HippoError, Result};
+pub use measure::Measure;

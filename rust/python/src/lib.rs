@@ -1,0 +1,15 @@
+//! hippo_rs._core: the thin PyO3 layer over hippo-core. It converts arrays, validates what only
+//! Python can see (dtypes, shapes), releases the GIL around the work and maps `HippoError` to typed
+//! Python exceptions. No math lives here.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod dense;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    dense::register(m)?;
+    Ok(())
+}
