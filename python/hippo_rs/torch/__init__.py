@@ -1,0 +1,14 @@
+"""PyTorch front end of hippo_rs: custom ops with autograd, HiPPO-RNN cells and a sequence memory layer.
+
+Importing this subpackage imports torch and registers the ops ``torch.ops.hippo_rs.gbt_scan``,
+``gbt_scan_backward``, ``gbt_step`` and ``gbt_step_backward`` (schemas in ``docs/torch.md``); the
+top-level ``hippo_rs`` package never imports torch.
+"""
+
+from __future__ import annotations
+
+from . import _ops
+from ._functional import coefficients, scan, step
+from ._ops import PARAM_NAMES
+
+__all__ = ["PARAM_NAMES", "coefficients", "scan", "step"]
