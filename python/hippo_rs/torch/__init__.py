@@ -10,5 +10,21 @@ from __future__ import annotations
 from . import _ops
 from ._functional import coefficients, scan, step
 from ._ops import PARAM_NAMES
+from .cells import CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
+from .rnn import HiPPOMemory, HiPPORNN
 
-__all__ = ["PARAM_NAMES", "coefficients", "scan", "step"]
+__all__ = [
+    "CELLS",
+    "GRUCell",
+    "HiPPOCell",
+    "HiPPOMemory",
+    "HiPPORNN",
+    "HiPPOState",
+    "LSTMCell",
+    "PARAM_NAMES",
+    "RNNCell",
+    "coefficients",
+    "make_cell",
+    "scan",
+    "step",
+]
