@@ -67,27 +67,27 @@ def np_gbt_scan_adjoint(measure, params, grad, coef, return_all):
     """Transpose of :func:`np_gbt_scan` with dense matrices: lambda_L = grad_L; for k = L..1:
     w = (I - a_i A)^-T lambda_k, grad_f_k = a_b <B, w>, lambda_{k-1} = (I + a_e A)^T w (+ grad_{k-1});
     a reset row gives grad_f_k = lambda_k[0], lambda_{k-1} = 0 (+ grad_{k-1})."""
-    g = np.asarray(grad, np.float64)
+    g = torch.from_numpy(np.asarray(grad, np.float64))
     L = coef.shape[0]
     R, N = g.shape[-2:]
-    A, B = (x.numpy() for x in dense_matrices(measure, N, params))
-    eye = np.eye(N)
-    coef_r = np.broadcast_to(coef[:, None, :] if coef.ndim == 2 else coef, (L, R, 3))
-    lam = g[L - 1].copy() if return_all else g.copy()
-    grad_f = np.zeros((L, R))
+    A, B = dense_matrices(measure, N, params)
+    eye = torch.eye(N, dtype=torch.float64)
+    rows = torch.from_numpy(np.array(np.broadcast_to(coef[:, None, :] if coef.ndim == 2 else coef, (L, R, 3))))
+    lam = g[L - 1].clone() if return_all else g.clone()
+    grad_f = torch.zeros(L, R, dtype=torch.float64)
     for k in range(L - 1, -1, -1):
-        for r in range(R):
-            a_i, a_e, a_b = coef_r[k, r]
-            if np.isinf(a_i):
-                grad_f[k, r] = lam[r, 0]
-                lam[r] = 0.0
-            else:
-                w = np.linalg.solve((eye - a_i * A).T, lam[r])
-                grad_f[k, r] = a_b * (B @ w)
-                lam[r] = (eye + a_e * A).T @ w
+        a_i, a_e, a_b = rows[k, :, 0], rows[k, :, 1], rows[k, :, 2]
+        reset = torch.isinf(a_i)
+        a_i = torch.where(reset, torch.zeros_like(a_i), a_i)
+        lhs_t = (eye - a_i[:, None, None] * A).transpose(-1, -2)
+        w = torch.linalg.solve(lhs_t, lam)
+        gf = a_b * (w @ B)
+        lam_new = torch.einsum("rji,rj->ri", eye + a_e[:, None, None] * A, w)
+        grad_f[k] = torch.where(reset, lam[:, 0], gf)
+        lam = torch.where(reset[:, None], torch.zeros_like(lam_new), lam_new)
         if return_all and k > 0:
-            lam += g[k - 1]
-    return grad_f.astype(grad.dtype), lam.astype(grad.dtype)
+            lam = lam + g[k - 1]
+    return grad_f.numpy().astype(grad.dtype), lam.numpy().astype(grad.dtype)
 
 
 def install_standins():

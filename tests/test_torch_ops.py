@@ -259,12 +259,23 @@ def test_errors_name_the_argument():
 @pytest.mark.parametrize("convention", ["original", "paper"])
 @pytest.mark.parametrize("method,alpha", METHODS)
 def test_coefficients_equal_numpy_api(convention, method, alpha):
+    kw = dict(method=method, alpha=alpha, convention=convention)
     for t0 in (0, 5):
-        want = hippo_rs.gbt_coefficients("legs", 8, method=method, alpha=alpha, t0=t0, convention=convention)
-        got = ht.coefficients("legs", 8, method=method, alpha=alpha, t0=t0, convention=convention)
-        np.testing.assert_allclose(got.numpy(), want)
-    want = hippo_rs.gbt_coefficients("legt", 8, method=method, alpha=alpha, dt=0.1, theta=2.0)
-    np.testing.assert_allclose(ht.coefficients("legt", 8, method=method, alpha=alpha, dt=0.1).numpy(), want)
+        want = hippo_rs.gbt_coefficients("legs", 8, t0=t0, **kw)
+        np.testing.assert_allclose(ht.coefficients("legs", 8, t0=t0, **kw).numpy(), want)
+    want = hippo_rs.gbt_coefficients("legt", 8, dt=0.1, theta=2.0, **kw)
+    np.testing.assert_allclose(ht.coefficients("legt", 8, dt=0.1, **kw).numpy(), want)
+    ts = np.cumsum(np.random.default_rng(0).uniform(0.1, 1.0, (6, 3)), 0)
+    ts[0, 0] = 0.0
+    for measure, dt in (("legs", None), ("lmu", 0.5)):
+        for t_prev in (None, np.array([0.0, 0.05, 0.01]) if measure == "lmu" else None):
+            want = hippo_rs.gbt_coefficients(measure, 6, timestamps=ts, t_prev=t_prev, dt=dt, **kw)
+            got = ht.coefficients(measure, 6, timestamps=torch.from_numpy(ts), dt=dt,
+                                  t_prev=None if t_prev is None else torch.from_numpy(t_prev), **kw)
+            np.testing.assert_allclose(got.numpy(), want)
+    want = hippo_rs.gbt_coefficients("legs", 6, timestamps=ts[1:4] + 1, t_prev=ts[0] + 1, **kw)
+    got = ht.coefficients("legs", 3, timestamps=torch.from_numpy(ts[1:4] + 1), t_prev=torch.from_numpy(ts[0] + 1), **kw)
+    np.testing.assert_allclose(got.numpy(), want[:3])
 
 
 @pytest.mark.skipif(not hasattr(hippo_rs, "scan"), reason="hippo_rs.scan not built yet")
@@ -272,12 +283,19 @@ def test_coefficients_equal_numpy_api(convention, method, alpha):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scan_equals_numpy_api(measure, dtype):
     f = np.random.default_rng(0).standard_normal((30, 2, 3)).astype(dtype)
-    kw = dict(PARAMS[measure])
+    kw = {k: v for k, v in PARAMS[measure].items() if k != "alpha"}  # glagt's alpha collides with the GBT alpha
     dt = None if measure == "legs" else 0.05
     want = hippo_rs.scan(measure, f, 8, dt=dt, **kw)
-    got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, **_kw(measure))
+    got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, **kw)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
+    # per-row timestamps, continuing from a state
+    ts = np.cumsum(np.random.default_rng(1).uniform(0.1, 1.0, (30, 2, 3)), 0) + 1.0
+    c0 = want[4]
+    want = hippo_rs.scan(measure, f, 8, dt=dt, timestamps=ts, c0=c0, t_prev=np.full((2, 3), 0.5), **kw)
+    got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, timestamps=torch.from_numpy(ts),
+                  c0=torch.from_numpy(c0), t_prev=torch.full((2, 3), 0.5, dtype=F64), **kw)
+    np.testing.assert_allclose(got.numpy(), want, rtol=10 * tol, atol=10 * tol)
 
 
 # -------------------------------------------------------------------------------------------- compile

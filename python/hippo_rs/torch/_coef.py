@@ -10,8 +10,9 @@ operations so that they run on the device of the signal and trace under ``torch.
   ``(alpha/t, (1-alpha)/t, 1/t)``; ``"paper"``: ``(alpha/(t+1), (1-alpha)/t, alpha/(t+1) + (1-alpha)/t)``;
 * timestamped LegS from ``t0`` to ``t1``: original ``delta = (t1 - t0)/t1`` on all three;
   paper ``((t1-t0)/t1 alpha, (t1-t0)/t0 (1-alpha), (t1-t0)/t1 alpha + (t1-t0)/t0 (1-alpha))``;
-* the LegS first sample (``t = 0``; timestamped: ``t1 = 0`` original, ``t0 = 0`` paper) is the reset
-  row ``(+inf, 0, 0)``: the kernels set ``c_k = f_k e_0``.
+* the LegS first sample (``t = 0``; timestamped: nothing absorbed yet (``t_prev`` None or NaN), or
+  ``t1 = 0`` original, ``t0 = 0`` paper) is the reset row ``(+inf, 0, 0)``: the kernels set
+  ``c_k = f_k e_0``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def legs_coefficients(
     return _rows(a_i, a_e, a_b, reset)
 
 
+def _check_timestamps(t1: Tensor, t0: Tensor, legs: bool) -> None:
+    """Data-dependent checks (eager mode only: they would force a sync / graph break when tracing)."""
+    if not torch.all(torch.isfinite(t1)):
+        raise ValueError("timestamps: expected finite values, got NaN or inf")
+    if legs and torch.any(t1 < 0):
+        raise ValueError("timestamps: LegS times must be >= 0 (time 0 is the start of the memory)")
+    if torch.any(t1 <= t0):  # NaN (nothing absorbed yet) compares False
+        raise ValueError("timestamps: expected strictly increasing times, each after t_prev (default 0)")
+
+
 def timestamped_coefficients(
     measure: str,
     timestamps: Tensor,
@@ -100,22 +111,30 @@ def timestamped_coefficients(
 ) -> Tensor:
     """Coefficients from absolute timestamps (L,) -> (L, 3) or (L, R) -> (L, R, 3).
 
-    ``t_prev`` is the time of the last sample already absorbed (scalar or (R,)); None starts the
-    stream at time 0. LegS ignores ``dt``; time-invariant measures step ``dt (t1 - t0)`` (dt default 1).
+    ``t_prev`` is the time of the last sample already absorbed (scalar or (R,)); None (or NaN) means
+    nothing absorbed yet: LegS then resets on the first sample, time-invariant measures start from
+    time 0. LegS ignores ``dt``; time-invariant measures step ``dt (t1 - t0)`` (dt default 1).
     """
     _check_convention(convention)
+    legs = measure == "legs"
     t1 = timestamps.to(_F64)
-    first = torch.zeros_like(t1[:1]) if t_prev is None else torch.as_tensor(t_prev, dtype=_F64, device=t1.device)
-    t0 = torch.cat((first.expand_as(t1[:1]), t1[:-1]), dim=0)
+    if t_prev is None:
+        first = torch.full_like(t1[:1], float("nan") if legs else 0.0)
+    else:
+        first = torch.as_tensor(t_prev, dtype=_F64, device=t1.device).expand_as(t1[0])[None]
+    t0 = torch.cat((first, t1[:-1]), dim=0)
+    if not torch.compiler.is_compiling():
+        _check_timestamps(t1, t0, legs)
     d = t1 - t0
-    if measure != "legs":
+    if not legs:
         step = d * (1.0 if dt is None else real(dt, "dt"))
         return _rows(alpha * step, (1.0 - alpha) * step, step, None)
+    fresh = torch.isnan(t0)
     if convention == "original":
-        reset = t1 == 0
+        reset = fresh | (t1 == 0)
         delta = d / torch.where(reset, torch.ones_like(t1), t1)
         return _rows(alpha * delta, (1.0 - alpha) * delta, delta, reset)
-    reset = t0 == 0
+    reset = fresh | (t0 == 0)
     a_i = alpha * d / torch.where(t1 == 0, torch.ones_like(t1), t1)
     a_e = (1.0 - alpha) * d / torch.where(reset, torch.ones_like(t0), t0)
     return _rows(a_i, a_e, a_i + a_e, reset)

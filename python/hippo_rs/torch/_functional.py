@@ -47,7 +47,8 @@ def coefficients(
     Same rules as :func:`hippo_rs.gbt_coefficients` (see ``hippo_rs.torch._coef``): LegS uses the
     step index ``t0`` (samples already absorbed; a tensor (R,) gives per-row indices) and ignores
     ``dt``; time-invariant measures need ``dt``. With ``timestamps`` (L,) or (L, R) the steps come
-    from absolute times, ``t_prev`` being the time of the last absorbed sample (None: time 0).
+    from absolute times, ``t_prev`` being the time of the last absorbed sample (None or NaN: nothing
+    absorbed yet; LegS then resets on the first sample, time-invariant measures start at time 0).
     """
     if measure not in _MEASURES:
         raise ValueError(f"measure: expected one of {_MEASURES}, got {measure!r}")
@@ -93,7 +94,8 @@ def scan(
     = samples already absorbed (0 starts a new stream: the first sample resets the state to
     ``f_0 e_0``); continuing ``scan(f[k:], c0=c_k, t0=k)`` equals one call. ``timestamps`` (L,) or
     (L, ...) are absolute sample times (timestamped LegS; time-invariant measures step
-    ``dt (t1 - t0)``) and ``t_prev`` the time of the last absorbed sample. Measure parameters
+    ``dt (t1 - t0)``; broadcast against f) and ``t_prev`` the time of the last absorbed sample (None:
+    nothing absorbed; times must increase strictly, checked in eager mode). Measure parameters
     (``theta``, ``beta``, ``glagt_alpha``) are keywords.
     """
     if not isinstance(f, Tensor) or f.dim() < 1:
@@ -115,10 +117,15 @@ def scan(
     R = f2.shape[1]
     if isinstance(t0, Tensor):
         t0 = t0.expand(batch).reshape(R)
-    if timestamps is not None and isinstance(timestamps, Tensor) and timestamps.dim() > 1:
-        timestamps = timestamps.expand(f.shape).reshape(L, R)
-        if isinstance(t_prev, Tensor) and t_prev.dim() > 0:
-            t_prev = t_prev.expand(batch).reshape(R)
+    if timestamps is not None:
+        timestamps = torch.as_tensor(timestamps, dtype=torch.float64, device=f.device)
+        per_row_prev = isinstance(t_prev, Tensor) and t_prev.dim() > 0
+        if timestamps.dim() > 1 or per_row_prev:
+            if timestamps.dim() == 1:
+                timestamps = timestamps.reshape(L, *([1] * len(batch)))
+            timestamps = timestamps.expand(f.shape).reshape(L, R)
+            if per_row_prev:
+                t_prev = t_prev.expand(batch).reshape(R)
     coef = coefficients(
         measure, L, method=method, alpha=alpha, dt=dt, timestamps=timestamps, t0=t0, t_prev=t_prev,
         convention=convention, device=f.device,
@@ -145,7 +152,8 @@ def step(
 
     ``c`` (..., N), ``f`` (...) -> (..., N). LegS: ``t`` = samples already absorbed (int or an
     integer tensor of f's shape; ``t = 0`` resets to ``f e_0``). Timestamped: ``timestamp`` = time of
-    this sample and ``t_prev`` that of the previous one (None: 0). Time-invariant measures: ``dt``.
+    this sample and ``t_prev`` that of the previous one (None or NaN: none, LegS resets). Time-invariant
+    measures: ``dt``.
     """
     plist = _measure_params(measure, params)
     if c.shape[:-1] != f.shape:
@@ -155,9 +163,10 @@ def step(
     R = f2.shape[0]
     if timestamp is not None:
         ts = torch.as_tensor(timestamp, dtype=torch.float64, device=f.device)
-        if ts.dim() > 0:
+        per_row_prev = isinstance(t_prev, Tensor) and t_prev.dim() > 0
+        if ts.dim() > 0 or per_row_prev:
             ts = ts.expand(f.shape).reshape(R)
-        if isinstance(t_prev, Tensor) and t_prev.dim() > 0:
+        if per_row_prev:
             t_prev = t_prev.expand(f.shape).reshape(R)
         coef = coefficients(
             measure, 1, method=method, alpha=alpha, dt=dt, timestamps=ts[None], t_prev=t_prev,

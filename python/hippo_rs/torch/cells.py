@@ -42,7 +42,8 @@ class HiPPOState(NamedTuple):
     """State of a :class:`HiPPOCell`: hidden ``h`` (B, H), memory ``c`` (B, M, N) and ``t`` (B,) float64.
 
     ``t`` is the LegS step index (samples already absorbed, never clamped), the time of the last
-    absorbed sample for timestamped LegS, and a step counter for the time-invariant measures.
+    absorbed sample for timestamped LegS (NaN before the first), and a step counter for the
+    time-invariant measures.
     """
 
     h: Tensor
@@ -119,13 +120,14 @@ class HiPPOCell(nn.Module):
         )
 
     def initial_state(self, batch: int, dtype=None, device=None) -> HiPPOState:
-        """Zero hidden state and memory; ``t = 0`` (a new LegS stream / timestamped stream at time 0)."""
+        """Zero hidden state and memory, nothing absorbed: ``t = 0`` (LegS step index, step counter) or,
+        for timestamped LegS, ``t = NaN`` (no previous sample: the first one resets the memory)."""
         dtype = dtype or self.W_f.weight.dtype
         device = device or self.W_f.weight.device
         return HiPPOState(
             torch.zeros(batch, self.hidden_size, dtype=dtype, device=device),
             torch.zeros(batch, self.memory_size, self.memory_order, dtype=dtype, device=device),
-            torch.zeros(batch, dtype=_F64, device=device),
+            torch.full((batch,), float("nan") if self.timestamped else 0.0, dtype=_F64, device=device),
         )
 
     def _step_kwargs(self, t: Tensor, timestamp: Optional[Tensor]) -> dict:
