@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -185,13 +184,15 @@ def _adding_batch(L, B, gen):
     return torch.stack((values, marks), -1), (values * marks).sum(0)
 
 
-def test_training_reduces_loss_on_the_adding_task():
+def test_training_learns_the_adding_task():
+    """HiPPO-LegS RNN on the adding problem, L = 100: the validation MSE falls from its start (~1.4)
+    far below that of the best constant prediction (1/6, the variance of the sum of two U(0, 1))."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    L, B = 100, 32
-    rnn = ht.HiPPORNN("legs", 2, 32, memory_order=32)
-    head = torch.nn.Linear(32, 1)
-    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-2)
+    L, B, H = 100, 32, 32
+    rnn = ht.HiPPORNN("legs", 2, H, memory_order=H)
+    head = torch.nn.Linear(H, 1)
+    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=3e-2)
     x_val, y_val = _adding_batch(L, 256, gen)
 
     def val_loss():
@@ -200,14 +201,14 @@ def test_training_reduces_loss_on_the_adding_task():
             return torch.nn.functional.mse_loss(head(y[-1]).squeeze(-1), y_val).item()
 
     start = val_loss()
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 20:
+    for it in range(1, 401):
         x, target = _adding_batch(L, B, gen)
         y, _ = rnn(x)
         loss = torch.nn.functional.mse_loss(head(y[-1]).squeeze(-1), target)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if val_loss() < 0.1 * start:
+        if it % 25 == 0 and it >= 150 and val_loss() < 0.05:
             break
-    assert val_loss() < 0.1 * start
+    final = val_loss()
+    assert start > 1.0 and final < 0.05, (start, final, it)

@@ -273,9 +273,9 @@ def test_coefficients_equal_numpy_api(convention, method, alpha):
             got = ht.coefficients(measure, 6, timestamps=torch.from_numpy(ts), dt=dt,
                                   t_prev=None if t_prev is None else torch.from_numpy(t_prev), **kw)
             np.testing.assert_allclose(got.numpy(), want)
-    want = hippo_rs.gbt_coefficients("legs", 6, timestamps=ts[1:4] + 1, t_prev=ts[0] + 1, **kw)
+    want = hippo_rs.gbt_coefficients("legs", 3, timestamps=ts[1:4] + 1, t_prev=ts[0] + 1, **kw)
     got = ht.coefficients("legs", 3, timestamps=torch.from_numpy(ts[1:4] + 1), t_prev=torch.from_numpy(ts[0] + 1), **kw)
-    np.testing.assert_allclose(got.numpy(), want[:3])
+    np.testing.assert_allclose(got.numpy(), want)
 
 
 @pytest.mark.skipif(not hasattr(hippo_rs, "scan"), reason="hippo_rs.scan not built yet")
