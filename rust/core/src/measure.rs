@@ -314,6 +314,27 @@ mod tests {
     }
 
     #[test]
+    fn fout_has_rank_one_part_and_rotation_blocks() {
+        let (n, theta) = (6, 2.0);
+        let (a, b) = Measure::FouT { theta }.transition(n).unwrap();
+        let v = fout_v(n);
+        for i in 0..n {
+            assert_eq!(b[i], v[i] / theta);
+            for k in 0..n {
+                let w = |j: usize| 2.0 * std::f64::consts::PI * j as f64 / theta;
+                let rotation = match (i, k) {
+                    (1, 2) => -w(1),
+                    (2, 1) => w(1),
+                    (3, 4) => -w(2),
+                    (4, 3) => w(2),
+                    _ => 0.0,
+                };
+                assert!((a[i * n + k] - (rotation - v[i] * v[k] / theta)).abs() < 1e-14, "({i}, {k})");
+            }
+        }
+    }
+
+    #[test]
     fn ln_gamma_matches_factorials() {
         let mut f = 1.0f64;
         for n in 1..30 {
