@@ -206,6 +206,9 @@ impl Measure {
                         a[i * n + k] = -v[i] * v[k] / theta;
                     }
                     b[i] = v[i] / theta;
+                }
+                // After the rank-one fill: setting row i + 1 inside the loop above would be overwritten.
+                for i in 0..n {
                     if i >= 1 && i % 2 == 1 && i + 1 < n {
                         let w = 2.0 * std::f64::consts::PI * ((i + 1) / 2) as f64 / theta;
                         a[i * n + i + 1] -= w;
