@@ -225,12 +225,13 @@ fn run_blocks(blocks: &[(usize, usize)], task: impl Fn(usize, usize) + Sync + Se
 }
 
 /// Runs the recurrence over `f` (L, R) from `c0` (R, N). `out` is (L, R, N) when `return_all`,
-/// else (R, N) (the final state; c0 itself when L = 0).
+/// else (R, N) (the final state; c0 itself when L = 0). `c0 = None` means `out` already holds c0
+/// (an in-place update; only without `return_all`).
 #[allow(clippy::too_many_arguments)]
 pub fn gbt_scan<T: Real>(
     op: &Structured<T>,
     f: &[T],
-    c0: &[T],
+    c0: Option<&[T]>,
     coef: Coefficients<'_>,
     steps: usize,
     rows: usize,
@@ -238,8 +239,12 @@ pub fn gbt_scan<T: Real>(
     out: &mut [T],
 ) -> Result<()> {
     let n = op.order();
-    if c0.len() != rows * n {
-        return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {} values", c0.len())));
+    match c0 {
+        Some(c0) if c0.len() != rows * n => {
+            return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {} values", c0.len())));
+        }
+        None if return_all => return Err(HippoError::invalid("c0", "an in-place scan (c0 = None) returns the final state only")),
+        _ => {}
     }
     if f.len() != steps * rows {
         return Err(HippoError::invalid("f", format!("expected shape ({steps}, {rows}), got {} values", f.len())));
@@ -250,7 +255,9 @@ pub fn gbt_scan<T: Real>(
         return Err(HippoError::invalid("out", format!("expected {want} values, got {}", out.len())));
     }
     if rows == 0 || (steps == 0 && !return_all) {
-        out.copy_from_slice(c0);
+        if let Some(c0) = c0 {
+            out.copy_from_slice(c0);
+        }
         return Ok(());
     }
     let shared = SharedOut::new(out);
@@ -261,7 +268,9 @@ pub fn gbt_scan<T: Real>(
             // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
             let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
             if k == 0 {
-                state.copy_from_slice(&c0[r0 * n..r1 * n]);
+                if let Some(c0) = c0 {
+                    state.copy_from_slice(&c0[r0 * n..r1 * n]);
+                }
             } else if return_all {
                 // SAFETY: the previous time slice of the same rows, disjoint from `state`.
                 state.copy_from_slice(unsafe { shared.part(((k - 1) * rows + r0) * n, width) });
@@ -408,13 +417,13 @@ mod tests {
                 let want = dense_scan(&m, n, &f, &c0, &coef, rows);
                 let op = m.structured::<f64>(n).unwrap();
                 let mut all = vec![0.0; steps * rows * n];
-                gbt_scan(&op, &f, &c0, Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
+                gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
                 let tol = 1e-10;
                 for (i, (g, w)) in all.iter().zip(&want).enumerate() {
                     assert!((g - w).abs() < tol * (1.0 + w.abs()), "{m:?} n={n} [{i}]: {g} vs {w}");
                 }
                 let mut last = vec![0.0; rows * n];
-                gbt_scan(&op, &f, &c0, Coefficients::PerStep(&coef), steps, rows, false, &mut last).unwrap();
+                gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, false, &mut last).unwrap();
                 assert_eq!(&last[..], &all[(steps - 1) * rows * n..]);
             }
         }
@@ -436,7 +445,7 @@ mod tests {
                 let len = if return_all { steps * rows * n } else { rows * n };
                 let grad = pseudo(len, 3);
                 let mut y = vec![0.0; len];
-                gbt_scan(&op, &f, &c0, Coefficients::PerStep(&coef), steps, rows, return_all, &mut y).unwrap();
+                gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, return_all, &mut y).unwrap();
                 let (mut gf, mut gc0) = (vec![0.0; steps * rows], vec![0.0; rows * n]);
                 gbt_scan_adjoint(&op, &grad, Coefficients::PerStep(&coef), steps, rows, return_all, &mut gf, &mut gc0)
                     .unwrap();
@@ -456,11 +465,11 @@ mod tests {
         let c0 = vec![0.0f32; rows * n];
         let coef = legs_coef(steps);
         let mut all = vec![0.0f32; steps * rows * n];
-        gbt_scan(&op, &f, &c0, Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
+        gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
         for r in [0, 17, 36] {
             let fr: Vec<f32> = (0..steps).map(|k| f[k * rows + r]).collect();
             let mut one = vec![0.0f32; steps * n];
-            gbt_scan(&op, &fr, &c0[..n], Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
+            gbt_scan(&op, &fr, Some(&c0[..n]), Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
             for k in 0..steps {
                 assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n]);
             }
@@ -472,9 +481,9 @@ mod tests {
         let op = Measure::LegS.structured::<f64>(4).unwrap();
         let mut out = vec![0.0; 8];
         let bad = [f64::NAN, 0.0, 1.0];
-        let e = gbt_scan(&op, &[1.0, 2.0], &[0.0; 8], Coefficients::PerStep(&bad), 1, 2, false, &mut out).unwrap_err();
+        let e = gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 8]), Coefficients::PerStep(&bad), 1, 2, false, &mut out).unwrap_err();
         assert!(e.to_string().starts_with("coef:"));
-        let e = gbt_scan(&op, &[1.0, 2.0], &[0.0; 7], Coefficients::PerStep(&[0.1, 0.1, 0.1]), 1, 2, false, &mut out)
+        let e = gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 7]), Coefficients::PerStep(&[0.1, 0.1, 0.1]), 1, 2, false, &mut out)
             .unwrap_err();
         assert!(e.to_string().starts_with("c0:"));
     }
