@@ -47,7 +47,16 @@ def _measure(measure: Any) -> str:
     return measure
 
 
-def _params(measure: str, params: Dict[str, Any]) -> Dict[str, float]:
+def _params(measure: str, params: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
+    """Measure parameters from ``**params`` and the ``params=`` dict (the only way to pass GLagT's
+    ``alpha``, since the keyword ``alpha`` is the GBT weight)."""
+    if extra is not None:
+        if not isinstance(extra, dict):
+            raise TypeError(f"params: expected a dict of measure parameters, got {type(extra).__name__}")
+        both = set(extra) & set(params)
+        if both:
+            raise ValueError(f"params: {sorted(both)} given both as keywords and in params")
+        params = {**extra, **params}
     checked = dict(_v.params(params))
     _core.transition(measure, 1, list(checked.items()))  # validates names and ranges (O(1))
     return checked
@@ -139,8 +148,16 @@ def _legs_timestamped_rows(t0: np.ndarray, t1: np.ndarray, alpha: float, convent
     return rows
 
 
+def _times(value: Any, name: str) -> np.ndarray:
+    """Real times as a float64 array of the same shape (0-d stays 0-d)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def _timestamps(timestamps: Any, L: Optional[int], legs: bool) -> np.ndarray:
-    ts = _v.float64_array(timestamps, "timestamps")
+    ts = _times(timestamps, "timestamps")
     if ts.ndim == 0:
         raise ValueError(f"timestamps: expected shape (L,) or (L, ...), got a scalar")
     if L is not None and ts.shape[0] != L:
@@ -159,7 +176,7 @@ def _previous_times(ts: np.ndarray, t_prev: Any, legs: bool) -> np.ndarray:
     if t_prev is None:
         first = np.full(ts.shape[1:], np.nan if legs else 0.0)
     else:
-        first = _v.float64_array(t_prev, "t_prev")
+        first = _times(t_prev, "t_prev")
         if not np.all(np.isfinite(first)):
             raise ValueError("t_prev: expected finite times, got NaN or inf")
         try:
@@ -185,7 +202,8 @@ def gbt_coefficients(
     t0: int = 0,
     t_prev: Optional[ArrayLike] = None,
     convention: str = "original",
-    **params: float,
+    params: Optional[Dict[str, float]] = None,
+    **measure_params: float,
 ) -> np.ndarray:
     """Per-step GBT coefficients ``(a_i, a_e, a_b)`` of a scan of length ``L``: float64 ``(L, 3)``, or
     ``(L, R, 3)`` for timestamps of shape ``(L, R)`` (``(L, ...)`` is flattened to ``(L, R)``).
@@ -199,10 +217,11 @@ def gbt_coefficients(
     - timestamped LegS from ``t0`` to ``t1``: ``original`` ``delta = (t1 - t0)/t1`` on all three;
       ``paper`` ``(t1-t0)/t1`` implicit, ``(t1-t0)/t0`` explicit. The first sample is a reset when
       ``t_prev`` is None (nothing absorbed yet), and also at ``t1 = 0`` (original) / ``t0 = 0`` (paper).
-    ``params`` are the measure's parameters (validated; theta lives in A, not in the coefficients).
+    Measure parameters (keywords, or the ``params`` dict; GLagT's ``alpha`` only through ``params``,
+    since ``alpha`` is the GBT weight) are validated; theta lives in A, not in the coefficients.
     """
     measure = _measure(measure)
-    _params(measure, params)
+    _params(measure, measure_params, params)
     steps = _step_index(L, "L")
     a = _method(method, alpha)
     if a is None:
@@ -309,7 +328,8 @@ def scan(
     return_all: bool = True,
     convention: str = "original",
     out: Optional[np.ndarray] = None,
-    **params: float,
+    params: Optional[Dict[str, float]] = None,
+    **measure_params: float,
 ) -> np.ndarray:
     """Runs the HiPPO recurrence over a whole sequence ``f`` of shape ``(L, ...)`` in one call.
 
@@ -321,10 +341,11 @@ def scan(
     times) give irregular steps, continued with ``t_prev`` (see :func:`gbt_coefficients`).
     GBT methods run in O(N) per step in Rust (GIL released, rows in parallel); ``zoh`` uses dense
     per-step matrices in numpy (O(N^2) per step; O(N^3) for LegS). ``out`` (optional, C-contiguous,
-    of the result's shape and dtype) receives the result.
+    of the result's shape and dtype) receives the result. Measure parameters: keywords (``theta``,
+    ``beta``) or the ``params`` dict (GLagT's ``alpha`` only there: ``alpha`` is the GBT weight).
     """
     measure = _measure(measure)
-    checked = _params(measure, params)
+    checked = _params(measure, measure_params, params)
     n = _v.order(N)
     a = _method(method, alpha)
     conv = _convention(convention)
@@ -405,7 +426,8 @@ def update(
     convention: str = "original",
     t_prev: Optional[ArrayLike] = None,
     out: Optional[np.ndarray] = None,
-    **params: float,
+    params: Optional[Dict[str, float]] = None,
+    **measure_params: float,
 ) -> np.ndarray:
     """One HiPPO step for a batch of states ``c`` ``(..., N)`` and inputs ``f`` (broadcastable to
     ``c.shape[:-1]``); returns the new state (``out`` may be ``c`` itself for an in-place update).
@@ -414,10 +436,10 @@ def update(
     ``dt * (t - t_prev)`` (``dt`` defaults to 1). LegS: ``t`` is the step index (samples already
     absorbed; an int, or an integer array per row); ``t = 0`` initialises ``c = f e_0``; with
     ``t_prev`` (a float or per-row array) ``t`` is the time of ``f`` and the step is the timestamped
-    one (see :func:`gbt_coefficients`).
+    one (see :func:`gbt_coefficients`). Measure parameters as in :func:`scan`.
     """
     measure = _measure(measure)
-    checked = _params(measure, params)
+    checked = _params(measure, measure_params, params)
     a = _method(method, alpha)
     conv = _convention(convention)
     c = np.asarray(c)
@@ -426,8 +448,9 @@ def update(
     n = c.shape[-1]
     if n < 1:
         raise ValueError(f"c: expected a memory order N >= 1 in the last axis, got shape {c.shape}")
+    weak = isinstance(f, (int, float)) and not isinstance(f, bool)  # Python scalars don't promote (NEP 50)
     f = np.asarray(f)
-    dtype = _float_dtype((c, "c"), (f, "f"))
+    dtype = _float_dtype((c, "c")) if weak else _float_dtype((c, "c"), (f, "f"))
     batch = c.shape[:-1]
     try:
         fb = np.broadcast_to(f, batch)
@@ -441,10 +464,14 @@ def update(
     elif t_prev is not None:
         if t is None:
             raise ValueError("t: the timestamped step needs the time t of f (and t_prev of c)")
-        ts = _v.float64_array(t, "t")
+        ts = _times(t, "t")
+        tp = _times(t_prev, "t_prev")
         try:
-            ts = np.broadcast_to(ts, batch).reshape(1, R) if ts.ndim else ts.reshape(1)
-            tp = np.broadcast_to(_v.float64_array(t_prev, "t_prev"), ts.shape[1:])
+            if ts.ndim or tp.ndim:
+                ts = np.broadcast_to(ts, batch).reshape(1, R)
+                tp = np.broadcast_to(tp, batch).reshape(R)
+            else:
+                ts = ts.reshape(1)
         except ValueError:
             raise ValueError(f"t, t_prev: expected scalars or shapes broadcastable to {batch}") from None
         coef = _coefficients(measure, 1, a, dt, ts, 0, tp, conv)
@@ -499,8 +526,8 @@ def _update_zoh(measure, params, c, f2, dt, t, t_prev, dtype, batch, R, n):
             rows = ta == value
             out[rows] = _zoh_scan(measure, params, f2[:, rows], c2[rows], dt, None, int(value), None, False)
         return out.reshape(batch + (n,))
-    ts = None if t_prev is None else np.broadcast_to(_v.float64_array(t, "t"), batch).reshape(1, R)
-    tp = None if t_prev is None else np.broadcast_to(_v.float64_array(t_prev, "t_prev"), batch).reshape(R)
+    ts = None if t_prev is None else np.broadcast_to(_times(t, "t"), batch).reshape(1, R)
+    tp = None if t_prev is None else np.broadcast_to(_times(t_prev, "t_prev"), batch).reshape(R)
     return _zoh_scan(measure, params, f2, c2, dt, ts, 0, tp, False).reshape(batch + (n,))
 
 
