@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::discretize::GbtStep;
 use crate::error::{HippoError, Result};
-use crate::float::Real;
+use crate::float::{accelerated, Real};
 use crate::structured::{PrefixTables, Structured};
 
 /// Below this many state-element updates (L * R * N) a scan stays on the calling thread.
@@ -92,6 +92,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     }
 
     /// Makes `step` the current step (no work if it already is).
+    #[inline(always)]
     fn prepare(&mut self, step: GbtStep) {
         if step == self.step {
             return;
@@ -115,7 +116,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     }
 
     /// c <- the prepared step applied to c with input f.
-    #[inline]
+    #[inline(always)]
     fn forward(&self, c: &mut [T], f: T) {
         let step = &self.step;
         if is_reset(step) {
@@ -150,7 +151,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     }
 
     /// lambda <- (I + a_e A)^T (I - a_i A)^{-T} lambda; returns grad_f = a_b <B, (I - a_i A)^{-T} lambda>.
-    #[inline]
+    #[inline(always)]
     fn adjoint(&self, lam: &mut [T]) -> T {
         let step = &self.step;
         if is_reset(step) {
@@ -261,7 +262,7 @@ pub fn gbt_scan<T: Real>(
         return Ok(());
     }
     let shared = SharedOut::new(out);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+    run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
         let mut kernel = StepKernel::new(op);
         let width = (r1 - r0) * n;
         for k in 0..steps {
@@ -280,7 +281,7 @@ pub fn gbt_scan<T: Real>(
                 kernel.forward(c, f[k * rows + r0 + j]);
             }
         }
-    });
+    }));
     Ok(())
 }
 
@@ -320,7 +321,7 @@ pub fn gbt_scan_adjoint<T: Real>(
     }
     let shared_f = SharedOut::new(grad_f);
     let shared_c0 = SharedOut::new(grad_c0);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+    run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
         let mut kernel = StepKernel::new(op);
         // SAFETY: each block owns rows r0..r1 of grad_c0 and of every time slice of grad_f.
         let lam = unsafe { shared_c0.part(r0 * n, (r1 - r0) * n) };
@@ -339,7 +340,7 @@ pub fn gbt_scan_adjoint<T: Real>(
                 }
             }
         }
-    });
+    }));
     Ok(())
 }
 
@@ -473,6 +474,23 @@ mod tests {
             for k in 0..steps {
                 assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n]);
             }
+        }
+    }
+
+    /// `cargo test -p hippo-core --release -- --ignored --nocapture`: kernel timings without Python.
+    #[test]
+    #[ignore]
+    fn timing_of_legs_scans() {
+        for (steps, rows, n) in [(100_000usize, 1usize, 256usize), (200, 100, 256)] {
+            let op = Measure::LegS.structured::<f32>(n).unwrap();
+            let f: Vec<f32> = pseudo(steps * rows, 1).iter().map(|x| *x as f32).collect();
+            let coef = legs_coef(steps);
+            let c0 = vec![0.0f32; rows * n];
+            let mut out = vec![0.0f32; rows * n];
+            let t = std::time::Instant::now();
+            gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, false, &mut out).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            println!("L={steps} R={rows} N={n}: {:.3} s, {:.2} ns/step/row, {:.0} M elem/s", s, s / (steps * rows) as f64 * 1e9, (steps * rows * n) as f64 / s / 1e6);
         }
     }
 

@@ -243,6 +243,7 @@ impl<T: Real> Structured<T> {
     }
 
     /// x <- (I + d A) x (`Forward`) or (I + d A)^T x (`Backward`); `scratch` is grown as needed.
+    #[inline(always)]
     pub(crate) fn mul(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
         debug_assert_eq!(x.len(), self.n);
         let n = self.n;
@@ -306,6 +307,7 @@ impl<T: Real> Structured<T> {
     }
 
     /// x <- (I - d A)^{-1} x (`Forward`) or (I - d A)^{-T} x (`Backward`); `scratch` is grown as needed.
+    #[inline(always)]
     pub(crate) fn solve(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
         debug_assert_eq!(x.len(), self.n);
         let n = self.n;
@@ -394,7 +396,7 @@ impl<T: Real> Structured<T> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |acc, (x, y)| x.mul_add(*y, acc))
 }
