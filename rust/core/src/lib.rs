@@ -18,6 +18,8 @@ pub use measure::Measure;
 // ---- issue 3 (branch ops): linear-time operators and scans ----
 pub mod float;
 pub mod scan;
+#[doc(hidden)]
+pub mod simd;
 pub mod structured;
 
 pub use float::Real;

@@ -82,13 +82,15 @@ struct StepKernel<'a, T: Real> {
     step: GbtStep,
     /// Prefix tables of the prepared step, interleaved per element: (inv, e, ae*l, ai*l*inv, 1 - r*ai*l*inv, r*inv).
     table: Vec<[T; 6]>,
+    /// a_b f per row of the current tile (scratch of `forward_rows`).
+    abf: Vec<T>,
 }
 
 impl<'a, T: Real> StepKernel<'a, T> {
     fn new(op: &'a Structured<T>) -> Self {
         let prefix = op.prefix_tables();
         let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
-        StepKernel { op, prefix, step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN }, table }
+        StepKernel { op, prefix, step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN }, table, abf: Vec::new() }
     }
 
     /// Makes `step` the current step (no work if it already is).
@@ -147,6 +149,25 @@ impl<'a, T: Real> StepKernel<'a, T> {
                     self.op.solve_implicit(T::cast(step.implicit), c);
                 }
             }
+        }
+    }
+
+    /// The prepared step on consecutive rows `state` (rows x N) with inputs `f` (one per row):
+    /// whole SIMD tiles of rows for the `Prefix` structure, the rest row by row.
+    #[inline(always)]
+    fn forward_rows(&mut self, state: &mut [T], f: &[T]) {
+        let n = self.op.order();
+        let mut done = 0;
+        if let (Some(p), false) = (&self.prefix, is_reset(&self.step)) {
+            if f.len() >= 4 {
+                let ab = T::cast(self.step.input);
+                self.abf.clear();
+                self.abf.extend(f.iter().map(|x| ab * *x));
+                done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, state, n);
+            }
+        }
+        for (c, x) in state[done * n..].chunks_exact_mut(n).zip(&f[done..]) {
+            self.forward(c, *x);
         }
     }
 
@@ -213,7 +234,8 @@ impl<T> SharedOut<T> {
 fn row_blocks(steps: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
     let work = steps.saturating_mul(rows).saturating_mul(n);
     let threads = rayon::current_num_threads().max(1);
-    let per_block = if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(4 * threads).max(1) };
+    // Blocks of whole SIMD tiles (8 rows) where possible.
+    let per_block = if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(4 * threads).next_multiple_of(8) };
     (0..rows).step_by(per_block.max(1)).map(|r0| (r0, (r0 + per_block).min(rows))).collect()
 }
 
@@ -276,9 +298,18 @@ pub fn gbt_scan<T: Real>(
                 // SAFETY: the previous time slice of the same rows, disjoint from `state`.
                 state.copy_from_slice(unsafe { shared.part(((k - 1) * rows + r0) * n, width) });
             }
-            for (j, c) in state.chunks_exact_mut(n).enumerate() {
-                kernel.prepare(coef.get(k, r0 + j, rows));
-                kernel.forward(c, f[k * rows + r0 + j]);
+            let fk = &f[k * rows + r0..k * rows + r1];
+            match coef {
+                Coefficients::PerStep(_) => {
+                    kernel.prepare(coef.get(k, 0, rows));
+                    kernel.forward_rows(state, fk);
+                }
+                Coefficients::PerRow(_) => {
+                    for (j, c) in state.chunks_exact_mut(n).enumerate() {
+                        kernel.prepare(coef.get(k, r0 + j, rows));
+                        kernel.forward(c, fk[j]);
+                    }
+                }
             }
         }
     }));
