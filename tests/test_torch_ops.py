@@ -265,9 +265,10 @@ def test_coefficients_equal_numpy_api(convention, method, alpha):
         np.testing.assert_allclose(ht.coefficients("legs", 8, t0=t0, **kw).numpy(), want)
     want = hippo_rs.gbt_coefficients("legt", 8, dt=0.1, theta=2.0, **kw)
     np.testing.assert_allclose(ht.coefficients("legt", 8, dt=0.1, **kw).numpy(), want)
-    ts = np.cumsum(np.random.default_rng(0).uniform(0.1, 1.0, (6, 3)), 0)
-    ts[0, 0] = 0.0
     for measure, dt in (("legs", None), ("lmu", 0.5)):
+        ts = np.cumsum(np.random.default_rng(0).uniform(0.1, 1.0, (6, 3)), 0)
+        if measure == "legs":
+            ts[0, 0] = 0.0  # LegS may start at time 0; time-invariant steps need t > t_prev (0)
         for t_prev in (None, np.array([0.0, 0.05, 0.01]) if measure == "lmu" else None):
             want = hippo_rs.gbt_coefficients(measure, 6, timestamps=ts, t_prev=t_prev, dt=dt, **kw)
             got = ht.coefficients(measure, 6, timestamps=torch.from_numpy(ts), dt=dt,
