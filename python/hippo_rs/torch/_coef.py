@@ -75,20 +75,21 @@ def legs_coefficients(
 ) -> Tensor:
     """LegS over L samples starting at step index ``t0`` (int: (L, 3); tensor (R,): (L, R, 3))."""
     _check_convention(convention)
-    steps = torch.arange(L, dtype=_F64, device=device)
     if isinstance(t0, Tensor):
-        t = t0.to(device=device, dtype=_F64)[None, :] + steps[:, None]
+        t0 = t0.to(device=device, dtype=_F64)
+        t = t0 if L == 1 else t0[None, :] + torch.arange(L, dtype=_F64, device=device)[:, None]
+        t = t.reshape(L, -1)
     else:
-        t = steps + float(t0)
-    reset = t == 0
-    inv_t = 1.0 / torch.where(reset, torch.ones_like(t), t)  # the reset rows are overwritten below
+        t = torch.arange(L, dtype=_F64, device=device) + float(t0)
+    inv_t = 1.0 / t.clamp(min=1.0)  # t = 0 rows are overwritten by the reset row
     if convention == "original":
-        a_i, a_e, a_b = alpha * inv_t, (1.0 - alpha) * inv_t, inv_t
+        rows = inv_t[..., None] * torch.tensor([alpha, 1.0 - alpha, 1.0], dtype=_F64, device=device)
     else:
         a_i = alpha / (t + 1.0)
         a_e = (1.0 - alpha) * inv_t
-        a_b = a_i + a_e
-    return _rows(a_i, a_e, a_b, reset)
+        rows = torch.stack((a_i, a_e, a_i + a_e), dim=-1)
+    reset = torch.tensor([float("inf"), 0.0, 0.0], dtype=_F64, device=device)
+    return torch.where((t == 0)[..., None], reset, rows)
 
 
 def _check_timestamps(t1: Tensor, t0: Tensor, legs: bool) -> None:
