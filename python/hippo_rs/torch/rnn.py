@@ -29,7 +29,8 @@ class HiPPORNN(nn.Module):
     default is the LegS :class:`HiPPOCell`). ``forward(input, state=None, lengths=None, timestamps=None)``:
     input (L, B, I) (or (B, L, I) with ``batch_first``) -> (outputs (L, B, H), final state). With
     ``lengths`` (B,) the state of row b stops after ``lengths[b]`` steps (the final state is the one
-    at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) feed timestamped cells.
+    at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) feed timestamped cells
+    (cells that are not timestamped ignore them, so that cells can be swapped by name).
     """
 
     def __init__(self, cell: Union[nn.Module, str, None] = None, *args, batch_first: bool = False, **kwargs) -> None:
