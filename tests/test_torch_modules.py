@@ -27,10 +27,7 @@ def _numpy_memory_step(cell, c, f, t):
             return f[..., None] * np.eye(N)[0]
         Ad, Bd = hippo_rs.legs_step_matrices(N, t, cell.method, alpha, cell.convention)
     else:
-        params = dict(cell.params)
-        if "glagt_alpha" in params:
-            params["alpha"] = params.pop("glagt_alpha")
-        A, B = hippo_rs.transition(cell.measure, N, **params)
+        A, B = hippo_rs.transition(cell.measure, N, **cell.params)
         Ad, Bd = hippo_rs.discretize(A, B, cell.dt, cell.method, alpha)
     return c @ Ad.T + f[..., None] * Bd
 
@@ -43,7 +40,7 @@ def _sigmoid(x):
 @pytest.mark.parametrize("gate", [True, False])
 def test_cell_equals_numpy_loop(measure, gate):
     torch.manual_seed(0)
-    kw = {"glagt_alpha": 0.2, "beta": 0.5} if measure == "glagt" else {}
+    kw = {"params": {"alpha": 0.2}, "beta": 0.5} if measure == "glagt" else {}
     method = "gbt" if measure == "lagt" else "bilinear"
     cell = ht.HiPPOCell(3, 5, memory_order=4, memory_size=2, measure=measure, gate=gate, method=method,
                         alpha=0.7 if method == "gbt" else None, **kw).double()

@@ -31,11 +31,9 @@ def _plist(measure):
 
 
 def _kw(measure):
-    """Wrapper keywords: glagt's tilt is ``glagt_alpha`` there."""
+    """Wrapper keywords: glagt's tilt ``alpha`` goes in the ``params`` dict there."""
     p = dict(PARAMS[measure])
-    if measure == "glagt":
-        p["glagt_alpha"] = p.pop("alpha")
-    return p
+    return {"params": {"alpha": p.pop("alpha")}, **p} if measure == "glagt" else p
 
 
 def _coef(measure, L, method="bilinear", alpha=None, R=None, t0=0, dt=0.1):
@@ -251,6 +249,12 @@ def test_errors_name_the_argument():
         ht.scan(f, 4, method="gbt")
     with pytest.raises(ValueError, match="theta:"):
         ht.scan(f, 4, measure="lagt", dt=0.1, theta=2.0)
+    with pytest.raises(ValueError, match="theta"):
+        ht.scan(f, 4, measure="legt", dt=0.1, theta=-1.0)
+    with pytest.raises(ValueError, match="params:"):
+        ht.scan(f, 4, measure="glagt", dt=0.1, params={"beta": 1.0}, beta=1.0)
+    with pytest.raises(TypeError, match="params:"):
+        ht.scan(f, 4, measure="glagt", dt=0.1, params=[0.5])
     with pytest.raises(ValueError, match="t:"):
         ht.step(c0, f[0])
 
@@ -284,7 +288,7 @@ def test_coefficients_equal_numpy_api(convention, method, alpha):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scan_equals_numpy_api(measure, dtype):
     f = np.random.default_rng(0).standard_normal((30, 2, 3)).astype(dtype)
-    kw = {k: v for k, v in PARAMS[measure].items() if k != "alpha"}  # glagt's alpha collides with the GBT alpha
+    kw = _kw(measure)
     dt = None if measure == "legs" else 0.05
     want = hippo_rs.scan(measure, f, 8, dt=dt, **kw)
     got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, **kw)

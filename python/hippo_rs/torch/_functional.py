@@ -8,6 +8,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
+from .. import _core
 from .._validate import order, real
 from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.*)
 from ._coef import gbt_alpha, legs_coefficients, lti_coefficients, timestamped_coefficients
@@ -18,15 +19,21 @@ __all__ = ["coefficients", "scan", "step"]
 _MEASURES = tuple(_ops.PARAM_NAMES)
 
 
-def _measure_params(measure: str, params: dict) -> list:
-    """Measure parameters by name; glagt's tilt ``alpha`` is spelled ``glagt_alpha`` here because
-    ``alpha`` is the GBT weight of the discretisation."""
-    if measure == "glagt" and "glagt_alpha" in params:
-        params = dict(params)
-        params["alpha"] = params.pop("glagt_alpha")
-    elif "alpha" in params:
-        raise ValueError("alpha: the GBT weight is a keyword of its own; glagt's tilt is glagt_alpha")
-    return params_list(measure, params)
+def _merge_params(measure: str, measure_params: dict, params: Optional[dict] = None) -> dict:
+    """Measure parameters from keywords and the ``params`` dict, as in :func:`hippo_rs.scan` (the
+    dict is the only way to pass GLagT's ``alpha``: the keyword ``alpha`` is the GBT weight).
+    Names are checked here; ranges (eager mode) by the core's measure constructor."""
+    if params is not None:
+        if not isinstance(params, dict):
+            raise TypeError(f"params: expected a dict of measure parameters, got {type(params).__name__}")
+        both = set(params) & set(measure_params)
+        if both:
+            raise ValueError(f"params: {sorted(both)} given both as keywords and in params")
+        measure_params = {**params, **measure_params}
+    merged = dict(zip((n for n, _ in _ops.PARAM_NAMES.get(measure, ())), params_list(measure, measure_params)))
+    if not torch.compiler.is_compiling():
+        _core.transition(measure, 1, list(merged.items()))
+    return merged
 
 
 def coefficients(
@@ -85,7 +92,8 @@ def scan(
     t_prev: Union[None, float, Tensor] = None,
     return_all: bool = True,
     convention: str = "original",
-    **params: float,
+    params: Optional[dict] = None,
+    **measure_params: float,
 ) -> Tensor:
     """HiPPO memory of a whole sequence with the ``hippo_rs::gbt_scan`` op (differentiable in f, c0).
 
@@ -95,12 +103,12 @@ def scan(
     ``f_0 e_0``); continuing ``scan(f[k:], c0=c_k, t0=k)`` equals one call. ``timestamps`` (L,) or
     (L, ...) are absolute sample times (timestamped LegS; time-invariant measures step
     ``dt (t1 - t0)``; broadcast against f) and ``t_prev`` the time of the last absorbed sample (None:
-    nothing absorbed; times must increase strictly, checked in eager mode). Measure parameters
-    (``theta``, ``beta``, ``glagt_alpha``) are keywords.
+    nothing absorbed; times must increase strictly, checked in eager mode). Measure parameters:
+    keywords (``theta``, ``beta``) or the ``params`` dict (GLagT's ``alpha`` only there).
     """
     if not isinstance(f, Tensor) or f.dim() < 1:
         raise ValueError("f: expected a tensor of shape (L, ...)")
-    plist = _measure_params(measure, params)
+    plist = params_list(measure, _merge_params(measure, measure_params, params))
     L, batch = f.shape[0], f.shape[1:]
     if c0 is None:
         if N is None:
@@ -146,16 +154,17 @@ def step(
     timestamp: Union[None, float, Tensor] = None,
     t_prev: Union[None, float, Tensor] = None,
     convention: str = "original",
-    **params: float,
+    params: Optional[dict] = None,
+    **measure_params: float,
 ) -> Tensor:
     """One HiPPO update of a batch of states with the ``hippo_rs::gbt_step`` op.
 
     ``c`` (..., N), ``f`` (...) -> (..., N). LegS: ``t`` = samples already absorbed (int or an
     integer tensor of f's shape; ``t = 0`` resets to ``f e_0``). Timestamped: ``timestamp`` = time of
     this sample and ``t_prev`` that of the previous one (None or NaN: none, LegS resets). Time-invariant
-    measures: ``dt``.
+    measures: ``dt``. Measure parameters as in :func:`scan`.
     """
-    plist = _measure_params(measure, params)
+    plist = params_list(measure, _merge_params(measure, measure_params, params))
     if c.shape[:-1] != f.shape:
         raise ValueError(f"f: expected shape {tuple(c.shape[:-1])} (c without its last axis), got {tuple(f.shape)}")
     n = c.shape[-1]

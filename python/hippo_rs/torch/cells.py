@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from ._functional import _measure_params, coefficients, step
+from ._functional import _merge_params, coefficients, step
 
 __all__ = ["CELLS", "GRUCell", "HiPPOCell", "HiPPOState", "LSTMCell", "RNNCell", "make_cell"]
 
@@ -60,7 +60,8 @@ class HiPPOCell(nn.Module):
     (defaults give a window of about 100 steps: ``lmu`` theta=100, dt=1; the others theta=1, dt=0.01).
     ``method``: a GBT method (``bilinear`` default, ``forward_euler``, ``backward_euler``, ``gbt``
     with ``alpha``). ``convention``: LegS ``original`` (default, the paper's code) or ``paper``.
-    Measure parameters: ``beta`` (lagt, glagt), ``glagt_alpha``.
+    Measure parameters: keywords (``beta``) or the ``params`` dict (GLagT's ``alpha`` only there,
+    since ``alpha`` is the GBT weight).
     """
 
     def __init__(
@@ -77,7 +78,8 @@ class HiPPOCell(nn.Module):
         theta: Optional[float] = None,
         convention: str = "original",
         timestamped: bool = False,
-        **params: float,
+        params: Optional[dict] = None,
+        **measure_params: float,
     ) -> None:
         super().__init__()
         if measure == "tlegs":
@@ -88,9 +90,9 @@ class HiPPOCell(nn.Module):
         if theta is not None:
             if "theta" not in defaults:
                 raise ValueError(f"theta: not a parameter of measure {measure!r}")
-            params["theta"] = theta
+            measure_params["theta"] = theta
         elif "theta" in defaults:
-            params["theta"] = defaults["theta"]
+            measure_params["theta"] = defaults["theta"]
         self.input_size = order(input_size, "input_size")
         self.hidden_size = order(hidden_size, "hidden_size")
         self.memory_order = order(hidden_size if memory_order is None else memory_order, "memory_order")
@@ -98,11 +100,10 @@ class HiPPOCell(nn.Module):
         self.measure, self.method, self.alpha, self.gate = measure, method, alpha, gate
         self.dt = None if measure == "legs" else (defaults["dt"] if dt is None else float(dt))
         self.convention, self.timestamped = convention, timestamped
-        self.params = dict(params)
         if timestamped and measure != "legs":
             raise ValueError(f"timestamped: only LegS has a timestamped cell here, got measure {measure!r}")
-        # Validate the measure parameters, method, alpha, dt and convention now, not at the first step.
-        _measure_params(measure, self.params)
+        # Validates the measure parameters, method, alpha, dt and convention now, not at the first step.
+        self.params = _merge_params(measure, measure_params, params)
         coefficients(
             measure, 1, method=method, alpha=alpha, dt=self.dt, convention=convention,
             timestamps=torch.ones(1, dtype=_F64) if timestamped else None,
@@ -131,7 +132,9 @@ class HiPPOCell(nn.Module):
         )
 
     def _step_kwargs(self, t: Tensor, timestamp: Optional[Tensor]) -> dict:
-        kw = dict(measure=self.measure, method=self.method, alpha=self.alpha, convention=self.convention, **self.params)
+        kw = dict(
+            measure=self.measure, method=self.method, alpha=self.alpha, convention=self.convention, params=self.params
+        )
         if self.timestamped:
             kw.update(timestamp=timestamp[:, None], t_prev=t[:, None])
         elif self.measure == "legs":

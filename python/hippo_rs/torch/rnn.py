@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from ._functional import _measure_params, coefficients, scan
+from ._functional import _merge_params, coefficients, scan
 from .cells import _DEFAULTS, HiPPOCell, make_cell
 
 __all__ = ["HiPPOMemory", "HiPPORNN"]
@@ -87,7 +87,7 @@ class HiPPOMemory(nn.Module):
     the ``hippo_rs::gbt_scan`` op in O(L N) per row and differentiable in ``f`` and ``c0``. It is
     the memory of :class:`HiPPOCell` with the same arguments run over the sequence at once (LegS
     ``t0`` = samples already absorbed). ``measure="tlegs"`` (or ``timestamped=True``) needs
-    ``timestamps``.
+    ``timestamps``. Measure parameters as in :class:`HiPPOCell`.
     """
 
     def __init__(
@@ -101,7 +101,8 @@ class HiPPOMemory(nn.Module):
         convention: str = "original",
         timestamped: bool = False,
         batch_first: bool = False,
-        **params: float,
+        params: Optional[dict] = None,
+        **measure_params: float,
     ) -> None:
         super().__init__()
         if measure == "tlegs":
@@ -110,14 +111,14 @@ class HiPPOMemory(nn.Module):
             raise ValueError(f"measure: expected one of {('tlegs', *_DEFAULTS)}, got {measure!r}")
         defaults = _DEFAULTS[measure]
         if "theta" in defaults:
-            params["theta"] = defaults["theta"] if theta is None else theta
+            measure_params["theta"] = defaults["theta"] if theta is None else theta
         elif theta is not None:
             raise ValueError(f"theta: not a parameter of measure {measure!r}")
         self.memory_order = order(memory_order, "memory_order")
         self.measure, self.method, self.alpha, self.convention = measure, method, alpha, convention
         self.dt = None if measure == "legs" else (defaults["dt"] if dt is None else float(dt))
-        self.timestamped, self.batch_first, self.params = timestamped, batch_first, dict(params)
-        _measure_params(measure, self.params)
+        self.timestamped, self.batch_first = timestamped, batch_first
+        self.params = _merge_params(measure, measure_params, params)
         coefficients(
             measure, 1, method=method, alpha=alpha, dt=self.dt, convention=convention,
             timestamps=torch.ones(1, dtype=torch.float64) if timestamped else None,
@@ -146,6 +147,6 @@ class HiPPOMemory(nn.Module):
         c = scan(
             f, self.memory_order, measure=self.measure, method=self.method, alpha=self.alpha, dt=self.dt,
             timestamps=timestamps, c0=c0, t0=t0, t_prev=t_prev, return_all=return_all,
-            convention=self.convention, **self.params,
+            convention=self.convention, params=self.params,
         )
         return c.transpose(0, 1) if (self.batch_first and return_all) else c
