@@ -121,6 +121,25 @@ def test_gradcheck_step(measure, method, alpha):
         assert torch.autograd.gradcheck(fn, (c.requires_grad_(), f.requires_grad_()))
 
 
+@pytest.mark.parametrize("measure", MEASURES)
+def test_gradcheck_backward_ops_and_double_backward(measure):
+    """The backward ops are differentiable (their adjoint is the forward op): gradcheck on them and
+    gradgradcheck through the forward ops."""
+    f, c0 = _inputs(L=4, R=2, N=5)
+    coef = _coef(measure, 4, "gbt", 0.3, R=2)
+    p = _plist(measure)
+    for return_all in (True, False):
+        g = torch.randn((4, 2, 5) if return_all else (2, 5), dtype=F64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda g: ops.gbt_scan_backward(g, coef, measure, p, return_all, 5), (g,))
+        fn = lambda f, c0: ops.gbt_scan(f, c0, coef, measure, p, return_all)  # noqa: E731
+        assert torch.autograd.gradgradcheck(fn, (f.clone().requires_grad_(), c0.clone().requires_grad_()))
+    step_coef = coef[1]
+    g = torch.randn(2, 5, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda g: ops.gbt_step_backward(g, step_coef, measure, p), (g,))
+    fn = lambda c, f: ops.gbt_step(c, f, step_coef, measure, p)  # noqa: E731
+    assert torch.autograd.gradgradcheck(fn, (c0.clone().requires_grad_(), f[0].clone().requires_grad_()))
+
+
 @pytest.mark.parametrize("convention", ["original", "paper"])
 @pytest.mark.parametrize("method,alpha", METHODS)
 def test_gradcheck_timestamped_legs(convention, method, alpha):

@@ -19,7 +19,8 @@ Schemas (the contract the CUDA kernels register against, see ``docs/torch.md``):
 ``params`` are the measure parameters in a fixed order (:data:`PARAM_NAMES`). Gradients flow to ``f``
 and ``c0`` (resp. ``c`` and ``f``); ``coef`` gets none (step sizes and timestamps are not learnable).
 The backward ops are the adjoint recurrences (the transposed O(N) operators run in reverse), so the
-backward pass costs the same as the forward one.
+backward pass costs the same as the forward one. The backward ops are linear in ``grad`` and are
+differentiable in turn (their adjoint is the forward op), so double backward works too.
 
 CPU kernels: ``f``/``c0``/``c`` must be float32 or float64 (same dtype), ``coef`` float64; other
 dtypes raise ``TypeError`` naming the argument (cast explicitly: the recurrence is not meaningful in
@@ -201,6 +202,26 @@ def _scan_backward(ctx, grad):
 gbt_scan.register_autograd(_scan_backward, setup_context=_scan_setup_context)
 
 
+def _scan_backward_setup_context(ctx, inputs, output):
+    grad, coef, measure, params, return_all, N = inputs
+    ctx.save_for_backward(coef)
+    ctx.measure, ctx.params, ctx.return_all = measure, params, return_all
+    ctx.L, ctx.R, ctx.N = coef.shape[0], (grad.shape[1] if return_all else grad.shape[0]), N
+
+
+def _scan_backward_backward(ctx, u_f, u_c0):
+    """gbt_scan_backward is the linear map grad -> J^T grad; its own adjoint is J = gbt_scan."""
+    (coef,) = ctx.saved_tensors
+    dtype, device = (u_f if u_f is not None else u_c0).dtype, coef.device
+    u_f = torch.zeros((ctx.L, ctx.R), dtype=dtype, device=device) if u_f is None else u_f
+    u_c0 = torch.zeros((ctx.R, ctx.N), dtype=dtype, device=device) if u_c0 is None else u_c0
+    grad_grad = torch.ops.hippo_rs.gbt_scan(u_f, u_c0, coef, ctx.measure, ctx.params, ctx.return_all)
+    return grad_grad, None, None, None, None, None
+
+
+gbt_scan_backward.register_autograd(_scan_backward_backward, setup_context=_scan_backward_setup_context)
+
+
 # --------------------------------------------------------------------------------------------------
 # gbt_step / gbt_step_backward (one step of R rows = gbt_scan with L = 1, return_all=False)
 # --------------------------------------------------------------------------------------------------
@@ -260,3 +281,21 @@ def _step_backward(ctx, grad):
 
 
 gbt_step.register_autograd(_step_backward, setup_context=_step_setup_context)
+
+
+def _step_backward_setup_context(ctx, inputs, output):
+    grad, coef, measure, params = inputs
+    ctx.save_for_backward(coef)
+    ctx.measure, ctx.params, ctx.shape = measure, params, grad.shape
+
+
+def _step_backward_backward(ctx, u_c, u_f):
+    """gbt_step_backward is grad -> J^T grad; its adjoint is J = gbt_step."""
+    (coef,) = ctx.saved_tensors
+    dtype, device = (u_c if u_c is not None else u_f).dtype, coef.device
+    u_c = torch.zeros(ctx.shape, dtype=dtype, device=device) if u_c is None else u_c
+    u_f = torch.zeros(ctx.shape[:1], dtype=dtype, device=device) if u_f is None else u_f
+    return torch.ops.hippo_rs.gbt_step(u_c, u_f, coef, ctx.measure, ctx.params), None, None, None
+
+
+gbt_step_backward.register_autograd(_step_backward_backward, setup_context=_step_backward_setup_context)
