@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .. import _core
 from .._validate import order, real
-from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.*)
+from . import _ops  # registers torch.ops.hippo_rs.*
 from ._coef import gbt_alpha, legs_coefficients, lti_coefficients, timestamped_coefficients
 from ._ops import params_list
 
