@@ -10,7 +10,7 @@ backward). Both use the same first-sample reset (step 0: ``c = f e_0``) so their
 2. one training step (forward, backward, Adam) of a HiPPO-LegS RNN classifier (hidden 512,
    N = 512, input 1, 10 classes, batch 100, L = 784) with the structured vs the dense memory.
 
-    python benches/bench_torch.py [--reps 3] [--rnn-reps 1] [--out benches/results/bench_torch_cpu.txt]
+    python benches/bench_torch.py [--reps 5] [--rnn-reps 2] [--out benches/results/bench_torch_cpu.txt]
 """
 
 from __future__ import annotations
@@ -54,13 +54,17 @@ def dense_scan(f: torch.Tensor, A_st: torch.Tensor, B_st: torch.Tensor) -> torch
     return torch.stack(out)
 
 
-def timeit(fn, reps: int, warmup=None) -> float:
-    (warmup or fn)()
-    best = float("inf")
+def best_times(fns, reps: int, warmups=None) -> list:
+    """Best wall time of each function over ``reps`` rounds; the functions alternate within a round so
+    that load from other processes on a shared machine hits them alike."""
+    for warm in warmups or fns:
+        warm()
+    best = [float("inf")] * len(fns)
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -69,10 +73,10 @@ def bench_memory(N: int, L: int, batch: int, reps: int, mats):
     f = torch.randn(L, batch, generator=gen)
     w = torch.randn(L, batch, N, generator=gen)
 
-    def run(scan_fn):
+    def run(scan_fn):  # forward, then backward of a given upstream gradient w = dLoss/dc
         x = f.clone().requires_grad_()
         c = scan_fn(x)
-        (c * w).sum().backward()
+        c.backward(w)
         return c.detach(), x.grad
 
     structured = lambda x: ht.scan(x, N)  # noqa: E731
@@ -82,7 +86,8 @@ def bench_memory(N: int, L: int, batch: int, reps: int, mats):
         ((c_s - c_d).abs().max() / c_d.abs().max()).item(),
         ((g_s - g_d).abs().max() / g_d.abs().max()).item(),
     )
-    return timeit(lambda: run(structured), reps), timeit(lambda: run(dense), reps), err
+    ts, td = best_times([lambda: run(structured), lambda: run(dense)], reps)
+    return ts, td, err
 
 
 class DenseLegSCell(ht.HiPPOCell):
@@ -127,12 +132,11 @@ def bench_rnn(hidden: int, L: int, batch: int, reps: int, mats):
         loss.backward()
         opt.step()
 
-    times = []
-    for model in (structured, dense):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        warmup = lambda: train_step(model, opt, x[:20])  # noqa: E731  (a short sequence: allocator, threads)
-        times.append(timeit(lambda: train_step(model, opt, x), reps, warmup))
-    return times[0], times[1], err
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (structured, dense)]
+    steps = [lambda m=m, o=o: train_step(m, o, x) for m, o in zip((structured, dense), opts)]
+    warmups = [lambda m=m, o=o: train_step(m, o, x[:20]) for m, o in zip((structured, dense), opts)]
+    ts, td = best_times(steps, reps, warmups)  # warm-up on a short sequence (allocator, threads)
+    return ts, td, err
 
 
 def main() -> None:
@@ -141,8 +145,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--N", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--reps", type=int, default=3, help="timed repetitions of the memory (best of)")
-    parser.add_argument("--rnn-reps", type=int, default=1, help="timed training steps per RNN (best of)")
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions of the memory (best of)")
+    parser.add_argument("--rnn-reps", type=int, default=2, help="timed training steps per RNN (best of)")
     parser.add_argument("--skip-rnn", action="store_true")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_torch_cpu.txt"))
     args = parser.parse_args()
