@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .._validate import real
 
-__all__ = ["gbt_alpha", "legs_coefficients", "lti_coefficients", "timestamped_coefficients"]
+__all__ = ["check_convention", "gbt_alpha", "legs_coefficients", "lti_coefficients", "timestamped_coefficients"]
 
 _ALPHAS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 _F64 = torch.float64
@@ -51,7 +51,7 @@ def gbt_alpha(method: str, alpha: Optional[float]) -> float:
     return _ALPHAS[method]
 
 
-def _check_convention(convention: str) -> None:
+def check_convention(convention: str) -> None:
     if convention not in ("original", "paper"):
         raise ValueError(f"convention: expected 'original' or 'paper', got {convention!r}")
 
@@ -74,7 +74,7 @@ def legs_coefficients(
     L: int, t0: Union[int, Tensor], alpha: float, convention: str, device=None
 ) -> Tensor:
     """LegS over L samples starting at step index ``t0`` (int: (L, 3); tensor (R,): (L, R, 3))."""
-    _check_convention(convention)
+    check_convention(convention)
     if isinstance(t0, Tensor):
         t0 = t0.to(device=device, dtype=_F64)
         t = t0 if L == 1 else t0[None, :] + torch.arange(L, dtype=_F64, device=device)[:, None]
@@ -116,7 +116,7 @@ def timestamped_coefficients(
     nothing absorbed yet: LegS then resets on the first sample, time-invariant measures start from
     time 0. LegS ignores ``dt``; time-invariant measures step ``dt (t1 - t0)`` (dt default 1).
     """
-    _check_convention(convention)
+    check_convention(convention)
     legs = measure == "legs"
     t1 = timestamps.to(_F64)
     if t_prev is None:

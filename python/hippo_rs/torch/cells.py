@@ -20,7 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from ._functional import _merge_params, coefficients, step
+from ._coef import check_convention, gbt_alpha, legs_coefficients, timestamped_coefficients
+from ._functional import _merge_params, coefficients
+from ._ops import params_list
 
 __all__ = ["CELLS", "GRUCell", "HiPPOCell", "HiPPOState", "LSTMCell", "RNNCell", "make_cell"]
 
@@ -102,12 +104,15 @@ class HiPPOCell(nn.Module):
         self.convention, self.timestamped = convention, timestamped
         if timestamped and measure != "legs":
             raise ValueError(f"timestamped: only LegS has a timestamped cell here, got measure {measure!r}")
-        # Validates the measure parameters, method, alpha, dt and convention now, not at the first step.
+        # Measure parameters, method, alpha, dt and convention are validated once, here.
         self.params = _merge_params(measure, measure_params, params)
-        coefficients(
-            measure, 1, method=method, alpha=alpha, dt=self.dt, convention=convention,
-            timestamps=torch.ones(1, dtype=_F64) if timestamped else None,
-        )
+        self._plist = params_list(measure, self.params)
+        self._weight = gbt_alpha(method, alpha)
+        check_convention(convention)
+        # Time-invariant measures: one constant row (alpha dt, (1 - alpha) dt, dt) for every step.
+        self._lti_row = None
+        if measure != "legs":
+            self._lti_row = coefficients(measure, 1, method=method, alpha=alpha, dt=self.dt)[0]
         M, N, H, I = self.memory_size, self.memory_order, self.hidden_size, self.input_size
         self.W_f = nn.Linear(I + H, M)
         self.W_h = nn.Linear(I + M * N, H)
@@ -131,17 +136,13 @@ class HiPPOCell(nn.Module):
             torch.full((batch,), float("nan") if self.timestamped else 0.0, dtype=_F64, device=device),
         )
 
-    def _step_kwargs(self, t: Tensor, timestamp: Optional[Tensor]) -> dict:
-        kw = dict(
-            measure=self.measure, method=self.method, alpha=self.alpha, convention=self.convention, params=self.params
-        )
+    def _coef(self, t: Tensor, timestamp: Optional[Tensor], device) -> Tensor:
+        """Coefficient rows of this step: (3,) for time-invariant measures, (B, 3) for LegS."""
         if self.timestamped:
-            kw.update(timestamp=timestamp[:, None], t_prev=t[:, None])
-        elif self.measure == "legs":
-            kw.update(t=t[:, None])
-        else:
-            kw.update(dt=self.dt)
-        return kw
+            return timestamped_coefficients("legs", timestamp[None], t, self._weight, None, self.convention)[0]
+        if self.measure == "legs":
+            return legs_coefficients(1, t, self._weight, self.convention, device=device)[0]
+        return self._lti_row.to(device)
 
     def memory_step(self, c: Tensor, f: Tensor, t: Tensor, timestamp: Optional[Tensor] = None):
         """The linear memory update alone: c (B, M, N), f (B, M), t (B,) -> (c', t')."""
@@ -152,7 +153,12 @@ class HiPPOCell(nn.Module):
             t_next = timestamp
         else:
             t_next = t + 1
-        return step(c, f, **self._step_kwargs(t, timestamp)), t_next
+        B, M, N = c.shape
+        coef = self._coef(t, timestamp, c.device)
+        if coef.dim() == 2 and M > 1:
+            coef = coef.repeat_interleave(M, dim=0)  # rows are (batch, memory unit), batch-major
+        c_new = torch.ops.hippo_rs.gbt_step(c.reshape(B * M, N), f.reshape(B * M), coef, self.measure, self._plist)
+        return c_new.reshape(B, M, N), t_next
 
     def forward(self, x: Tensor, state: Optional[HiPPOState] = None, timestamp: Optional[Tensor] = None):
         """One step: x (B, input_size) -> (h (B, hidden_size), new state)."""
