@@ -11,6 +11,7 @@ backward). Both use the same first-sample reset (step 0: ``c = f e_0``) so their
    N = 512, input 1, 10 classes, batch 100, L = 784) with the structured vs the dense memory.
 
     python benches/bench_torch.py [--reps 5] [--rnn-reps 2] [--out benches/results/bench_torch_cpu.txt]
+    THP_MEM_ALLOC_ENABLE=1 python benches/bench_torch.py --append   # torch's huge-page allocator (both sides)
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions of the memory (best of)")
     parser.add_argument("--rnn-reps", type=int, default=2, help="timed training steps per RNN (best of)")
     parser.add_argument("--skip-rnn", action="store_true")
+    parser.add_argument("--append", action="store_true", help="append the table to --out")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_torch_cpu.txt"))
     args = parser.parse_args()
 
@@ -155,7 +157,8 @@ def main() -> None:
         "hippo_rs.torch vs dense PyTorch (per-step matrices + F.linear, as the original HiPPO code), float32, CPU",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__} ({torch.get_num_threads()} threads), hippo_rs {hippo_rs.__version__}",
-        f"L = {args.L}, batch = {args.batch}, one memory unit, LegS bilinear; best of the timed repetitions",
+        f"L = {args.L}, batch = {args.batch}, one memory unit, LegS bilinear; best of the timed repetitions; "
+        f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')} (torch huge pages for large tensors)",
         "",
         f"{'benchmark':<44}{'structured s':>14}{'dense s':>12}{'speed-up':>10}{'max rel diff':>14}",
     ]
@@ -177,8 +180,8 @@ def main() -> None:
         print(row, flush=True)
         lines.append(row)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    with open(args.out, "a" if args.append else "w") as fh:
+        fh.write(("\n" if args.append else "") + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
