@@ -120,6 +120,15 @@ def _check_step(c: Tensor, f: Tensor, coef: Tensor) -> None:
         raise TypeError(f"coef: expected a float64 tensor, got {coef.dtype}")
 
 
+def _shared_rows(coef: Tensor) -> Tensor:
+    """Per-row coefficients (..., R, 3) that are equal across the rows, as one shared row (..., 3): the
+    kernels prepare one step table per coefficient row, so shared rows are much cheaper (LegS cells
+    keep a per-row step index that is usually the same for the whole batch)."""
+    if coef.dim() >= 2 and coef.shape[-2] > 1 and bool((coef == coef[..., :1, :]).all()):
+        return coef[..., 0, :]
+    return coef
+
+
 def _np(x: Tensor):
     """A zero-copy numpy view of a CPU tensor (one copy only when it is not contiguous)."""
     return x.detach().contiguous().numpy()
@@ -139,6 +148,7 @@ def gbt_scan(
     L, R = f.shape
     N = c0.shape[1]
     out = f.new_empty((L, R, N) if return_all else (R, N))
+    coef = _shared_rows(coef) if coef.dim() == 3 else coef
     _core.gbt_scan(measure, params_dict(measure, params), _np(f), _np(c0), _np(coef), return_all, out=out.numpy())
     return out
 
@@ -175,6 +185,7 @@ def gbt_scan_backward(
     lambda_{k-1} = (I + a_e A)^T w (+ grad_{k-1} if return_all); grad_c0 = lambda_0.
     """
     _check_scan_grad(grad, coef, return_all, N)
+    coef = _shared_rows(coef) if coef.dim() == 3 else coef
     grad_f, grad_c0 = _core.gbt_scan_adjoint(measure, params_dict(measure, params), _np(grad), _np(coef), return_all)
     return torch.from_numpy(grad_f), torch.from_numpy(grad_c0)
 
@@ -232,6 +243,7 @@ def gbt_step(c: Tensor, f: Tensor, coef: Tensor, measure: str, params: List[floa
     """One GBT step of R rows: c (R, N), f (R,), coef (3,) or (R, 3) -> c' (R, N)."""
     _check_step(c, f, coef)
     out = torch.empty_like(c, memory_format=torch.contiguous_format)
+    coef = _shared_rows(coef) if coef.dim() == 2 else coef
     _core.gbt_scan(
         measure, params_dict(measure, params), _np(f)[None], _np(c), _np(coef)[None], False, out=out.numpy()
     )
@@ -258,6 +270,7 @@ def _check_step_grad(grad: Tensor, coef: Tensor) -> None:
 def gbt_step_backward(grad: Tensor, coef: Tensor, measure: str, params: List[float]) -> Tuple[Tensor, Tensor]:
     """Adjoint of :func:`gbt_step`: grad (R, N) -> (grad_c (R, N), grad_f (R,))."""
     _check_step_grad(grad, coef)
+    coef = _shared_rows(coef) if coef.dim() == 2 else coef
     grad_f, grad_c = _core.gbt_scan_adjoint(measure, params_dict(measure, params), _np(grad), _np(coef)[None], False)
     return torch.from_numpy(grad_c), torch.from_numpy(grad_f).reshape(-1)
 
