@@ -190,6 +190,19 @@ def test_scan_equals_dense(measure, method, alpha):
             torch.testing.assert_close(got, want[k + 1])
 
 
+def test_per_row_coefficients_equal_across_rows_match_shared():
+    """Per-row coefficient rows that agree across the batch take the shared-row kernel path."""
+    f, c0 = _inputs(L=6, R=3, N=5)
+    coef = ht.coefficients("legs", 6, t0=2)
+    per_row = coef[:, None, :].expand(6, 3, 3).contiguous()
+    for ra in (True, False):
+        torch.testing.assert_close(ops.gbt_scan(f, c0, per_row, "legs", [], ra), ops.gbt_scan(f, c0, coef, "legs", [], ra))
+        g = torch.randn((6, 3, 5) if ra else (3, 5), dtype=F64)
+        for a, b in zip(ops.gbt_scan_backward(g, per_row, "legs", [], ra, 5), ops.gbt_scan_backward(g, coef, "legs", [], ra, 5)):
+            torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ops.gbt_step(c0, f[0], per_row[1], "legs", []), ops.gbt_step(c0, f[0], coef[1], "legs", []))
+
+
 def test_legs_first_sample_resets_and_continuation():
     f = torch.randn(9, 2, 3, dtype=F64)
     c = ht.scan(f, 8)
