@@ -21,13 +21,12 @@ import os
 import platform
 import time
 
+import hippo_rs
+import hippo_rs.torch as ht
 import numpy as np
 import scipy.linalg as sla
 import torch
 import torch.nn.functional as F
-
-import hippo_rs
-import hippo_rs.torch as ht
 
 
 def dense_legs_matrices(N: int, L: int):
@@ -169,7 +168,8 @@ def main() -> None:
         mats_cache[N] = dense_legs_matrices(N, args.L)
         setup = time.perf_counter() - t0
         ts, td, err = bench_memory(N, args.L, args.batch, args.reps, mats_cache[N])
-        row = f"{f'memory fwd+bwd N={N} (dense setup {setup:.1f} s)':<44}{ts:>14.3f}{td:>12.3f}{td / ts:>9.1f}x{err:>14.1e}"
+        name = f"memory fwd+bwd N={N} (dense setup {setup:.1f} s)"
+        row = f"{name:<44}{ts:>14.3f}{td:>12.3f}{td / ts:>9.1f}x{err:>14.1e}"
         print(row, flush=True)
         lines.append(row)
     if not args.skip_rnn:

@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
+import hippo_rs
 import numpy as np
 import torch
-
-import hippo_rs
 from hippo_rs import _core
 
 

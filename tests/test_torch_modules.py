@@ -136,6 +136,8 @@ def test_rnn_lengths_and_batch_first(name):
     y2, s2 = rnn(x[4:], s1, timestamps=ts[4:])
     y_all, s_all = rnn(x, timestamps=ts)
     torch.testing.assert_close(torch.cat((y1, y2)), y_all)
+    for a, b in zip(s2, s_all):
+        torch.testing.assert_close(a, b)
 
 
 def test_make_cell_and_constructor_errors():

@@ -107,7 +107,9 @@ def test_gradcheck_scan(measure, method, alpha):
     f, c0 = _inputs(L=4, R=2, N=5)
     for coef in (_coef(measure, 4, method, alpha, t0=1), _coef(measure, 4, method, alpha, R=2)):
         for return_all in (True, False):
-            fn = lambda f, c0: ops.gbt_scan(f, c0, coef, measure, _plist(measure), return_all)  # noqa: E731
+            def fn(f, c0, coef=coef, ra=return_all):
+                return ops.gbt_scan(f, c0, coef, measure, _plist(measure), ra)
+
             assert torch.autograd.gradcheck(fn, (f.requires_grad_(), c0.requires_grad_()))
 
 
@@ -117,7 +119,7 @@ def test_gradcheck_step(measure, method, alpha):
     _, c = _inputs(R=3, N=5)
     f = torch.randn(3, dtype=F64)
     for coef in (_coef(measure, 1, method, alpha, t0=3)[0], _coef(measure, 1, method, alpha, R=3, t0=1)[0]):
-        fn = lambda c, f: ops.gbt_step(c, f, coef, measure, _plist(measure))  # noqa: E731
+        fn = lambda c, f, coef=coef: ops.gbt_step(c, f, coef, measure, _plist(measure))  # noqa: E731
         assert torch.autograd.gradcheck(fn, (c.requires_grad_(), f.requires_grad_()))
 
 
@@ -130,8 +132,9 @@ def test_gradcheck_backward_ops_and_double_backward(measure):
     p = _plist(measure)
     for return_all in (True, False):
         g = torch.randn((4, 2, 5) if return_all else (2, 5), dtype=F64, requires_grad=True)
-        assert torch.autograd.gradcheck(lambda g: ops.gbt_scan_backward(g, coef, measure, p, return_all, 5), (g,))
-        fn = lambda f, c0: ops.gbt_scan(f, c0, coef, measure, p, return_all)  # noqa: E731
+        bwd = lambda g, ra=return_all: ops.gbt_scan_backward(g, coef, measure, p, ra, 5)  # noqa: E731
+        assert torch.autograd.gradcheck(bwd, (g,))
+        fn = lambda f, c0, ra=return_all: ops.gbt_scan(f, c0, coef, measure, p, ra)  # noqa: E731
         assert torch.autograd.gradgradcheck(fn, (f.clone().requires_grad_(), c0.clone().requires_grad_()))
     step_coef = coef[1]
     g = torch.randn(2, 5, dtype=F64, requires_grad=True)
@@ -196,11 +199,14 @@ def test_per_row_coefficients_equal_across_rows_match_shared():
     coef = ht.coefficients("legs", 6, t0=2)
     per_row = coef[:, None, :].expand(6, 3, 3).contiguous()
     for ra in (True, False):
-        torch.testing.assert_close(ops.gbt_scan(f, c0, per_row, "legs", [], ra), ops.gbt_scan(f, c0, coef, "legs", [], ra))
+        want = ops.gbt_scan(f, c0, coef, "legs", [], ra)
+        torch.testing.assert_close(ops.gbt_scan(f, c0, per_row, "legs", [], ra), want)
         g = torch.randn((6, 3, 5) if ra else (3, 5), dtype=F64)
-        for a, b in zip(ops.gbt_scan_backward(g, per_row, "legs", [], ra, 5), ops.gbt_scan_backward(g, coef, "legs", [], ra, 5)):
+        want = ops.gbt_scan_backward(g, coef, "legs", [], ra, 5)
+        for a, b in zip(ops.gbt_scan_backward(g, per_row, "legs", [], ra, 5), want):
             torch.testing.assert_close(a, b)
-    torch.testing.assert_close(ops.gbt_step(c0, f[0], per_row[1], "legs", []), ops.gbt_step(c0, f[0], coef[1], "legs", []))
+    want = ops.gbt_step(c0, f[0], coef[1], "legs", [])
+    torch.testing.assert_close(ops.gbt_step(c0, f[0], per_row[1], "legs", []), want)
 
 
 def test_legs_first_sample_resets_and_continuation():

@@ -7,7 +7,7 @@ top-level ``hippo_rs`` package never imports torch.
 
 from __future__ import annotations
 
-from . import _ops
+from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.*)
 from ._functional import coefficients, scan, step
 from ._ops import PARAM_NAMES
 from .cells import CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
@@ -15,13 +15,13 @@ from .rnn import HiPPOMemory, HiPPORNN
 
 __all__ = [
     "CELLS",
+    "PARAM_NAMES",
     "GRUCell",
     "HiPPOCell",
     "HiPPOMemory",
     "HiPPORNN",
     "HiPPOState",
     "LSTMCell",
-    "PARAM_NAMES",
     "RNNCell",
     "coefficients",
     "make_cell",

@@ -11,7 +11,12 @@ from torch import Tensor
 from .. import _core
 from .._validate import order, real
 from . import _ops  # registers torch.ops.hippo_rs.*
-from ._coef import gbt_alpha, legs_coefficients, lti_coefficients, timestamped_coefficients
+from ._coef import (
+    gbt_alpha,
+    legs_coefficients,
+    lti_coefficients,
+    timestamped_coefficients,
+)
 from ._ops import params_list
 
 __all__ = ["coefficients", "scan", "step"]

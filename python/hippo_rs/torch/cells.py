@@ -20,7 +20,12 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from ._coef import check_convention, gbt_alpha, legs_coefficients, timestamped_coefficients
+from ._coef import (
+    check_convention,
+    gbt_alpha,
+    legs_coefficients,
+    timestamped_coefficients,
+)
 from ._functional import _merge_params, coefficients
 from ._ops import params_list
 
