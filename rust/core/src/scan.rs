@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::discretize::GbtStep;
 use crate::error::{HippoError, Result};
 use crate::float::{accelerated, Real};
+use crate::simd::WaveTables;
 use crate::structured::{PrefixTables, Structured};
 
 /// Below this many state-element updates (L * R * N) a scan stays on the calling thread.
@@ -149,6 +150,43 @@ impl<'a, T: Real> StepKernel<'a, T> {
                     self.op.solve_implicit(T::cast(step.implicit), c);
                 }
             }
+        }
+    }
+
+    /// Steps `steps` of one row `c` with inputs `f(k)` and coefficients `coef(k)`, the final state
+    /// only: runs of `T::WAVE_STEPS` GBT steps of a `Prefix` measure go through the time wavefront
+    /// (`crate::simd`), everything else step by step.
+    #[inline(always)]
+    fn forward_row(&mut self, c: &mut [T], steps: usize, f: impl Fn(usize) -> T, coef: impl Fn(usize) -> GbtStep) {
+        let wave = T::WAVE_STEPS;
+        let mut k = 0;
+        if let Some(p) = &self.prefix {
+            if steps >= wave {
+                let tables = WaveTables::new(wave, p.r, p.l, p.h, p.lr_minus_h, p.b);
+                let (mut ai, mut ae, mut abf) = (vec![T::zero(); wave], vec![T::zero(); wave], vec![T::zero(); wave]);
+                while k + wave <= steps {
+                    let run_ok = (k..k + wave).all(|q| !is_reset(&coef(q)));
+                    if run_ok {
+                        for q in 0..wave {
+                            let s = coef(k + q);
+                            ai[q] = T::cast(s.implicit);
+                            ae[q] = T::cast(s.explicit);
+                            abf[q] = T::cast(s.input) * f(k + q);
+                        }
+                        if T::prefix_wavefront(&tables, &ai, &ae, &abf, c) {
+                            k += wave;
+                            continue;
+                        }
+                    }
+                    self.prepare(coef(k));
+                    self.forward(c, f(k));
+                    k += 1;
+                }
+            }
+        }
+        for k in k..steps {
+            self.prepare(coef(k));
+            self.forward(c, f(k));
         }
     }
 
@@ -287,6 +325,19 @@ pub fn gbt_scan<T: Real>(
     run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
         let mut kernel = StepKernel::new(op);
         let width = (r1 - r0) * n;
+        if !return_all && r1 - r0 < 8 {
+            // Too few rows for SIMD tiles: each row on its own, through the time wavefront.
+            // SAFETY: block (r0, r1) owns rows r0..r1 of the final state.
+            let state = unsafe { shared.part(r0 * n, width) };
+            if let Some(c0) = c0 {
+                state.copy_from_slice(&c0[r0 * n..r1 * n]);
+            }
+            for (j, c) in state.chunks_exact_mut(n).enumerate() {
+                let r = r0 + j;
+                kernel.forward_row(c, steps, |k| f[k * rows + r], |k| coef.get(k, r, rows));
+            }
+            return;
+        }
         for k in 0..steps {
             // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
             let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
@@ -512,7 +563,7 @@ mod tests {
     #[test]
     #[ignore]
     fn timing_of_legs_scans() {
-        for (steps, rows, n) in [(100_000usize, 1usize, 256usize), (200, 100, 256)] {
+        for (steps, rows, n) in [(100_000usize, 1usize, 256usize), (100_000, 1, 255), (200, 100, 256)] {
             let op = Measure::LegS.structured::<f32>(n).unwrap();
             let f: Vec<f32> = pseudo(steps * rows, 1).iter().map(|x| *x as f32).collect();
             let coef = legs_coef(steps);
@@ -522,6 +573,32 @@ mod tests {
             gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, false, &mut out).unwrap();
             let s = t.elapsed().as_secs_f64();
             println!("L={steps} R={rows} N={n}: {:.3} s, {:.2} ns/step/row, {:.0} M elem/s", s, s / (steps * rows) as f64 * 1e9, (steps * rows * n) as f64 / s / 1e6);
+        }
+    }
+
+    #[test]
+    fn wavefront_equals_step_by_step() {
+        for n in [1usize, 2, 5, 8, 31, 64] {
+            for m in [Measure::LegS, Measure::LagT { beta: 0.3 }, Measure::GLagT { alpha: 0.2, beta: 0.5 }] {
+                let steps = 77;
+                let coef: Vec<f64> = if m.is_scale_invariant() {
+                    legs_coef(steps)
+                } else {
+                    (0..steps).flat_map(|k| [0.02 * (k % 3) as f64, 0.01, 0.03]).collect()
+                };
+                let f32s: Vec<f32> = pseudo(steps, n as u64).iter().map(|x| *x as f32).collect();
+                let f64s = pseudo(steps, n as u64);
+                let op32 = m.structured::<f32>(n).unwrap();
+                let op64 = m.structured::<f64>(n).unwrap();
+                let (mut last32, mut all32) = (vec![0.0f32; n], vec![0.0f32; steps * n]);
+                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last32).unwrap();
+                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all32).unwrap();
+                assert_eq!(&last32[..], &all32[(steps - 1) * n..], "{m:?} n={n} f32");
+                let (mut last64, mut all64) = (vec![0.0f64; n], vec![0.0f64; steps * n]);
+                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last64).unwrap();
+                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all64).unwrap();
+                assert_eq!(&last64[..], &all64[(steps - 1) * n..], "{m:?} n={n} f64");
+            }
         }
     }
 

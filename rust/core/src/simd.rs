@@ -6,6 +6,17 @@
 //! that one vector holds element n of every row, stepped element by element with the per-element
 //! tables broadcast, transposed back and stored. The arithmetic is the scalar kernel's, operation for
 //! operation (every `mul_add` is one fused FMA in both), so the results are bitwise the same.
+//!
+//! A single long row (the paper's function-approximation scan) has no rows to spread: there the
+//! chain is broken over *time* instead (`prefix_wavefront`). For a lower-triangular A, element i of
+//! step k + 1 needs only elements <= i of step k, so S = M * W consecutive steps run at once, one per
+//! SIMD lane, skewed by one element: at tick tau, the lane of step k + q processes element tau - q,
+//! taking its input from the neighbouring lane's output of the previous tick (a lane rotation). Each
+//! lane keeps its own running sums; the M vectors give M independent FMA chains per tick. The
+//! per-element coefficients depend on the lane's step, so they are formed per tick from skewed
+//! (reversed, zero-padded) tables, with the same operations as `StepKernel::prepare`: again bitwise
+//! the scalar results. Padding (r = l = h = b = 0) makes lanes outside 0..N pass finite values
+//! through without touching their sums.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -16,6 +27,39 @@ use std::arch::x86_64::*;
 /// 0 when the CPU lacks AVX2/FMA); the caller finishes the rest with the scalar kernel.
 pub trait TileKernel: Sized {
     fn prefix_forward_tiles(table: &[[Self; 6]], r: &[Self], b: &[Self], abf: &[Self], state: &mut [Self], n: usize) -> usize;
+
+    /// Steps run at once by `prefix_wavefront`.
+    const WAVE_STEPS: usize;
+
+    /// `WAVE_STEPS` consecutive fused `Prefix` steps of one row `state` (length n), step q with
+    /// coefficients (ai[q], ae[q]) and input term abf[q] = a_b f; false (nothing done) without AVX2/FMA.
+    fn prefix_wavefront(tables: &WaveTables<Self>, ai: &[Self], ae: &[Self], abf: &[Self], state: &mut [Self]) -> bool;
+}
+
+/// `Prefix` tables (r, l, h, l r - h, b) reversed and zero-padded for the skewed lane loads of
+/// `prefix_wavefront`: `x[PAD + (n - 1 - i)]` holds element i, with `PAD` = the wave's step count.
+pub struct WaveTables<T> {
+    n: usize,
+    pad: usize,
+    r: Vec<T>,
+    l: Vec<T>,
+    h: Vec<T>,
+    lrh: Vec<T>,
+    b: Vec<T>,
+}
+
+impl<T: Copy + Default> WaveTables<T> {
+    pub fn new(pad: usize, r: &[T], l: &[T], h: &[T], lrh: &[T], b: &[T]) -> Self {
+        let n = r.len();
+        let skew = |v: &[T]| {
+            let mut out = vec![T::default(); n + 2 * pad];
+            for (i, x) in v.iter().enumerate() {
+                out[pad + n - 1 - i] = *x;
+            }
+            out
+        };
+        WaveTables { n, pad, r: skew(r), l: skew(l), h: skew(h), lrh: skew(lrh), b: skew(b) }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -23,8 +67,57 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// Vectors (independent FMA chains) in flight in `prefix_wavefront`.
+const WAVE_VECTORS: usize = 3;
+
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $sub:ident, $zero:ident, $transpose:ident, $avx:ident) => {
+    ($t:ty, $lanes:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $wave:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $wave(tb: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) {
+            const W: usize = $lanes;
+            const M: usize = WAVE_VECTORS;
+            let n = tb.n;
+            let one = $set1(1.0);
+            let ai_v: [$vec; M] = std::array::from_fn(|m| $load(ai.as_ptr().add(m * W)));
+            let ae_v: [$vec; M] = std::array::from_fn(|m| $load(ae.as_ptr().add(m * W)));
+            let abf_v: [$vec; M] = std::array::from_fn(|m| $load(abf.as_ptr().add(m * W)));
+            let mut sum_x = [$zero(); M];
+            let mut sum_y = [$zero(); M];
+            // rotated[m] = the previous tick's outputs of vector m rotated up one lane (lane 0 = last lane).
+            let mut rotated = [$zero(); M];
+            for tick in 0..n + M * W - 1 {
+                let incoming = $set1(if tick < n { *state.get_unchecked(tick) } else { 0.0 });
+                let mut carry = incoming;
+                for m in 0..M {
+                    let x = $first(rotated[m], carry);
+                    carry = rotated[m];
+                    // lane q = m W + j is at element tick - q: table index pad + n - 1 - tick + q.
+                    let at = tb.pad + n - 1 - tick + m * W;
+                    let r = $load(tb.r.as_ptr().add(at));
+                    let l = $load(tb.l.as_ptr().add(at));
+                    let inv = $div(one, $fmadd(ai_v[m], $load(tb.lrh.as_ptr().add(at)), one));
+                    let e = $fmadd(ae_v[m], $load(tb.h.as_ptr().add(at)), one);
+                    let ael = $mul(ae_v[m], l);
+                    let k = $mul($mul(ai_v[m], l), inv);
+                    let decay = $sub(one, $mul(r, k));
+                    let rinv = $mul(r, inv);
+                    sum_x[m] = $fmadd(r, x, sum_x[m]);
+                    let t = $fmadd(e, x, $sub($zero(), $mul(ael, sum_x[m])));
+                    let u = $fmadd(abf_v[m], $load(tb.b.as_ptr().add(at)), t);
+                    let y = $fmadd(u, inv, $sub($zero(), $mul(k, sum_y[m])));
+                    sum_y[m] = $fmadd(decay, sum_y[m], $mul(rinv, u));
+                    rotated[m] = $rotate(y);
+                }
+                // The last lane finished element tick - (M W - 1) of the last step.
+                if tick + 1 >= M * W {
+                    let mut last = [0.0 as $t; W];
+                    $store(last.as_mut_ptr(), rotated[M - 1]);
+                    *state.get_unchecked_mut(tick + 1 - M * W) = last[0];
+                }
+            }
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], state: &mut [$t], n: usize) -> usize {
@@ -81,6 +174,20 @@ macro_rules! tile_kernel {
         }
 
         impl TileKernel for $t {
+            const WAVE_STEPS: usize = WAVE_VECTORS * $lanes;
+
+            #[inline]
+            fn prefix_wavefront(tables: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) -> bool {
+                let s = Self::WAVE_STEPS;
+                let ok = tables.pad == s && tables.n == state.len() && ai.len() == s && ae.len() == s && abf.len() == s;
+                if !ok || !has_avx2_fma() {
+                    return false;
+                }
+                // SAFETY: features present; loads stay within the padded tables (see the offsets).
+                unsafe { $wave(tables, ai, ae, abf, state) };
+                true
+            }
+
             #[inline]
             fn prefix_forward_tiles(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], state: &mut [$t], n: usize) -> usize {
                 let sizes_ok = table.len() == n && r.len() == n && b.len() == n && state.len() == abf.len() * n;
@@ -141,21 +248,60 @@ unsafe fn transpose4_pd(v: &mut [__m256d; 4]) {
     v[3] = _mm256_permute2f128_pd::<0x31>(t1, t3);
 }
 
+/// Lanes rotated up by one: out[j] = v[j - 1], out[0] = v[7].
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_setzero_ps, transpose8_ps, prefix_tiles_f32_avx2);
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn rotate_ps(v: __m256) -> __m256 {
+    _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
+}
+
+/// Lanes rotated up by one: out[j] = v[j - 1], out[0] = v[3].
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_sub_pd, _mm256_setzero_pd, transpose4_pd, prefix_tiles_f64_avx2);
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn rotate_pd(v: __m256d) -> __m256d {
+    _mm256_permute4x64_pd::<0b10_01_00_11>(v)
+}
+
+/// Lanes 1.. of `rotated` with lane 0 taken from lane 0 of `carry`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn first_ps(rotated: __m256, carry: __m256) -> __m256 {
+    _mm256_blend_ps::<1>(rotated, carry)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
+    _mm256_blend_pd::<1>(rotated, carry)
+}
+
+#[cfg(target_arch = "x86_64")]
+tile_kernel!(f32, 8, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_wave_f32_avx2);
+#[cfg(target_arch = "x86_64")]
+tile_kernel!(f64, 4, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_wave_f64_avx2);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
+    const WAVE_STEPS: usize = 8;
     fn prefix_forward_tiles(_: &[[f32; 6]], _: &[f32], _: &[f32], _: &[f32], _: &mut [f32], _: usize) -> usize {
         0
+    }
+    fn prefix_wavefront(_: &WaveTables<f32>, _: &[f32], _: &[f32], _: &[f32], _: &mut [f32]) -> bool {
+        false
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f64 {
+    const WAVE_STEPS: usize = 8;
     fn prefix_forward_tiles(_: &[[f64; 6]], _: &[f64], _: &[f64], _: &[f64], _: &mut [f64], _: usize) -> usize {
         0
+    }
+    fn prefix_wavefront(_: &WaveTables<f64>, _: &[f64], _: &[f64], _: &[f64], _: &mut [f64]) -> bool {
+        false
     }
 }
