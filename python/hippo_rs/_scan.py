@@ -47,9 +47,14 @@ def _measure(measure: Any) -> str:
     return measure
 
 
+_FAST = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _params(measure: str, params: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
     """Measure parameters from ``**params`` and the ``params=`` dict (the only way to pass GLagT's
     ``alpha``, since the keyword ``alpha`` is the GBT weight)."""
+    if not params and not extra:
+        return {}
     if extra is not None:
         if not isinstance(extra, dict):
             raise TypeError(f"params: expected a dict of measure parameters, got {type(extra).__name__}")
@@ -450,14 +455,18 @@ def update(
         raise ValueError(f"c: expected a memory order N >= 1 in the last axis, got shape {c.shape}")
     weak = isinstance(f, (int, float)) and not isinstance(f, bool)  # Python scalars don't promote (NEP 50)
     f = np.asarray(f)
-    dtype = _float_dtype((c, "c")) if weak else _float_dtype((c, "c"), (f, "f"))
+    if c.dtype in _FAST and (weak or f.dtype == c.dtype):
+        dtype = c.dtype
+    else:
+        dtype = _float_dtype((c, "c")) if weak else _float_dtype((c, "c"), (f, "f"))
     batch = c.shape[:-1]
-    try:
-        fb = np.broadcast_to(f, batch)
-    except ValueError:
-        raise ValueError(f"f: expected a shape broadcastable to {batch} (c.shape[:-1]), got {f.shape}") from None
-    R = int(np.prod(batch, dtype=np.int64))
-    f2 = np.ascontiguousarray(fb.reshape(1, R), dtype=dtype)
+    R = math.prod(batch)
+    if f.shape != batch:
+        try:
+            f = np.broadcast_to(f, batch)
+        except ValueError:
+            raise ValueError(f"f: expected a shape broadcastable to {batch} (c.shape[:-1]), got {f.shape}") from None
+    f2 = np.ascontiguousarray(f.reshape(1, R), dtype=dtype)
     legs = measure == "legs"
     if a is None:
         coef = None
@@ -489,7 +498,7 @@ def update(
     if a is None:
         res = _update_zoh(measure, checked, c, f2, dt, t, t_prev, dtype, batch, R, n)
         return _deliver(res, out)
-    if target is not None and np.shares_memory(target, c):
+    if target is not None and np.may_share_memory(target, c):
         if not (target.__array_interface__["data"][0] == c.__array_interface__["data"][0] and c.flags.c_contiguous):
             raise ValueError("out: may be c itself but must not partially overlap it")
         _core.gbt_scan(measure, checked, f2, None, coef, False, target)
@@ -501,7 +510,14 @@ def update(
 
 def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, conv: str) -> np.ndarray:
     if isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_)):
-        return _legs_rows(np.array([float(_step_index(t, "t"))]), a, conv)
+        k = float(_step_index(t, "t"))  # one row, in Python floats (the same formulas as _legs_rows)
+        if k == 0:
+            row = (math.inf, 0.0, 0.0)
+        elif conv == "original":
+            row = (a / k, (1.0 - a) / k, 1.0 / k)
+        else:
+            row = (a / (k + 1.0), (1.0 - a) / k, a / (k + 1.0) + (1.0 - a) / k)
+        return np.array([row])
     ta = np.asarray(t)
     if ta.dtype.kind == "f" and ta.size and np.all(ta == np.round(ta)) and np.all(np.isfinite(ta)):
         ta = ta.astype(np.int64)

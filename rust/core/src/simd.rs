@@ -67,16 +67,18 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// Vectors (independent FMA chains) in flight in `prefix_wavefront`.
-const WAVE_VECTORS: usize = 3;
+/// Vectors (independent FMA chains) in flight in `prefix_wavefront`: enough to cover the ~20-cycle
+/// latency of one tick (rotation, two running sums, the division) with the other vectors' work.
+const WAVE_VECTORS_F32: usize = 4;
+const WAVE_VECTORS_F64: usize = 6;
 
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $wave:ident) => {
+    ($t:ty, $lanes:expr, $vectors:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $wave:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $wave(tb: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) {
             const W: usize = $lanes;
-            const M: usize = WAVE_VECTORS;
+            const M: usize = $vectors;
             let n = tb.n;
             let one = $set1(1.0);
             let ai_v: [$vec; M] = std::array::from_fn(|m| $load(ai.as_ptr().add(m * W)));
@@ -174,7 +176,7 @@ macro_rules! tile_kernel {
         }
 
         impl TileKernel for $t {
-            const WAVE_STEPS: usize = WAVE_VECTORS * $lanes;
+            const WAVE_STEPS: usize = $vectors * $lanes;
 
             #[inline]
             fn prefix_wavefront(tables: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) -> bool {
@@ -280,9 +282,9 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_wave_f32_avx2);
+tile_kernel!(f32, 8, WAVE_VECTORS_F32, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_wave_f32_avx2);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_wave_f64_avx2);
+tile_kernel!(f64, 4, WAVE_VECTORS_F64, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_wave_f64_avx2);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
