@@ -16,9 +16,9 @@ use rayon::prelude::*;
 
 use crate::discretize::GbtStep;
 use crate::error::{HippoError, Result};
-use crate::float::{accelerated, Real};
+use crate::float::{accelerated, Lane, Real};
 use crate::simd::WaveTables;
-use crate::structured::{PrefixTables, Structured};
+use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
 
 /// Below this many state-element updates (L * R * N) a scan stays on the calling thread.
 pub const PARALLEL_WORK: usize = 1 << 16;
@@ -85,13 +85,27 @@ struct StepKernel<'a, T: Real> {
     table: Vec<[T; 6]>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
     abf: Vec<T>,
+    /// Scratch of the operators (one row), their scalar pivots, and a transposed tile of rows.
+    scratch: Vec<T>,
+    cache: SolveCache<T>,
+    tile: Vec<[T; TILE]>,
+    tile_scratch: Vec<[T; TILE]>,
 }
+
+/// Rows per transposed tile of the generic (non-`Prefix`) operators.
+const TILE: usize = 8;
 
 impl<'a, T: Real> StepKernel<'a, T> {
     fn new(op: &'a Structured<T>) -> Self {
         let prefix = op.prefix_tables();
         let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
-        StepKernel { op, prefix, step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN }, table, abf: Vec::new() }
+        StepKernel { op, prefix, step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN }, table,
+            abf: Vec::new(),
+            scratch: Vec::new(),
+            cache: SolveCache::default(),
+            tile: Vec::new(),
+            tile_scratch: Vec::new(),
+        }
     }
 
     /// Makes `step` the current step (no work if it already is).
@@ -120,7 +134,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
 
     /// c <- the prepared step applied to c with input f.
     #[inline(always)]
-    fn forward(&self, c: &mut [T], f: T) {
+    fn forward(&mut self, c: &mut [T], f: T) {
         let step = &self.step;
         if is_reset(step) {
             c.fill(T::zero());
@@ -140,15 +154,8 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 }
             }
             None => {
-                if step.explicit != 0.0 {
-                    self.op.mul_explicit(T::cast(step.explicit), c);
-                }
-                for (x, b) in c.iter_mut().zip(self.op.input()) {
-                    *x = b.mul_add(abf, *x);
-                }
-                if step.implicit != 0.0 {
-                    self.op.solve_implicit(T::cast(step.implicit), c);
-                }
+                let step = *step;
+                Self::generic_forward(self.op, &step, c, abf, &mut self.scratch, &mut self.cache);
             }
         }
     }
@@ -204,14 +211,50 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, state, n);
             }
         }
+        if self.prefix.is_none() && !is_reset(&self.step) {
+            // Transposed tiles of TILE rows: element i of every row of the tile side by side.
+            let ab = T::cast(self.step.input);
+            let step = self.step;
+            self.tile.resize(n, [T::zero(); TILE]);
+            while done + TILE <= f.len() {
+                let rows = &mut state[done * n..(done + TILE) * n];
+                for (j, row) in rows.chunks_exact(n).enumerate() {
+                    for (t, x) in self.tile.iter_mut().zip(row) {
+                        t[j] = *x;
+                    }
+                }
+                let abf: [T; TILE] = std::array::from_fn(|j| ab * f[done + j]);
+                Self::generic_forward(self.op, &step, &mut self.tile, abf, &mut self.tile_scratch, &mut self.cache);
+                for (j, row) in rows.chunks_exact_mut(n).enumerate() {
+                    for (x, t) in row.iter_mut().zip(&self.tile) {
+                        *x = t[j];
+                    }
+                }
+                done += TILE;
+            }
+        }
         for (c, x) in state[done * n..].chunks_exact_mut(n).zip(&f[done..]) {
             self.forward(c, *x);
         }
     }
 
     /// lambda <- (I + a_e A)^T (I - a_i A)^{-T} lambda; returns grad_f = a_b <B, (I - a_i A)^{-T} lambda>.
+    /// (I - a_i A)^{-1} ((I + a_e A) x + B abf) by the operators, on a row or a tile of rows.
     #[inline(always)]
-    fn adjoint(&self, lam: &mut [T]) -> T {
+    fn generic_forward<V: Lane<T>>(op: &Structured<T>, step: &GbtStep, x: &mut [V], abf: V, scratch: &mut Vec<V>, cache: &mut SolveCache<T>) {
+        if step.explicit != 0.0 {
+            op.mul(T::cast(step.explicit), x, Sweep::Forward, scratch);
+        }
+        for (xi, b) in x.iter_mut().zip(op.input()) {
+            *xi = abf.scale_add(*b, *xi);
+        }
+        if step.implicit != 0.0 {
+            op.solve(T::cast(step.implicit), x, Sweep::Forward, scratch, cache);
+        }
+    }
+
+    #[inline(always)]
+    fn adjoint(&mut self, lam: &mut [T]) -> T {
         let step = &self.step;
         if is_reset(step) {
             let g = lam[0];
@@ -235,12 +278,13 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 ab * g
             }
             None => {
+                let step = *step;
                 if step.implicit != 0.0 {
-                    self.op.solve_implicit_transpose(T::cast(step.implicit), lam);
+                    self.op.solve(T::cast(step.implicit), lam, Sweep::Backward, &mut self.scratch, &mut self.cache);
                 }
                 let g = lam.iter().zip(self.op.input()).fold(T::zero(), |acc, (w, b)| w.mul_add(*b, acc));
                 if step.explicit != 0.0 {
-                    self.op.mul_explicit_transpose(T::cast(step.explicit), lam);
+                    self.op.mul(T::cast(step.explicit), lam, Sweep::Backward, &mut self.scratch);
                 }
                 ab * g
             }
@@ -541,20 +585,22 @@ mod tests {
     }
 
     #[test]
-    fn parallel_blocks_equal_one_block() {
-        let (n, steps, rows) = (64, 40, 37);
-        let op = Measure::LegS.structured::<f32>(n).unwrap();
-        let f: Vec<f32> = pseudo(steps * rows, 5).iter().map(|x| *x as f32).collect();
-        let c0 = vec![0.0f32; rows * n];
-        let coef = legs_coef(steps);
-        let mut all = vec![0.0f32; steps * rows * n];
-        gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
-        for r in [0, 17, 36] {
-            let fr: Vec<f32> = (0..steps).map(|k| f[k * rows + r]).collect();
-            let mut one = vec![0.0f32; steps * n];
-            gbt_scan(&op, &fr, Some(&c0[..n]), Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
-            for k in 0..steps {
-                assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n]);
+    fn parallel_blocks_and_tiles_equal_one_row_at_a_time() {
+        let (n, steps, rows) = (33, 40, 37);
+        for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::Lmu { theta: 2.0 }, Measure::FouT { theta: 1.0 }, Measure::ChebT { theta: 50.0 }] {
+            let op = m.structured::<f32>(n).unwrap();
+            let f: Vec<f32> = pseudo(steps * rows, 5).iter().map(|x| *x as f32).collect();
+            let c0: Vec<f32> = pseudo(rows * n, 6).iter().map(|x| *x as f32).collect();
+            let coef = if m.is_scale_invariant() { legs_coef(steps) } else { (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect() };
+            let mut all = vec![0.0f32; steps * rows * n];
+            gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
+            for r in [0, 17, 36] {
+                let fr: Vec<f32> = (0..steps).map(|k| f[k * rows + r]).collect();
+                let mut one = vec![0.0f32; steps * n];
+                gbt_scan(&op, &fr, Some(&c0[r * n..(r + 1) * n]), Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
+                for k in 0..steps {
+                    assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n], "{m:?} r={r} k={k}");
+                }
             }
         }
     }
@@ -563,10 +609,10 @@ mod tests {
     #[test]
     #[ignore]
     fn timing_of_legs_scans() {
-        fn run<T: Real>(steps: usize, rows: usize, n: usize) {
-            let op = Measure::LegS.structured::<T>(n).unwrap();
+        fn run<T: Real>(m: Measure, steps: usize, rows: usize, n: usize) {
+            let op = m.structured::<T>(n).unwrap();
             let f: Vec<T> = pseudo(steps * rows, 1).iter().map(|x| T::cast(*x)).collect();
-            let coef = legs_coef(steps);
+            let coef = if m.is_scale_invariant() { legs_coef(steps) } else { (0..steps).flat_map(|_| [0.005, 0.005, 0.01]).collect() };
             let c0 = vec![T::zero(); rows * n];
             let mut out = vec![T::zero(); rows * n];
             let mut best = f64::INFINITY;
@@ -576,11 +622,13 @@ mod tests {
                 best = best.min(t.elapsed().as_secs_f64());
             }
             let name = std::any::type_name::<T>();
-            println!("{name} L={steps} R={rows} N={n}: {best:.4} s, {:.1} ns/step/row, {:.0} M elem/s", best / (steps * rows) as f64 * 1e9, (steps * rows * n) as f64 / best / 1e6);
+            println!("{} {name} L={steps} R={rows} N={n}: {best:.4} s, {:.1} ns/step/row, {:.0} M elem/s", m.name(), best / (steps * rows) as f64 * 1e9, (steps * rows * n) as f64 / best / 1e6);
         }
         for (steps, rows, n) in [(20_000usize, 1usize, 256usize), (20_000, 1, 255), (200, 100, 256), (20, 4096, 64)] {
-            run::<f32>(steps, rows, n);
-            run::<f64>(steps, rows, n);
+            for m in [Measure::LegS, Measure::LegT { theta: 1.0 }] {
+                run::<f32>(m, steps, rows, n);
+                run::<f64>(m, steps, rows, n);
+            }
         }
     }
 
