@@ -97,28 +97,45 @@ impl<T: Real> Lane<T> for T {
 }
 
 impl<T: Real, const W: usize> Lane<T> for [T; W] {
+    // Plain loops over the lanes (not `array::from_fn`) so that they inline and vectorise in any
+    // codegen-unit split.
     #[inline(always)]
     fn splat(x: T) -> Self {
         [x; W]
     }
     #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        std::array::from_fn(|j| self[j] + o[j])
+    fn add(mut self, o: Self) -> Self {
+        for j in 0..W {
+            self[j] = self[j] + o[j];
+        }
+        self
     }
     #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        std::array::from_fn(|j| self[j] - o[j])
+    fn sub(mut self, o: Self) -> Self {
+        for j in 0..W {
+            self[j] = self[j] - o[j];
+        }
+        self
     }
     #[inline(always)]
-    fn scale(self, s: T) -> Self {
-        std::array::from_fn(|j| self[j] * s)
+    fn scale(mut self, s: T) -> Self {
+        for x in self.iter_mut() {
+            *x = *x * s;
+        }
+        self
     }
     #[inline(always)]
-    fn div(self, s: T) -> Self {
-        std::array::from_fn(|j| self[j] / s)
+    fn div(mut self, s: T) -> Self {
+        for x in self.iter_mut() {
+            *x = *x / s;
+        }
+        self
     }
     #[inline(always)]
-    fn scale_add(self, s: T, acc: Self) -> Self {
-        std::array::from_fn(|j| s.mul_add(self[j], acc[j]))
+    fn scale_add(mut self, s: T, acc: Self) -> Self {
+        for j in 0..W {
+            self[j] = s.mul_add(self[j], acc[j]);
+        }
+        self
     }
 }

@@ -197,10 +197,11 @@ impl<'a, T: Real> StepKernel<'a, T> {
         }
     }
 
-    /// The prepared step on consecutive rows `state` (rows x N) with inputs `f` (one per row):
-    /// whole SIMD tiles of rows for the `Prefix` structure, the rest row by row.
+    /// The prepared step on consecutive rows `state` (rows x N) with inputs `f` (one per row), from
+    /// `src` (the previous states, same shape) or in place: whole tiles of rows (SIMD for the
+    /// `Prefix` structure, transposed lane arrays for the others), the rest row by row.
     #[inline(always)]
-    fn forward_rows(&mut self, state: &mut [T], f: &[T]) {
+    fn forward_rows(&mut self, src: Option<&[T]>, state: &mut [T], f: &[T]) {
         let n = self.op.order();
         let mut done = 0;
         if let (Some(p), false) = (&self.prefix, is_reset(&self.step)) {
@@ -208,7 +209,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 let ab = T::cast(self.step.input);
                 self.abf.clear();
                 self.abf.extend(f.iter().map(|x| ab * *x));
-                done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, state, n);
+                done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, src, state, n);
             }
         }
         if self.prefix.is_none() && !is_reset(&self.step) {
@@ -217,15 +218,16 @@ impl<'a, T: Real> StepKernel<'a, T> {
             let step = self.step;
             self.tile.resize(n, [T::zero(); TILE]);
             while done + TILE <= f.len() {
-                let rows = &mut state[done * n..(done + TILE) * n];
-                for (j, row) in rows.chunks_exact(n).enumerate() {
+                let span = done * n..(done + TILE) * n;
+                let from = src.map_or(&state[span.clone()], |s| &s[span.clone()]);
+                for (j, row) in from.chunks_exact(n).enumerate() {
                     for (t, x) in self.tile.iter_mut().zip(row) {
                         t[j] = *x;
                     }
                 }
                 let abf: [T; TILE] = std::array::from_fn(|j| ab * f[done + j]);
                 Self::generic_forward(self.op, &step, &mut self.tile, abf, &mut self.tile_scratch, &mut self.cache);
-                for (j, row) in rows.chunks_exact_mut(n).enumerate() {
+                for (j, row) in state[span].chunks_exact_mut(n).enumerate() {
                     for (x, t) in row.iter_mut().zip(&self.tile) {
                         *x = t[j];
                     }
@@ -233,12 +235,14 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 done += TILE;
             }
         }
+        if let Some(s) = src {
+            state[done * n..].copy_from_slice(&s[done * n..]);
+        }
         for (c, x) in state[done * n..].chunks_exact_mut(n).zip(&f[done..]) {
             self.forward(c, *x);
         }
     }
 
-    /// lambda <- (I + a_e A)^T (I - a_i A)^{-T} lambda; returns grad_f = a_b <B, (I - a_i A)^{-T} lambda>.
     /// (I - a_i A)^{-1} ((I + a_e A) x + B abf) by the operators, on a row or a tile of rows.
     #[inline(always)]
     fn generic_forward<V: Lane<T>>(op: &Structured<T>, step: &GbtStep, x: &mut [V], abf: V, scratch: &mut Vec<V>, cache: &mut SolveCache<T>) {
@@ -385,21 +389,25 @@ pub fn gbt_scan<T: Real>(
         for k in 0..steps {
             // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
             let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
-            if k == 0 {
-                if let Some(c0) = c0 {
-                    state.copy_from_slice(&c0[r0 * n..r1 * n]);
-                }
+            // The state before step k: c0 (k = 0), the previous time slice (all states kept), or in place.
+            let src: Option<&[T]> = if k == 0 {
+                c0.map(|c| &c[r0 * n..r1 * n])
             } else if return_all {
                 // SAFETY: the previous time slice of the same rows, disjoint from `state`.
-                state.copy_from_slice(unsafe { shared.part(((k - 1) * rows + r0) * n, width) });
-            }
+                Some(unsafe { shared.part(((k - 1) * rows + r0) * n, width) })
+            } else {
+                None
+            };
             let fk = &f[k * rows + r0..k * rows + r1];
             match coef {
                 Coefficients::PerStep(_) => {
                     kernel.prepare(coef.get(k, 0, rows));
-                    kernel.forward_rows(state, fk);
+                    kernel.forward_rows(src, state, fk);
                 }
                 Coefficients::PerRow(_) => {
+                    if let Some(s) = src {
+                        state.copy_from_slice(s);
+                    }
                     for (j, c) in state.chunks_exact_mut(n).enumerate() {
                         kernel.prepare(coef.get(k, r0 + j, rows));
                         kernel.forward(c, fk[j]);

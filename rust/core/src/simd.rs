@@ -23,10 +23,11 @@ use std::arch::x86_64::*;
 
 /// (Public only because `Real` requires it; not part of the API.) One fused `Prefix` step on whole tiles of rows: `state` holds rows of length `n` (row-major),
 /// `abf[j]` = a_b f_j of row j, `table[i]` = (inv, e, a_e l, k, decay, r inv) of element i (see
-/// `StepKernel::prepare`). Returns the number of leading rows done (a multiple of the lane count;
+/// `StepKernel::prepare`). The previous state is read from `src` when given (an out-of-place step:
+/// saves a copy when every state is kept), else from `state`. Returns the number of leading rows done (a multiple of the lane count;
 /// 0 when the CPU lacks AVX2/FMA); the caller finishes the rest with the scalar kernel.
 pub trait TileKernel: Sized {
-    fn prefix_forward_tiles(table: &[[Self; 6]], r: &[Self], b: &[Self], abf: &[Self], state: &mut [Self], n: usize) -> usize;
+    fn prefix_forward_tiles(table: &[[Self; 6]], r: &[Self], b: &[Self], abf: &[Self], src: Option<&[Self]>, state: &mut [Self], n: usize) -> usize;
 
     /// Steps run at once by `prefix_wavefront`.
     const WAVE_STEPS: usize;
@@ -122,19 +123,20 @@ macro_rules! tile_kernel {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], state: &mut [$t], n: usize) -> usize {
+        unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize) -> usize {
             const W: usize = $lanes;
             let rows = abf.len();
             let tiles = rows / W;
             let whole = n / W * W;
             for tile in 0..tiles {
                 let base = state.as_mut_ptr().add(tile * W * n);
+                let from = src.add(tile * W * n);
                 let abf_v = $load(abf.as_ptr().add(tile * W));
                 let (mut sum_x, mut sum_y) = ($zero(), $zero());
                 let mut v: [$vec; W] = [$zero(); W];
                 for i0 in (0..whole).step_by(W) {
                     for (j, vj) in v.iter_mut().enumerate() {
-                        *vj = $load(base.add(j * n + i0));
+                        *vj = $load(from.add(j * n + i0));
                     }
                     $transpose(&mut v);
                     for (j, vj) in v.iter_mut().enumerate() {
@@ -163,7 +165,7 @@ macro_rules! tile_kernel {
                         let a = abf[tile * W + j];
                         for i in whole..n {
                             let [inv, e, ael, k, decay, rinv] = table[i];
-                            let x = row[i];
+                            let x = *from.add(j * n + i);
                             sx[j] = r[i].mul_add(x, sx[j]);
                             let u = a.mul_add(b[i], e.mul_add(x, -(ael * sx[j])));
                             row[i] = u.mul_add(inv, -(k * sy[j]));
@@ -191,14 +193,17 @@ macro_rules! tile_kernel {
             }
 
             #[inline]
-            fn prefix_forward_tiles(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], state: &mut [$t], n: usize) -> usize {
-                let sizes_ok = table.len() == n && r.len() == n && b.len() == n && state.len() == abf.len() * n;
+            fn prefix_forward_tiles(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: Option<&[$t]>, state: &mut [$t], n: usize) -> usize {
+                let sizes_ok = table.len() == n && r.len() == n && b.len() == n && state.len() == abf.len() * n
+                    && src.map_or(true, |s| s.len() == state.len());
                 if !sizes_ok || !has_avx2_fma() {
                     return 0;
                 }
-                // SAFETY: the features are present; every access is within `state` (rows x n) and
-                // the tables (length n), whose sizes were just checked.
-                unsafe { $avx(table, r, b, abf, state, n) }
+                let from = src.map_or(state.as_ptr(), |s| s.as_ptr());
+                // SAFETY: the features are present; every access is within `state`/`src` (rows x n)
+                // and the tables (length n), whose sizes were just checked; `src`, when given, is a
+                // different buffer from `state` (a shared and a mutable borrow).
+                unsafe { $avx(table, r, b, abf, from, state, n) }
             }
         }
     };
@@ -289,7 +294,7 @@ tile_kernel!(f64, 4, WAVE_VECTORS_F64, __m256d, _mm256_set1_pd, _mm256_loadu_pd,
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
     const WAVE_STEPS: usize = 8;
-    fn prefix_forward_tiles(_: &[[f32; 6]], _: &[f32], _: &[f32], _: &[f32], _: &mut [f32], _: usize) -> usize {
+    fn prefix_forward_tiles(_: &[[f32; 6]], _: &[f32], _: &[f32], _: &[f32], _: Option<&[f32]>, _: &mut [f32], _: usize) -> usize {
         0
     }
     fn prefix_wavefront(_: &WaveTables<f32>, _: &[f32], _: &[f32], _: &[f32], _: &mut [f32]) -> bool {
@@ -300,7 +305,7 @@ impl TileKernel for f32 {
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f64 {
     const WAVE_STEPS: usize = 8;
-    fn prefix_forward_tiles(_: &[[f64; 6]], _: &[f64], _: &[f64], _: &[f64], _: &mut [f64], _: usize) -> usize {
+    fn prefix_forward_tiles(_: &[[f64; 6]], _: &[f64], _: &[f64], _: &[f64], _: Option<&[f64]>, _: &mut [f64], _: usize) -> usize {
         0
     }
     fn prefix_wavefront(_: &WaveTables<f64>, _: &[f64], _: &[f64], _: &[f64], _: &mut [f64]) -> bool {
