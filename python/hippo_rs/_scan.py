@@ -121,8 +121,8 @@ def _step_index(t: Any, name: str = "t0") -> int:
         value = operator.index(t)
     except TypeError:
         raise TypeError(f"{name}: expected an integer >= 0, got {type(t).__name__}") from None
-    if value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {value}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name}: expected an integer 0 <= {name} < 2**63, got {value}")
     return value
 
 
@@ -524,8 +524,8 @@ def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, c
     if ta.dtype.kind not in "iu":
         raise TypeError(f"t: expected an integer step index (or an integer array per row), got dtype {ta.dtype}; "
                         "pass t_prev for timestamps")
-    if np.any(ta < 0):
-        raise ValueError("t: expected step indices t >= 0 (t = 0 initialises the state)")
+    if np.any(ta < 0) or (ta.dtype.kind == "u" and np.any(ta >= 2**63)):
+        raise ValueError("t: expected step indices 0 <= t < 2**63 (t = 0 initialises the state)")
     try:
         tb = np.broadcast_to(ta, batch).reshape(R)
     except ValueError:
@@ -536,6 +536,9 @@ def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, c
 def _update_zoh(measure, params, c, f2, dt, t, t_prev, dtype, batch, R, n):
     c2 = np.ascontiguousarray(c.reshape(R, n), dtype=dtype)
     if measure == "legs" and t_prev is None:
+        if t is None:
+            raise ValueError("t: LegS needs the step index t (samples already absorbed; t = 0 initialises)")
+        _legs_index_coefficients(t, batch, R, 0.5, "original")  # validates t
         ta = np.broadcast_to(np.asarray(t), batch).reshape(R)
         out = np.empty((R, n), dtype)
         for value in np.unique(ta):
