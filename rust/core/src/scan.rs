@@ -259,38 +259,52 @@ impl<'a, T: Real> StepKernel<'a, T> {
 
     #[inline(always)]
     fn adjoint(&mut self, lam: &mut [T]) -> T {
-        let step = &self.step;
-        if is_reset(step) {
+        Self::adjoint_with(self.op, &self.prefix, &self.table, self.step, lam, &mut self.scratch, &mut self.cache)
+    }
+
+    /// lambda <- (I + a_e A)^T (I - a_i A)^{-T} lambda on a row (`V = T`) or a transposed tile of
+    /// rows; returns grad_f = a_b <B, (I - a_i A)^{-T} lambda> (per lane).
+    #[inline(always)]
+    fn adjoint_with<V: Lane<T>>(
+        op: &Structured<T>,
+        prefix: &Option<PrefixTables<'_, T>>,
+        table: &[[T; 6]],
+        step: GbtStep,
+        lam: &mut [V],
+        scratch: &mut Vec<V>,
+        cache: &mut SolveCache<T>,
+    ) -> V {
+        let zero = V::splat(T::zero());
+        if is_reset(&step) {
             let g = lam[0];
-            lam.fill(T::zero());
+            lam.fill(zero);
             return g;
         }
         let ab = T::cast(step.input);
-        match &self.prefix {
+        match prefix {
             Some(p) => {
                 // Backward sweep with S = sum_{k>=i} l_k w_k: w_i = (lambda_i - a_i r_i S_{i+1}) inv_i,
                 // lambda_i <- (1 + a_e h_i) w_i - a_e r_i S_i, grad_f = a_b sum_i b_i w_i.
                 let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-                let (mut sum, mut g) = (T::zero(), T::zero());
+                let (mut sum, mut g) = (zero, zero);
                 for i in (0..lam.len()).rev() {
-                    let [inv, e, ..] = self.table[i];
-                    let w = (-ai * p.r[i]).mul_add(sum, lam[i]) * inv;
-                    sum = p.l[i].mul_add(w, sum);
-                    lam[i] = e.mul_add(w, -ae * p.r[i] * sum);
-                    g = p.b[i].mul_add(w, g);
+                    let [inv, e, ..] = table[i];
+                    let w = sum.scale_add(-ai * p.r[i], lam[i]).scale(inv);
+                    sum = w.scale_add(p.l[i], sum);
+                    lam[i] = w.scale_add(e, sum.scale(-ae * p.r[i]));
+                    g = w.scale_add(p.b[i], g);
                 }
-                ab * g
+                g.scale(ab)
             }
             None => {
-                let step = *step;
                 if step.implicit != 0.0 {
-                    self.op.solve(T::cast(step.implicit), lam, Sweep::Backward, &mut self.scratch, &mut self.cache);
+                    op.solve(T::cast(step.implicit), lam, Sweep::Backward, scratch, cache);
                 }
-                let g = lam.iter().zip(self.op.input()).fold(T::zero(), |acc, (w, b)| w.mul_add(*b, acc));
+                let g = lam.iter().zip(op.input()).fold(zero, |acc, (w, b)| w.scale_add(*b, acc));
                 if step.explicit != 0.0 {
-                    self.op.mul(T::cast(step.explicit), lam, Sweep::Backward, &mut self.scratch);
+                    op.mul(T::cast(step.explicit), lam, Sweep::Backward, scratch);
                 }
-                ab * g
+                g.scale(ab)
             }
         }
     }
@@ -461,16 +475,50 @@ pub fn gbt_scan_adjoint<T: Real>(
         let lam = unsafe { shared_c0.part(r0 * n, (r1 - r0) * n) };
         let last = if return_all { (steps - 1) * rows * n } else { 0 };
         lam.copy_from_slice(&grad[last + r0 * n..last + r1 * n]);
+        // Shared coefficients: whole tiles of TILE rows stay transposed (element i of every row of
+        // the tile side by side) for all steps; per-row coefficients and the rest go row by row.
+        let tiled = if matches!(coef, Coefficients::PerStep(_)) { (r1 - r0) / TILE * TILE } else { 0 };
+        let mut tiles: Vec<[T; TILE]> = vec![[T::zero(); TILE]; tiled * n / TILE];
+        let mut tile_scratch: Vec<[T; TILE]> = Vec::new();
+        for (t, rows_of_tile) in tiles.chunks_exact_mut(n).zip(lam[..tiled * n].chunks_exact(TILE * n)) {
+            for (j, row) in rows_of_tile.chunks_exact(n).enumerate() {
+                for (ti, x) in t.iter_mut().zip(row) {
+                    ti[j] = *x;
+                }
+            }
+        }
         for k in (0..steps).rev() {
             let gf = unsafe { shared_f.part(k * rows + r0, r1 - r0) };
-            for (j, l) in lam.chunks_exact_mut(n).enumerate() {
-                kernel.prepare(coef.get(k, r0 + j, rows));
-                gf[j] = kernel.adjoint(l);
+            if tiled > 0 {
+                kernel.prepare(coef.get(k, 0, rows));
+            }
+            for (m, t) in tiles.chunks_exact_mut(n).enumerate() {
+                let g = StepKernel::adjoint_with(op, &kernel.prefix, &kernel.table, kernel.step, t, &mut tile_scratch, &mut kernel.cache);
+                gf[m * TILE..(m + 1) * TILE].copy_from_slice(&g);
+                if return_all && k >= 1 {
+                    let base = ((k - 1) * rows + r0 + m * TILE) * n;
+                    for (j, row) in grad[base..base + TILE * n].chunks_exact(n).enumerate() {
+                        for (ti, gi) in t.iter_mut().zip(row) {
+                            ti[j] = ti[j] + *gi;
+                        }
+                    }
+                }
+            }
+            for (j, l) in lam[tiled * n..].chunks_exact_mut(n).enumerate() {
+                kernel.prepare(coef.get(k, r0 + tiled + j, rows));
+                gf[tiled + j] = kernel.adjoint(l);
             }
             if return_all && k >= 1 {
-                let g = &grad[((k - 1) * rows + r0) * n..((k - 1) * rows + r1) * n];
-                for (l, gi) in lam.iter_mut().zip(g) {
+                let g = &grad[((k - 1) * rows + r0 + tiled) * n..((k - 1) * rows + r1) * n];
+                for (l, gi) in lam[tiled * n..].iter_mut().zip(g) {
                     *l = *l + *gi;
+                }
+            }
+        }
+        for (t, rows_of_tile) in tiles.chunks_exact(n).zip(lam[..tiled * n].chunks_exact_mut(TILE * n)) {
+            for (j, row) in rows_of_tile.chunks_exact_mut(n).enumerate() {
+                for (x, ti) in row.iter_mut().zip(t) {
+                    *x = ti[j];
                 }
             }
         }
@@ -608,6 +656,34 @@ mod tests {
                 gbt_scan(&op, &fr, Some(&c0[r * n..(r + 1) * n]), Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
                 for k in 0..steps {
                     assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n], "{m:?} r={r} k={k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adjoint_tiles_equal_one_row_at_a_time() {
+        let (n, steps, rows) = (21, 9, 19);
+        for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::FouT { theta: 1.0 }] {
+            let op = m.structured::<f64>(n).unwrap();
+            let coef = if m.is_scale_invariant() { legs_coef(steps) } else { (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect() };
+            for return_all in [false, true] {
+                let len = if return_all { steps * rows * n } else { rows * n };
+                let grad = pseudo(len, 8);
+                let (mut gf, mut gc0) = (vec![0.0; steps * rows], vec![0.0; rows * n]);
+                gbt_scan_adjoint(&op, &grad, Coefficients::PerStep(&coef), steps, rows, return_all, &mut gf, &mut gc0).unwrap();
+                for r in [0, 9, 18] {
+                    let g1: Vec<f64> = if return_all {
+                        (0..steps).flat_map(|k| grad[(k * rows + r) * n..(k * rows + r + 1) * n].to_vec()).collect()
+                    } else {
+                        grad[r * n..(r + 1) * n].to_vec()
+                    };
+                    let (mut gf1, mut gc1) = (vec![0.0; steps], vec![0.0; n]);
+                    gbt_scan_adjoint(&op, &g1, Coefficients::PerStep(&coef), steps, 1, return_all, &mut gf1, &mut gc1).unwrap();
+                    assert_eq!(&gc1[..], &gc0[r * n..(r + 1) * n], "{m:?} r={r}");
+                    for k in 0..steps {
+                        assert_eq!(gf1[k], gf[k * rows + r], "{m:?} r={r} k={k}");
+                    }
                 }
             }
         }
