@@ -128,11 +128,16 @@ def _step_index(t: Any, name: str = "t0") -> int:
 
 def _legs_rows(t: np.ndarray, alpha: float, convention: str) -> np.ndarray:
     """LegS coefficients at step indices t (float64 array, t >= 0): t = 0 is the reset row."""
+    rows = np.empty(t.shape + (3,))
     with np.errstate(divide="ignore", invalid="ignore"):
         if convention == "original":
-            rows = np.stack([alpha / t, (1.0 - alpha) / t, 1.0 / t], axis=-1)
+            np.divide(alpha, t, out=rows[..., 0])
+            np.divide(1.0 - alpha, t, out=rows[..., 1])
+            np.divide(1.0, t, out=rows[..., 2])
         else:
-            rows = np.stack([alpha / (t + 1.0), (1.0 - alpha) / t, alpha / (t + 1.0) + (1.0 - alpha) / t], axis=-1)
+            np.divide(alpha, t + 1.0, out=rows[..., 0])
+            np.divide(1.0 - alpha, t, out=rows[..., 1])
+            np.add(rows[..., 0], rows[..., 1], out=rows[..., 2])
     rows[t == 0] = (np.inf, 0.0, 0.0)
     return rows
 
