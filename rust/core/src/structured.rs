@@ -4,6 +4,7 @@
 //! Every measure of `crate::measure` falls into one of three structures (code sign, s = 1/theta).
 //! Each is derived from `Measure::transition` and checked against it in the tests below.
 //!
+//! ```text
 //! 1. `Prefix`: A = -diag(l) L diag(r) + diag(h), L the lower-triangular ones *with* the diagonal.
 //!    (A x)_n = -l_n P_n + h_n x_n with the running sum P_n = sum_{k<=n} r_k x_k.
 //!    - LegS: l = r = sqrt(2n+1), h = n (paper: A = D(L + D0)D, D0 = -diag(n/(2n+1))).
@@ -28,8 +29,9 @@
 //!    J[i+1, i] = w_j for i = 2j - 1, w_j = 2 pi j / theta. K = I - dJ has 2x2 inverse blocks
 //!    [[1, d w], [-d w, 1]]^{-1} = [[1, -d w], [d w, 1]] / (1 + (d w)^2); rank one by Sherman-Morrison.
 //!    Transpose: J^T = -J.
+//! ```
 //!
-//! All operators work in place on one state vector of length N.
+//! All operators work in place, on one state vector of length N or on a transposed tile of rows.
 
 use crate::error::{HippoError, Result};
 use crate::float::{Lane, Real};
@@ -84,7 +86,7 @@ pub struct Structured<T> {
 /// Which structure a measure has: the tables of its `Shape`, in float64 (see the module docs).
 fn shape_f64(measure: &Measure, n: usize) -> Shape<f64> {
     let root = |i: usize| ((2 * i + 1) as f64).sqrt();
-    let sign = |i: usize| if i % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
     let prefix = |l: Vec<f64>, r: Vec<f64>, h: Vec<f64>| {
         let lr_minus_h = (0..n).map(|i| l[i] * r[i] - h[i]).collect();
         Shape::Prefix { l, r, h, lr_minus_h }

@@ -19,7 +19,7 @@ fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
 fn describe(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => format!("an array of dtype {} and shape {:?}", a.dtype(), a.shape()),
-        Err(_) => format!("{}", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()),
+        Err(_) => obj.get_type().name().map(|n| n.to_string()).unwrap_or_default(),
     }
 }
 
