@@ -81,7 +81,8 @@ struct StepKernel<'a, T: Real> {
     op: &'a Structured<T>,
     prefix: Option<PrefixTables<'a, T>>,
     step: GbtStep,
-    /// Prefix tables of the prepared step, interleaved per element: (inv, e, ae*l, ai*l*inv, 1 - r*ai*l*inv, r*inv).
+    /// Prefix tables of the prepared step, interleaved per element:
+    /// (inv, e, -(ae*l), -(ai*l*inv), 1 - r*ai*l*inv, r*inv) (negated where they are subtracted).
     table: Vec<[T; 6]>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
     abf: Vec<T>,
@@ -127,7 +128,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
             for (i, t) in self.table.iter_mut().enumerate() {
                 let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
                 let k = ai * p.l[i] * inv;
-                *t = [inv, ae.mul_add(p.h[i], T::one()), ae * p.l[i], k, T::one() - p.r[i] * k, p.r[i] * inv];
+                *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
             }
         }
     }
@@ -146,10 +147,10 @@ impl<'a, T: Real> StepKernel<'a, T> {
             Some(p) => {
                 let (mut sum_x, mut sum_y) = (T::zero(), T::zero());
                 for (((x, t), r), b) in c.iter_mut().zip(&self.table).zip(p.r).zip(p.b) {
-                    let [inv, e, ael, k, decay, rinv] = *t;
+                    let [inv, e, nael, nk, decay, rinv] = *t;
                     sum_x = r.mul_add(*x, sum_x);
-                    let u = abf.mul_add(*b, e.mul_add(*x, -ael * sum_x));
-                    *x = u.mul_add(inv, -k * sum_y);
+                    let u = abf.mul_add(*b, e.mul_add(*x, nael * sum_x));
+                    *x = u.mul_add(inv, nk * sum_y);
                     sum_y = decay.mul_add(sum_y, rinv * u);
                 }
             }

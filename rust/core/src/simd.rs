@@ -22,7 +22,7 @@
 use std::arch::x86_64::*;
 
 /// (Public only because `Real` requires it; not part of the API.) One fused `Prefix` step on whole tiles of rows: `state` holds rows of length `n` (row-major),
-/// `abf[j]` = a_b f_j of row j, `table[i]` = (inv, e, a_e l, k, decay, r inv) of element i (see
+/// `abf[j]` = a_b f_j of row j, `table[i]` = (inv, e, -a_e l, -k, decay, r inv) of element i (see
 /// `StepKernel::prepare`). The previous state is read from `src` when given (an out-of-place step:
 /// saves a copy when every state is kept), else from `state`. Returns the number of leading rows done (a multiple of the lane count;
 /// 0 when the CPU lacks AVX2/FMA); the caller finishes the rest with the scalar kernel.
@@ -74,7 +74,7 @@ const WAVE_VECTORS_F32: usize = 4;
 const WAVE_VECTORS_F64: usize = 6;
 
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vectors:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $wave:ident) => {
+    ($t:ty, $lanes:expr, $vectors:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $wave:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $wave(tb: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) {
@@ -85,6 +85,8 @@ macro_rules! tile_kernel {
             let ai_v: [$vec; M] = std::array::from_fn(|m| $load(ai.as_ptr().add(m * W)));
             let ae_v: [$vec; M] = std::array::from_fn(|m| $load(ae.as_ptr().add(m * W)));
             let abf_v: [$vec; M] = std::array::from_fn(|m| $load(abf.as_ptr().add(m * W)));
+            let nai_v: [$vec; M] = std::array::from_fn(|m| $sub($zero(), ai_v[m]));
+            let nae_v: [$vec; M] = std::array::from_fn(|m| $sub($zero(), ae_v[m]));
             let mut sum_x = [$zero(); M];
             let mut sum_y = [$zero(); M];
             // rotated[m] = the previous tick's outputs of vector m rotated up one lane (lane 0 = last lane).
@@ -99,16 +101,18 @@ macro_rules! tile_kernel {
                     let at = tb.pad + n - 1 - tick + m * W;
                     let r = $load(tb.r.as_ptr().add(at));
                     let l = $load(tb.l.as_ptr().add(at));
+                    // As StepKernel::prepare, with the exact negations nael = (-ae) l = -(ae l) and
+                    // nk = ((-ai) l) inv = -k, and decay = 1 + r nk = 1 - r k.
                     let inv = $div(one, $fmadd(ai_v[m], $load(tb.lrh.as_ptr().add(at)), one));
                     let e = $fmadd(ae_v[m], $load(tb.h.as_ptr().add(at)), one);
-                    let ael = $mul(ae_v[m], l);
-                    let k = $mul($mul(ai_v[m], l), inv);
-                    let decay = $sub(one, $mul(r, k));
+                    let nael = $mul(nae_v[m], l);
+                    let nk = $mul($mul(nai_v[m], l), inv);
+                    let decay = $add(one, $mul(r, nk));
                     let rinv = $mul(r, inv);
                     sum_x[m] = $fmadd(r, x, sum_x[m]);
-                    let t = $fmadd(e, x, $sub($zero(), $mul(ael, sum_x[m])));
+                    let t = $fmadd(e, x, $mul(nael, sum_x[m]));
                     let u = $fmadd(abf_v[m], $load(tb.b.as_ptr().add(at)), t);
-                    let y = $fmadd(u, inv, $sub($zero(), $mul(k, sum_y[m])));
+                    let y = $fmadd(u, inv, $mul(nk, sum_y[m]));
                     sum_y[m] = $fmadd(decay, sum_y[m], $mul(rinv, u));
                     rotated[m] = $rotate(y);
                 }
@@ -125,56 +129,81 @@ macro_rules! tile_kernel {
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize) -> usize {
             const W: usize = $lanes;
-            let rows = abf.len();
-            let tiles = rows / W;
+            let tiles = abf.len() / W;
+            // Two tiles at a time: two independent pairs of running-sum chains per element.
+            let mut tile = 0;
+            while tile + 2 <= tiles {
+                $tiles::<2>(table, r, b, abf, src, state, n, tile);
+                tile += 2;
+            }
+            if tile < tiles {
+                $tiles::<1>(table, r, b, abf, src, state, n, tile);
+            }
+            tiles * W
+        }
+
+        /// K consecutive tiles from tile index `first` (see `$avx`).
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $tiles<const K: usize>(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize, first: usize) {
+            const W: usize = $lanes;
             let whole = n / W * W;
-            for tile in 0..tiles {
-                let base = state.as_mut_ptr().add(tile * W * n);
-                let from = src.add(tile * W * n);
-                let abf_v = $load(abf.as_ptr().add(tile * W));
-                let (mut sum_x, mut sum_y) = ($zero(), $zero());
-                let mut v: [$vec; W] = [$zero(); W];
-                for i0 in (0..whole).step_by(W) {
-                    for (j, vj) in v.iter_mut().enumerate() {
-                        *vj = $load(from.add(j * n + i0));
+            let base: [*mut $t; K] = std::array::from_fn(|m| state.as_mut_ptr().add((first + m) * W * n));
+            let from: [*const $t; K] = std::array::from_fn(|m| src.add((first + m) * W * n));
+            let abf_v: [$vec; K] = std::array::from_fn(|m| $load(abf.as_ptr().add((first + m) * W)));
+            let (mut sum_x, mut sum_y) = ([$zero(); K], [$zero(); K]);
+            let mut v: [[$vec; W]; K] = [[$zero(); W]; K];
+            for i0 in (0..whole).step_by(W) {
+                for m in 0..K {
+                    for (j, vj) in v[m].iter_mut().enumerate() {
+                        *vj = $load(from[m].add(j * n + i0));
                     }
-                    $transpose(&mut v);
-                    for (j, vj) in v.iter_mut().enumerate() {
-                        let i = i0 + j;
-                        let [inv, e, ael, k, decay, rinv] = *table.get_unchecked(i);
-                        let x = *vj;
+                    $transpose(&mut v[m]);
+                }
+                for j in 0..W {
+                    let i = i0 + j;
+                    let [inv, e, nael, nk, decay, rinv] = *table.get_unchecked(i);
+                    let (inv, e, nael, nk, decay, rinv) = ($set1(inv), $set1(e), $set1(nael), $set1(nk), $set1(decay), $set1(rinv));
+                    let (rv, bv) = ($set1(*r.get_unchecked(i)), $set1(*b.get_unchecked(i)));
+                    for m in 0..K {
                         // sum_x = r x + sum_x; u = abf b + (e x - ael sum_x); y = u inv - k sum_y;
-                        // sum_y = decay sum_y + rinv u   (as in StepKernel::forward)
-                        sum_x = $fmadd($set1(*r.get_unchecked(i)), x, sum_x);
-                        let t = $fmadd($set1(e), x, $sub($zero(), $mul($set1(ael), sum_x)));
-                        let u = $fmadd(abf_v, $set1(*b.get_unchecked(i)), t);
-                        *vj = $fmadd(u, $set1(inv), $sub($zero(), $mul($set1(k), sum_y)));
-                        sum_y = $fmadd($set1(decay), sum_y, $mul($set1(rinv), u));
-                    }
-                    $transpose(&mut v);
-                    for (j, vj) in v.iter().enumerate() {
-                        $store(base.add(j * n + i0), *vj);
+                        // sum_y = decay sum_y + rinv u   (as in StepKernel::forward; nael = -ael, nk = -k)
+                        let x = v[m][j];
+                        sum_x[m] = $fmadd(rv, x, sum_x[m]);
+                        let t = $fmadd(e, x, $mul(nael, sum_x[m]));
+                        let u = $fmadd(abf_v[m], bv, t);
+                        v[m][j] = $fmadd(u, inv, $mul(nk, sum_y[m]));
+                        sum_y[m] = $fmadd(decay, sum_y[m], $mul(rinv, u));
                     }
                 }
-                if whole < n {
+                for m in 0..K {
+                    $transpose(&mut v[m]);
+                    for (j, vj) in v[m].iter().enumerate() {
+                        $store(base[m].add(j * n + i0), *vj);
+                    }
+                }
+            }
+            if whole < n {
+                for m in 0..K {
                     let (mut sx, mut sy) = ([0.0 as $t; W], [0.0 as $t; W]);
-                    $store(sx.as_mut_ptr(), sum_x);
-                    $store(sy.as_mut_ptr(), sum_y);
+                    $store(sx.as_mut_ptr(), sum_x[m]);
+                    $store(sy.as_mut_ptr(), sum_y[m]);
                     for j in 0..W {
-                        let row = std::slice::from_raw_parts_mut(base.add(j * n), n);
-                        let a = abf[tile * W + j];
+                        let row = std::slice::from_raw_parts_mut(base[m].add(j * n), n);
+                        let a = abf[(first + m) * W + j];
                         for i in whole..n {
-                            let [inv, e, ael, k, decay, rinv] = table[i];
-                            let x = *from.add(j * n + i);
+                            let [inv, e, nael, nk, decay, rinv] = table[i];
+                            let x = *from[m].add(j * n + i);
                             sx[j] = r[i].mul_add(x, sx[j]);
-                            let u = a.mul_add(b[i], e.mul_add(x, -(ael * sx[j])));
-                            row[i] = u.mul_add(inv, -(k * sy[j]));
+                            let u = a.mul_add(b[i], e.mul_add(x, nael * sx[j]));
+                            row[i] = u.mul_add(inv, nk * sy[j]);
                             sy[j] = decay.mul_add(sy[j], rinv * u);
                         }
                     }
                 }
             }
-            tiles * W
         }
 
         impl TileKernel for $t {
@@ -287,9 +316,9 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, WAVE_VECTORS_F32, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_wave_f32_avx2);
+tile_kernel!(f32, 8, WAVE_VECTORS_F32, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_wave_f32_avx2);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, WAVE_VECTORS_F64, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_wave_f64_avx2);
+tile_kernel!(f64, 4, WAVE_VECTORS_F64, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_wave_f64_avx2);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
