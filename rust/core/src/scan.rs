@@ -335,8 +335,10 @@ impl<T> SharedOut<T> {
 fn row_blocks(steps: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
     let work = steps.saturating_mul(rows).saturating_mul(n);
     let threads = rayon::current_num_threads().max(1);
-    // Blocks of whole SIMD tiles (8 rows) where possible.
-    let per_block = if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(4 * threads).next_multiple_of(8) };
+    // Blocks of whole SIMD tiles (8 rows); one per thread for short scans (fewer hand-offs),
+    // four per thread for long ones (load balance).
+    let split = if work < 16 * PARALLEL_WORK { threads } else { 4 * threads };
+    let per_block = if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(split).next_multiple_of(8) };
     (0..rows).step_by(per_block.max(1)).map(|r0| (r0, (r0 + per_block).min(rows))).collect()
 }
 
