@@ -498,7 +498,8 @@ def update(
     else:
         if t is not None:
             raise ValueError(f"t: measure '{measure}' is time-invariant; pass dt (or t with t_prev for timestamps)")
-        coef = _coefficients(measure, 1, a, dt, None, 0, None, conv)
+        h = _dt(dt, True, measure)
+        coef = _cached_row(("dt", h, a), (a * h, (1.0 - a) * h, h))
     target = _out_view(out, batch + (n,), dtype, (R, n))
     if a is None:
         res = _update_zoh(measure, checked, c, f2, dt, t, t_prev, dtype, batch, R, n)
@@ -513,6 +514,21 @@ def update(
     return out if out is not None else res.reshape(batch + (n,))
 
 
+_ROW_CACHE: Dict[Tuple[Any, ...], np.ndarray] = {}
+
+
+def _cached_row(key: Tuple[Any, ...], row: Tuple[float, float, float]) -> np.ndarray:
+    """A read-only (1, 3) coefficient array, cached: a stepping loop asks for the same few rows."""
+    arr = _ROW_CACHE.get(key)
+    if arr is None:
+        if len(_ROW_CACHE) > 4096:
+            _ROW_CACHE.clear()
+        arr = np.array([row])
+        arr.flags.writeable = False
+        _ROW_CACHE[key] = arr
+    return arr
+
+
 def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, conv: str) -> np.ndarray:
     if isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_)):
         k = float(_step_index(t, "t"))  # one row, in Python floats (the same formulas as _legs_rows)
@@ -522,7 +538,7 @@ def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, c
             row = (a / k, (1.0 - a) / k, 1.0 / k)
         else:
             row = (a / (k + 1.0), (1.0 - a) / k, a / (k + 1.0) + (1.0 - a) / k)
-        return np.array([row])
+        return _cached_row(("legs", k, a, conv), row)
     ta = np.asarray(t)
     if ta.dtype.kind == "f" and ta.size and np.all(ta == np.round(ta)) and np.all(np.isfinite(ta)):
         ta = ta.astype(np.int64)
