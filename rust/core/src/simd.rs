@@ -73,8 +73,11 @@ fn has_avx2_fma() -> bool {
 const WAVE_VECTORS_F32: usize = 4;
 const WAVE_VECTORS_F64: usize = 6;
 
+/// Tiles processed together by the tile kernel (independent chains vs. register pressure).
+const TILES_IN_FLIGHT: usize = 3;
+
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vectors:expr, $vec:ty, $set1:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $wave:ident) => {
+    ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $wave:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $wave(tb: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) {
@@ -130,14 +133,16 @@ macro_rules! tile_kernel {
         unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize) -> usize {
             const W: usize = $lanes;
             let tiles = abf.len() / W;
-            // Two tiles at a time: two independent pairs of running-sum chains per element.
             let mut tile = 0;
-            while tile + 2 <= tiles {
-                $tiles::<2>(table, r, b, abf, src, state, n, tile);
-                tile += 2;
+            // Tiles in flight together: independent chains against register pressure (16 ymm).
+            const K: usize = $in_flight;
+            while tile + K <= tiles {
+                $tiles::<K>(table, r, b, abf, src, state, n, tile);
+                tile += K;
             }
-            if tile < tiles {
+            while tile < tiles {
                 $tiles::<1>(table, r, b, abf, src, state, n, tile);
+                tile += 1;
             }
             tiles * W
         }
@@ -164,9 +169,11 @@ macro_rules! tile_kernel {
                 }
                 for j in 0..W {
                     let i = i0 + j;
-                    let [inv, e, nael, nk, decay, rinv] = *table.get_unchecked(i);
-                    let (inv, e, nael, nk, decay, rinv) = ($set1(inv), $set1(e), $set1(nael), $set1(nk), $set1(decay), $set1(rinv));
-                    let (rv, bv) = ($set1(*r.get_unchecked(i)), $set1(*b.get_unchecked(i)));
+                    // Broadcasts straight from memory (load ports), not from registers (shuffle ports,
+                    // which the transposes need).
+                    let t = table.get_unchecked(i);
+                    let (inv, e, nael, nk, decay, rinv) = ($bcast(&t[0]), $bcast(&t[1]), $bcast(&t[2]), $bcast(&t[3]), $bcast(&t[4]), $bcast(&t[5]));
+                    let (rv, bv) = ($bcast(r.get_unchecked(i)), $bcast(b.get_unchecked(i)));
                     for m in 0..K {
                         // sum_x = r x + sum_x; u = abf b + (e x - ael sum_x); y = u inv - k sum_y;
                         // sum_y = decay sum_y + rinv u   (as in StepKernel::forward; nael = -ael, nk = -k)
@@ -316,9 +323,9 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, WAVE_VECTORS_F32, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_wave_f32_avx2);
+tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_wave_f32_avx2);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, WAVE_VECTORS_F64, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_wave_f64_avx2);
+tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_wave_f64_avx2);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
