@@ -21,9 +21,16 @@ import platform
 import sys
 import time
 
-import numpy as np
+if __name__ == "__main__" and "--blas-threads" in sys.argv:
+    # Must precede the numpy import. On a shared, loaded machine multi-threaded BLAS can stall at its
+    # barriers (a descheduled thread), which makes the dense baseline erratic.
+    _threads = sys.argv[sys.argv.index("--blas-threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _threads
 
-import hippo_rs
+import numpy as np  # noqa: E402
+
+import hippo_rs  # noqa: E402
 
 
 def best_time(fn, min_total=0.2, repeats=5):
@@ -212,13 +219,15 @@ def growth(lines):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--blas-threads", default=None, help="threads of numpy's BLAS (set before numpy loads)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_scan_cpu.txt"))
     args = ap.parse_args()
     check_numpy_steps()
     lines = [
         f"hippo_rs {hippo_rs.__version__} bench_scan.py  {time.strftime('%Y-%m-%d %H:%M:%S')}",
         f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} "
-        f"load avg={' '.join(f'{x:.2f}' for x in os.getloadavg())}; python {sys.version.split()[0]}, numpy {np.__version__}",
+        f"load avg={' '.join(f'{x:.2f}' for x in os.getloadavg())}; python {sys.version.split()[0]}, numpy {np.__version__}, "
+        f"BLAS threads={args.blas_threads or 'default'}",
         "",
         "Per-step throughput, bilinear (M state elements/s; LegS at t = 100, LegT dt = 0.01, theta = 1)",
         "measure dtype    (   R,   N) |       ours |      dense | numpy O(N) | vs dense | vs numpy | ours us/step",
