@@ -73,7 +73,6 @@ fn has_avx2_fma() -> bool {
 const WAVE_VECTORS_F32: usize = 4;
 const WAVE_VECTORS_F64: usize = 6;
 
-
 macro_rules! tile_kernel {
     ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $wave:ident) => {
         #[cfg(target_arch = "x86_64")]
