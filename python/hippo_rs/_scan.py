@@ -530,7 +530,7 @@ def _cached_row(key: Tuple[Any, ...], row: Tuple[float, float, float]) -> np.nda
 
 
 def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, conv: str) -> np.ndarray:
-    if isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_)):
+    if type(t) is int or (isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_))):
         k = float(_step_index(t, "t"))  # one row, in Python floats (the same formulas as _legs_rows)
         if k == 0:
             row = (math.inf, 0.0, 0.0)
