@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::discretize::GbtStep;
 use crate::error::{HippoError, Result};
 use crate::float::{accelerated, Lane, Real};
-use crate::simd::WaveTables;
+use crate::simd::{WaveTables, TILE_STEPS};
 use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
 
 /// Below this many state-element updates (L * R * N) a scan stays on the calling thread.
@@ -91,6 +91,24 @@ struct StepKernel<'a, T: Real> {
     cache: SolveCache<T>,
     tile: Vec<[T; TILE]>,
     tile_scratch: Vec<[T; TILE]>,
+    /// Tables and a_b f per row of the steps of `forward_rows_steps`.
+    multi_tables: Vec<Vec<[T; 6]>>,
+    multi_abf: Vec<Vec<T>>,
+}
+
+/// The fused `Prefix` table of one step (see `StepKernel::prepare`):
+///   u_i = (1 + a_e h_i) x_i - a_e l_i P_i + a_b f b_i,
+///   y_i = (u_i - a_i l_i Q_{i-1}) inv_i,  inv_i = 1 / (1 + a_i (l_i r_i - h_i)),
+///   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain),
+/// stored per element as (inv, e, -(a_e l), -(a_i l inv), 1 - r a_i l inv, r inv).
+#[inline(always)]
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut [[T; 6]]) {
+    let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
+    for (i, t) in table.iter_mut().enumerate() {
+        let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
+        let k = ai * p.l[i] * inv;
+        *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
+    }
 }
 
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
@@ -106,6 +124,8 @@ impl<'a, T: Real> StepKernel<'a, T> {
             cache: SolveCache::default(),
             tile: Vec::new(),
             tile_scratch: Vec::new(),
+            multi_tables: Vec::new(),
+            multi_abf: Vec::new(),
         }
     }
 
@@ -120,17 +140,44 @@ impl<'a, T: Real> StepKernel<'a, T> {
             return;
         }
         if let Some(p) = &self.prefix {
-            // Forward step at element i with P_i = sum_{k<=i} r_k x_k and Q_{i-1} = sum_{k<i} r_k y_k:
-            //   u_i = (1 + a_e h_i) x_i - a_e l_i P_i + a_b f b_i,
-            //   y_i = (u_i - a_i l_i Q_{i-1}) inv_i,  inv_i = 1 / (1 + a_i (l_i r_i - h_i)),
-            //   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain).
-            let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-            for (i, t) in self.table.iter_mut().enumerate() {
-                let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
-                let k = ai * p.l[i] * inv;
-                *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
+            // Forward step at element i with P_i = sum_{k<=i} r_k x_k and Q_{i-1} = sum_{k<i} r_k y_k.
+            fill_prefix_table(p, &step, &mut self.table);
+        }
+    }
+
+    /// `TILE_STEPS` GBT steps (`steps`, none a reset) of a `Prefix` measure on the rows of `src`, every
+    /// state kept: step s writes `dst[s]` with inputs `f[s]` (one per row). Whole tiles of rows run
+    /// in the multi-step SIMD kernel, the rest step by step. False (nothing done) without tiles.
+    #[inline(always)]
+    fn forward_rows_steps(&mut self, steps: &[GbtStep], src: &[T], dst: &mut [&mut [T]], f: &[&[T]]) -> bool {
+        let Some(p) = &self.prefix else { return false };
+        let n = self.op.order();
+        self.multi_tables.resize(TILE_STEPS, Vec::new());
+        self.multi_abf.resize(TILE_STEPS, Vec::new());
+        for s in 0..TILE_STEPS {
+            self.multi_tables[s].resize(n, [T::zero(); 6]);
+            fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
+            let ab = T::cast(steps[s].input);
+            self.multi_abf[s].clear();
+            self.multi_abf[s].extend(f[s].iter().map(|x| ab * *x));
+        }
+        let tables: Vec<&[[T; 6]]> = self.multi_tables.iter().map(|t| t.as_slice()).collect();
+        let abf: Vec<&[T]> = self.multi_abf.iter().map(|a| a.as_slice()).collect();
+        let done = T::prefix_forward_tiles_steps(&tables, p.r, p.b, &abf, src, dst, n);
+        if done == 0 {
+            return false;
+        }
+        for s in 0..TILE_STEPS {
+            let (before, rest) = dst.split_at_mut(s);
+            let from: &[T] = if s == 0 { src } else { &before[s - 1][..] };
+            let to = &mut rest[0][done * n..];
+            to.copy_from_slice(&from[done * n..]);
+            self.prepare(steps[s]);
+            for (c, x) in to.chunks_exact_mut(n).zip(&f[s][done..]) {
+                self.forward(c, *x);
             }
         }
+        true
     }
 
     /// c <- the prepared step applied to c with input f.
@@ -403,7 +450,30 @@ pub fn gbt_scan<T: Real>(
             }
             return;
         }
-        for k in 0..steps {
+        let mut k = 0;
+        while k < steps {
+            // Every state kept, shared coefficients: TILE_STEPS steps at once on whole tiles of rows.
+            let multi = return_all
+                && matches!(coef, Coefficients::PerStep(_))
+                && r1 - r0 >= 8
+                && k + TILE_STEPS <= steps
+                && (k > 0 || c0.is_some())
+                && (k..k + TILE_STEPS).all(|q| !is_reset(&coef.get(q, 0, rows)));
+            if multi {
+                // SAFETY: the time slices k - 1 .. k + TILE_STEPS of rows r0..r1: pairwise disjoint.
+                let src: &[T] = match (k, c0) {
+                    (0, Some(c)) => &c[r0 * n..r1 * n],
+                    _ => unsafe { shared.part(((k - 1) * rows + r0) * n, width) },
+                };
+                let mut dst: Vec<&mut [T]> =
+                    (0..TILE_STEPS).map(|s| unsafe { shared.part(((k + s) * rows + r0) * n, width) }).collect();
+                let fs: Vec<&[T]> = (0..TILE_STEPS).map(|s| &f[(k + s) * rows + r0..(k + s) * rows + r1]).collect();
+                let steps_k: Vec<GbtStep> = (0..TILE_STEPS).map(|s| coef.get(k + s, 0, rows)).collect();
+                if kernel.forward_rows_steps(&steps_k, src, &mut dst, &fs) {
+                    k += TILE_STEPS;
+                    continue;
+                }
+            }
             // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
             let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
             // The state before step k: c0 (k = 0), the previous time slice (all states kept), or in place.
@@ -431,6 +501,7 @@ pub fn gbt_scan<T: Real>(
                     }
                 }
             }
+            k += 1;
         }
     }));
     Ok(())

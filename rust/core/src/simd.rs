@@ -29,6 +29,12 @@ use std::arch::x86_64::*;
 pub trait TileKernel: Sized {
     fn prefix_forward_tiles(table: &[[Self; 6]], r: &[Self], b: &[Self], abf: &[Self], src: Option<&[Self]>, state: &mut [Self], n: usize) -> usize;
 
+    /// `TILE_STEPS` consecutive fused `Prefix` steps on whole tiles of rows, every step's states kept:
+    /// step s uses `tables[s]` and `abf[s]` (per row), reads step s - 1's output (step 0 reads `src`)
+    /// and writes `dst[s]` (all rows x n). The tile stays transposed in registers from one step to the
+    /// next. Returns the number of leading rows done (as `prefix_forward_tiles`).
+    fn prefix_forward_tiles_steps(tables: &[&[[Self; 6]]], r: &[Self], b: &[Self], abf: &[&[Self]], src: &[Self], dst: &mut [&mut [Self]], n: usize) -> usize;
+
     /// Steps run at once by `prefix_wavefront`.
     const WAVE_STEPS: usize;
 
@@ -68,13 +74,78 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// Steps per call of `prefix_forward_tiles_steps`.
+pub const TILE_STEPS: usize = 4;
+
 /// Vectors (independent FMA chains) in flight in `prefix_wavefront`: enough to cover the ~20-cycle
 /// latency of one tick (rotation, two running sums, the division) with the other vectors' work.
 const WAVE_VECTORS_F32: usize = 4;
 const WAVE_VECTORS_F64: usize = 6;
 
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $wave:ident) => {
+    ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $multi:ident, $wave:ident) => {
+        /// `TILE_STEPS` steps of every whole tile (see `TileKernel::prefix_forward_tiles_steps`).
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $multi(tables: &[&[[$t; 6]]; TILE_STEPS], r: &[$t], b: &[$t], abf: &[&[$t]; TILE_STEPS], src: *const $t, dst: &[*mut $t; TILE_STEPS], rows: usize, n: usize) -> usize {
+            const W: usize = $lanes;
+            const S: usize = TILE_STEPS;
+            let whole = n / W * W;
+            let tiles = rows / W;
+            for tile in 0..tiles {
+                let off = tile * W * n;
+                let abf_v: [$vec; S] = std::array::from_fn(|s| $load(abf[s].as_ptr().add(tile * W)));
+                let (mut sum_x, mut sum_y) = ([$zero(); S], [$zero(); S]);
+                let mut v: [$vec; W] = [$zero(); W];
+                for i0 in (0..whole).step_by(W) {
+                    for (j, vj) in v.iter_mut().enumerate() {
+                        *vj = $load(src.add(off + j * n + i0));
+                    }
+                    $transpose(&mut v);
+                    for s in 0..S {
+                        for (j, vj) in v.iter_mut().enumerate() {
+                            let i = i0 + j;
+                            let t = tables[s].get_unchecked(i);
+                            let (inv, e, nael, nk, decay, rinv) = ($bcast(&t[0]), $bcast(&t[1]), $bcast(&t[2]), $bcast(&t[3]), $bcast(&t[4]), $bcast(&t[5]));
+                            let (rv, bv) = ($bcast(r.get_unchecked(i)), $bcast(b.get_unchecked(i)));
+                            // The same operations as the one-step tile kernel.
+                            let x = *vj;
+                            sum_x[s] = $fmadd(rv, x, sum_x[s]);
+                            let t = $fmadd(e, x, $mul(nael, sum_x[s]));
+                            let u = $fmadd(abf_v[s], bv, t);
+                            *vj = $fmadd(u, inv, $mul(nk, sum_y[s]));
+                            sum_y[s] = $fmadd(decay, sum_y[s], $mul(rinv, u));
+                        }
+                        let mut out = v;
+                        $transpose(&mut out);
+                        for (j, oj) in out.iter().enumerate() {
+                            $store(dst[s].add(off + j * n + i0), *oj);
+                        }
+                    }
+                }
+                if whole < n {
+                    for s in 0..S {
+                        let (mut sx, mut sy) = ([0.0 as $t; W], [0.0 as $t; W]);
+                        $store(sx.as_mut_ptr(), sum_x[s]);
+                        $store(sy.as_mut_ptr(), sum_y[s]);
+                        let from = if s == 0 { src } else { dst[s - 1] as *const $t };
+                        for j in 0..W {
+                            let a = abf[s][tile * W + j];
+                            for i in whole..n {
+                                let [inv, e, nael, nk, decay, rinv] = tables[s][i];
+                                let x = *from.add(off + j * n + i);
+                                sx[j] = r[i].mul_add(x, sx[j]);
+                                let u = a.mul_add(b[i], e.mul_add(x, nael * sx[j]));
+                                *dst[s].add(off + j * n + i) = u.mul_add(inv, nk * sy[j]);
+                                sy[j] = decay.mul_add(sy[j], rinv * u);
+                            }
+                        }
+                    }
+                }
+            }
+            tiles * W
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $wave(tb: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) {
@@ -214,6 +285,23 @@ macro_rules! tile_kernel {
             const WAVE_STEPS: usize = $vectors * $lanes;
 
             #[inline]
+            fn prefix_forward_tiles_steps(tables: &[&[[$t; 6]]], r: &[$t], b: &[$t], abf: &[&[$t]], src: &[$t], dst: &mut [&mut [$t]], n: usize) -> usize {
+                let rows = if n == 0 { 0 } else { src.len() / n };
+                let ok = tables.len() == TILE_STEPS && abf.len() == TILE_STEPS && dst.len() == TILE_STEPS
+                    && tables.iter().all(|t| t.len() == n) && abf.iter().all(|a| a.len() == rows)
+                    && dst.iter().all(|d| d.len() == src.len()) && r.len() == n && b.len() == n;
+                if !ok || !has_avx2_fma() {
+                    return 0;
+                }
+                let tables: &[&[[$t; 6]]; TILE_STEPS] = tables.try_into().expect("length checked");
+                let abf: &[&[$t]; TILE_STEPS] = abf.try_into().expect("length checked");
+                let dst: [*mut $t; TILE_STEPS] = std::array::from_fn(|s| dst[s].as_mut_ptr());
+                // SAFETY: the features are present; all accesses are within the checked lengths; the
+                // `dst` slices are distinct mutable borrows, disjoint from each other and from `src`.
+                unsafe { $multi(tables, r, b, abf, src.as_ptr(), &dst, rows, n) }
+            }
+
+            #[inline]
             fn prefix_wavefront(tables: &WaveTables<$t>, ai: &[$t], ae: &[$t], abf: &[$t], state: &mut [$t]) -> bool {
                 let s = Self::WAVE_STEPS;
                 let ok = tables.pad == s && tables.n == state.len() && ai.len() == s && ae.len() == s && abf.len() == s;
@@ -320,13 +408,16 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_wave_f32_avx2);
+tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_steps_f32_avx2, prefix_wave_f32_avx2);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_wave_f64_avx2);
+tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_steps_f64_avx2, prefix_wave_f64_avx2);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
     const WAVE_STEPS: usize = 8;
+    fn prefix_forward_tiles_steps(_: &[&[[f32; 6]]], _: &[f32], _: &[f32], _: &[&[f32]], _: &[f32], _: &mut [&mut [f32]], _: usize) -> usize {
+        0
+    }
     fn prefix_forward_tiles(_: &[[f32; 6]], _: &[f32], _: &[f32], _: &[f32], _: Option<&[f32]>, _: &mut [f32], _: usize) -> usize {
         0
     }
@@ -338,6 +429,9 @@ impl TileKernel for f32 {
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f64 {
     const WAVE_STEPS: usize = 8;
+    fn prefix_forward_tiles_steps(_: &[&[[f64; 6]]], _: &[f64], _: &[f64], _: &[&[f64]], _: &[f64], _: &mut [&mut [f64]], _: usize) -> usize {
+        0
+    }
     fn prefix_forward_tiles(_: &[[f64; 6]], _: &[f64], _: &[f64], _: &[f64], _: Option<&[f64]>, _: &mut [f64], _: usize) -> usize {
         0
     }
