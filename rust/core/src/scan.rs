@@ -86,7 +86,8 @@ struct StepKernel<'a, T: Real> {
     table: Vec<[T; 6]>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
     abf: Vec<T>,
-    /// Scratch of the operators (one row), their scalar pivots, and a transposed tile of rows.
+    /// Scratch of the operators on one row, the cached tables of their solves, and a transposed
+    /// tile of rows with its scratch.
     scratch: Vec<T>,
     cache: SolveCache<T>,
     tile: Vec<[T; TILE]>,
@@ -118,7 +119,11 @@ impl<'a, T: Real> StepKernel<'a, T> {
     fn new(op: &'a Structured<T>) -> Self {
         let prefix = op.prefix_tables();
         let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
-        StepKernel { op, prefix, step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN }, table,
+        StepKernel {
+            op,
+            prefix,
+            step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
+            table,
             abf: Vec::new(),
             scratch: Vec::new(),
             cache: SolveCache::default(),
