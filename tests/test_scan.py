@@ -296,6 +296,25 @@ def test_in_place_update_loop_equals_scan():
     assert hippo_rs.scan("legs", f, N, out=out) is out
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_legs_update_common_calls_equal_the_general_path(dtype):
+    rng = np.random.default_rng(5)
+    c = rng.standard_normal((3, 4, 16)).astype(dtype)
+    f = rng.standard_normal((3, 4)).astype(dtype)
+    for t, method, conv in ((0, "bilinear", "original"), (5, "backward_euler", "paper"), (9, "forward_euler", "original")):
+        want = hippo_rs.update("legs", c, f, t=t, method=method, convention=conv)
+        np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method, convention=conv), want)
+        out = np.empty_like(c)
+        assert hippo_rs.legs_update(c, f, t, method, convention=conv, out=out) is out
+        np.testing.assert_array_equal(out, want)
+        c2 = c.copy()
+        assert hippo_rs.legs_update(c2, f, t, method, convention=conv, out=c2) is c2
+        np.testing.assert_array_equal(c2, want)
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, 2.0, 3), hippo_rs.update("legs", c, np.full((3, 4), 2.0, dtype), t=3))
+    with pytest.raises(ValueError, match="out"):
+        hippo_rs.legs_update(c, f, 3, out=c[..., ::2].copy())
+
+
 def test_per_row_step_indices_and_timestamped_update():
     N = 6
     c = np.random.default_rng(0).standard_normal((3, N))

@@ -587,4 +587,38 @@ def legs_update(
     initialises ``c = f e_0``), or, with ``t_prev``, the time of ``f`` (timestamped step). Returns the
     new state; ``out`` (may be ``c``) allows allocation-free loops. See :func:`update`.
     """
+    if t_prev is None and alpha is None and type(t) is int and type(c) is np.ndarray:
+        done = _legs_update_fast(c, f, t, method, convention, out)
+        if done is not None:
+            return done
     return update("legs", c, f, t=t, method=method, alpha=alpha, convention=convention, t_prev=t_prev, out=out)
+
+
+def _legs_update_fast(c: np.ndarray, f: Any, t: int, method: str, convention: str, out: Any) -> Optional[np.ndarray]:
+    """The common stepping-loop call (float32/float64 C-contiguous state, an int step index, f of the
+    batch's shape and dtype or a Python number, `out` None, c itself or a fresh array of the same
+    kind) without the general argument handling; None when the call is not of that kind."""
+    dtype = c.dtype
+    if dtype not in _FAST or not c.flags.c_contiguous or c.ndim == 0 or c.shape[-1] == 0 or t < 0:
+        return None
+    if method not in _ALPHA or convention not in ("original", "paper"):
+        return None
+    if type(f) is float or type(f) is int:
+        f = np.full(c.shape[:-1], f, dtype)
+    elif type(f) is not np.ndarray or f.dtype != dtype or f.shape != c.shape[:-1]:
+        return None
+    n = c.shape[-1]
+    R = c.size // n
+    coef = _legs_index_coefficients(t, c.shape[:-1], R, _ALPHA[method], convention)
+    f2 = f.reshape(1, R)
+    if out is None:
+        return _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False).reshape(c.shape)
+    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != c.shape or not out.flags.c_contiguous or not out.flags.writeable:
+        return None
+    if out is c:
+        _core.gbt_scan("legs", {}, f2, None, coef, False, out.reshape(R, n))
+    elif np.may_share_memory(out, c):
+        return None
+    else:
+        _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False, out.reshape(R, n))
+    return out
