@@ -92,6 +92,8 @@ struct StepKernel<'a, T: Real> {
     cache: SolveCache<T>,
     tile: Vec<[T; TILE]>,
     tile_scratch: Vec<[T; TILE]>,
+    /// The last rows of a batch padded to one SIMD tile.
+    tile_rows: Vec<T>,
     /// Tables and a_b f per row of the steps of `forward_rows_steps`.
     multi_tables: Vec<Vec<[T; 6]>>,
     multi_abf: Vec<Vec<T>>,
@@ -129,6 +131,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
             cache: SolveCache::default(),
             tile: Vec::new(),
             tile_scratch: Vec::new(),
+            tile_rows: Vec::new(),
             multi_tables: Vec::new(),
             multi_abf: Vec::new(),
         }
@@ -258,11 +261,23 @@ impl<'a, T: Real> StepKernel<'a, T> {
         let n = self.op.order();
         let mut done = 0;
         if let (Some(p), false) = (&self.prefix, is_reset(&self.step)) {
-            if f.len() >= 4 {
-                let ab = T::cast(self.step.input);
-                self.abf.clear();
-                self.abf.extend(f.iter().map(|x| ab * *x));
-                done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, src, state, n);
+            let ab = T::cast(self.step.input);
+            self.abf.clear();
+            self.abf.extend(f.iter().map(|x| ab * *x));
+            done = T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, src, state, n);
+            let (rest, lanes) = (f.len() - done, T::TILE_ROWS);
+            if rest > 0 && rest < lanes {
+                // The last rows (fewer than a tile) in one zero-padded tile: the padding lanes compute
+                // on zeros and are dropped; the real lanes get the same operations as in a full tile.
+                self.tile_rows.clear();
+                self.tile_rows.extend_from_slice(&src.unwrap_or(state)[done * n..]);
+                self.tile_rows.resize(lanes * n, T::zero());
+                self.abf.drain(..done);
+                self.abf.resize(lanes, T::zero());
+                if T::prefix_forward_tiles(&self.table, p.r, p.b, &self.abf, None, &mut self.tile_rows, n) == lanes {
+                    state[done * n..].copy_from_slice(&self.tile_rows[..rest * n]);
+                    done += rest;
+                }
             }
         }
         if self.prefix.is_none() && !is_reset(&self.step) {
@@ -442,8 +457,8 @@ pub fn gbt_scan<T: Real>(
     run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
         let mut kernel = StepKernel::new(op);
         let width = (r1 - r0) * n;
-        if !return_all && r1 - r0 < 8 {
-            // Too few rows for SIMD tiles: each row on its own, through the time wavefront.
+        if !return_all && r1 - r0 < 8 && steps >= T::WAVE_STEPS {
+            // Too few rows for SIMD tiles but many steps: each row on its own, through the time wavefront.
             // SAFETY: block (r0, r1) owns rows r0..r1 of the final state.
             let state = unsafe { shared.part(r0 * n, width) };
             if let Some(c0) = c0 {

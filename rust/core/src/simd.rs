@@ -35,6 +35,9 @@ pub trait TileKernel: Sized {
     /// next. Returns the number of leading rows done (as `prefix_forward_tiles`).
     fn prefix_forward_tiles_steps(tables: &[&[[Self; 6]]], r: &[Self], b: &[Self], abf: &[&[Self]], src: &[Self], dst: &mut [&mut [Self]], n: usize) -> usize;
 
+    /// Rows per SIMD tile (the vector width in elements).
+    const TILE_ROWS: usize;
+
     /// Steps run at once by `prefix_wavefront`.
     const WAVE_STEPS: usize;
 
@@ -283,6 +286,7 @@ macro_rules! tile_kernel {
 
         impl TileKernel for $t {
             const WAVE_STEPS: usize = $vectors * $lanes;
+            const TILE_ROWS: usize = $lanes;
 
             #[inline]
             fn prefix_forward_tiles_steps(tables: &[&[[$t; 6]]], r: &[$t], b: &[$t], abf: &[&[$t]], src: &[$t], dst: &mut [&mut [$t]], n: usize) -> usize {
@@ -415,6 +419,7 @@ tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadc
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
     const WAVE_STEPS: usize = 8;
+    const TILE_ROWS: usize = 8;
     fn prefix_forward_tiles_steps(_: &[&[[f32; 6]]], _: &[f32], _: &[f32], _: &[&[f32]], _: &[f32], _: &mut [&mut [f32]], _: usize) -> usize {
         0
     }
@@ -429,6 +434,7 @@ impl TileKernel for f32 {
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f64 {
     const WAVE_STEPS: usize = 8;
+    const TILE_ROWS: usize = 8;
     fn prefix_forward_tiles_steps(_: &[&[[f64; 6]]], _: &[f64], _: &[f64], _: &[&[f64]], _: &[f64], _: &mut [&mut [f64]], _: usize) -> usize {
         0
     }
