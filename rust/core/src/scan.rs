@@ -20,8 +20,9 @@ use crate::float::{accelerated, Lane, Real};
 use crate::simd::{WaveTables, TILE_STEPS};
 use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
 
-/// Below this many state-element updates (L * R * N) a scan stays on the calling thread.
-pub const PARALLEL_WORK: usize = 1 << 16;
+/// Below this many state-element updates (L * R * N, ~0.4 ms of work) a scan stays on the calling
+/// thread: waking the rayon pool costs tens of microseconds.
+pub const PARALLEL_WORK: usize = 1 << 20;
 
 /// The per-step coefficients (a_i, a_e, a_b) of a scan, row-major float64.
 #[derive(Debug, Clone, Copy)]
@@ -736,7 +737,9 @@ mod tests {
 
     #[test]
     fn parallel_blocks_and_tiles_equal_one_row_at_a_time() {
-        let (n, steps, rows) = (33, 40, 37);
+        // L * R * N above PARALLEL_WORK: several blocks of rows on the rayon pool.
+        let (n, steps, rows) = (257, 111, 37);
+        assert!(n * steps * rows > PARALLEL_WORK);
         for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::Lmu { theta: 2.0 }, Measure::FouT { theta: 1.0 }, Measure::ChebT { theta: 50.0 }] {
             let op = m.structured::<f32>(n).unwrap();
             let f: Vec<f32> = pseudo(steps * rows, 5).iter().map(|x| *x as f32).collect();
