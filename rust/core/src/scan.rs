@@ -118,6 +118,30 @@ fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &m
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
 const TILE: usize = 8;
 
+/// `tile[i][j] = rows[j * n + i]` for the TILE rows of `rows` (SIMD transposes when available).
+#[inline(always)]
+fn rows_to_tile<T: Real>(rows: &[T], n: usize, tile: &mut [[T; TILE]]) {
+    if !T::rows_to_tile(rows, n, tile) {
+        for (j, row) in rows.chunks_exact(n).enumerate() {
+            for (t, x) in tile.iter_mut().zip(row) {
+                t[j] = *x;
+            }
+        }
+    }
+}
+
+/// The inverse of `rows_to_tile`.
+#[inline(always)]
+fn tile_to_rows<T: Real>(tile: &[[T; TILE]], n: usize, rows: &mut [T]) {
+    if !T::tile_to_rows(tile, n, rows) {
+        for (j, row) in rows.chunks_exact_mut(n).enumerate() {
+            for (x, t) in row.iter_mut().zip(tile) {
+                *x = t[j];
+            }
+        }
+    }
+}
+
 impl<'a, T: Real> StepKernel<'a, T> {
     fn new(op: &'a Structured<T>) -> Self {
         let prefix = op.prefix_tables();
@@ -289,18 +313,10 @@ impl<'a, T: Real> StepKernel<'a, T> {
             while done + TILE <= f.len() {
                 let span = done * n..(done + TILE) * n;
                 let from = src.map_or(&state[span.clone()], |s| &s[span.clone()]);
-                for (j, row) in from.chunks_exact(n).enumerate() {
-                    for (t, x) in self.tile.iter_mut().zip(row) {
-                        t[j] = *x;
-                    }
-                }
+                rows_to_tile(from, n, &mut self.tile);
                 let abf: [T; TILE] = std::array::from_fn(|j| ab * f[done + j]);
                 Self::generic_forward(self.op, &step, &mut self.tile, abf, &mut self.tile_scratch, &mut self.cache);
-                for (j, row) in state[span].chunks_exact_mut(n).enumerate() {
-                    for (x, t) in row.iter_mut().zip(&self.tile) {
-                        *x = t[j];
-                    }
-                }
+                tile_to_rows(&self.tile, n, &mut state[span]);
                 done += TILE;
             }
         }
@@ -576,11 +592,7 @@ pub fn gbt_scan_adjoint<T: Real>(
         let mut tiles: Vec<[T; TILE]> = vec![[T::zero(); TILE]; tiled * n / TILE];
         let mut tile_scratch: Vec<[T; TILE]> = Vec::new();
         for (t, rows_of_tile) in tiles.chunks_exact_mut(n).zip(lam[..tiled * n].chunks_exact(TILE * n)) {
-            for (j, row) in rows_of_tile.chunks_exact(n).enumerate() {
-                for (ti, x) in t.iter_mut().zip(row) {
-                    ti[j] = *x;
-                }
-            }
+            rows_to_tile(rows_of_tile, n, t);
         }
         for k in (0..steps).rev() {
             let gf = unsafe { shared_f.part(k * rows + r0, r1 - r0) };
@@ -611,11 +623,7 @@ pub fn gbt_scan_adjoint<T: Real>(
             }
         }
         for (t, rows_of_tile) in tiles.chunks_exact(n).zip(lam[..tiled * n].chunks_exact_mut(TILE * n)) {
-            for (j, row) in rows_of_tile.chunks_exact_mut(n).enumerate() {
-                for (x, ti) in row.iter_mut().zip(t) {
-                    *x = ti[j];
-                }
-            }
+            tile_to_rows(t, n, rows_of_tile);
         }
     }));
     Ok(())

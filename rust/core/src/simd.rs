@@ -35,6 +35,13 @@ pub trait TileKernel: Sized {
     /// next. Returns the number of leading rows done (as `prefix_forward_tiles`).
     fn prefix_forward_tiles_steps(tables: &[&[[Self; 6]]], r: &[Self], b: &[Self], abf: &[&[Self]], src: &[Self], dst: &mut [&mut [Self]], n: usize) -> usize;
 
+    /// Transposes 8 rows of length n (row-major in `rows`) into `tile[i][j] = rows[j * n + i]`;
+    /// false (nothing done) without AVX2.
+    fn rows_to_tile(rows: &[Self], n: usize, tile: &mut [[Self; 8]]) -> bool;
+
+    /// The inverse of `rows_to_tile`.
+    fn tile_to_rows(tile: &[[Self; 8]], n: usize, rows: &mut [Self]) -> bool;
+
     /// Rows per SIMD tile (the vector width in elements).
     const TILE_ROWS: usize;
 
@@ -86,7 +93,7 @@ const WAVE_VECTORS_F32: usize = 4;
 const WAVE_VECTORS_F64: usize = 6;
 
 macro_rules! tile_kernel {
-    ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $multi:ident, $wave:ident) => {
+    ($t:ty, $lanes:expr, $vectors:expr, $in_flight:expr, $vec:ty, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident, $mul:ident, $add:ident, $sub:ident, $div:ident, $zero:ident, $transpose:ident, $rotate:ident, $first:ident, $avx:ident, $tiles:ident, $multi:ident, $wave:ident, $to_tile:ident, $to_rows:ident) => {
         /// `TILE_STEPS` steps of every whole tile (see `TileKernel::prefix_forward_tiles_steps`).
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
@@ -289,6 +296,26 @@ macro_rules! tile_kernel {
             const TILE_ROWS: usize = $lanes;
 
             #[inline]
+            fn rows_to_tile(rows: &[$t], n: usize, tile: &mut [[$t; 8]]) -> bool {
+                if rows.len() != 8 * n || tile.len() != n || !has_avx2_fma() {
+                    return false;
+                }
+                // SAFETY: features present; every access is within the checked lengths.
+                unsafe { $to_tile(rows, n, tile) };
+                true
+            }
+
+            #[inline]
+            fn tile_to_rows(tile: &[[$t; 8]], n: usize, rows: &mut [$t]) -> bool {
+                if rows.len() != 8 * n || tile.len() != n || !has_avx2_fma() {
+                    return false;
+                }
+                // SAFETY: features present; every access is within the checked lengths.
+                unsafe { $to_rows(tile, n, rows) };
+                true
+            }
+
+            #[inline]
             fn prefix_forward_tiles_steps(tables: &[&[[$t; 6]]], r: &[$t], b: &[$t], abf: &[&[$t]], src: &[$t], dst: &mut [&mut [$t]], n: usize) -> usize {
                 let rows = if n == 0 { 0 } else { src.len() / n };
                 let ok = tables.len() == TILE_STEPS && abf.len() == TILE_STEPS && dst.len() == TILE_STEPS
@@ -412,14 +439,20 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_steps_f32_avx2, prefix_wave_f32_avx2);
+tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_steps_f32_avx2, prefix_wave_f32_avx2, rows_to_tile_f32, tile_to_rows_f32);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_steps_f64_avx2, prefix_wave_f64_avx2);
+tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_steps_f64_avx2, prefix_wave_f64_avx2, rows_to_tile_f64, tile_to_rows_f64);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
     const WAVE_STEPS: usize = 8;
     const TILE_ROWS: usize = 8;
+    fn rows_to_tile(_: &[f32], _: usize, _: &mut [[f32; 8]]) -> bool {
+        false
+    }
+    fn tile_to_rows(_: &[[f32; 8]], _: usize, _: &mut [f32]) -> bool {
+        false
+    }
     fn prefix_forward_tiles_steps(_: &[&[[f32; 6]]], _: &[f32], _: &[f32], _: &[&[f32]], _: &[f32], _: &mut [&mut [f32]], _: usize) -> usize {
         0
     }
@@ -435,6 +468,12 @@ impl TileKernel for f32 {
 impl TileKernel for f64 {
     const WAVE_STEPS: usize = 8;
     const TILE_ROWS: usize = 8;
+    fn rows_to_tile(_: &[f64], _: usize, _: &mut [[f64; 8]]) -> bool {
+        false
+    }
+    fn tile_to_rows(_: &[[f64; 8]], _: usize, _: &mut [f64]) -> bool {
+        false
+    }
     fn prefix_forward_tiles_steps(_: &[&[[f64; 6]]], _: &[f64], _: &[f64], _: &[&[f64]], _: &[f64], _: &mut [&mut [f64]], _: usize) -> usize {
         0
     }
@@ -443,5 +482,81 @@ impl TileKernel for f64 {
     }
     fn prefix_wavefront(_: &WaveTables<f64>, _: &[f64], _: &[f64], _: &[f64], _: &mut [f64]) -> bool {
         false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_to_tile_f32(rows: &[f32], n: usize, tile: &mut [[f32; 8]]) {
+    let whole = n / 8 * 8;
+    for i0 in (0..whole).step_by(8) {
+        let mut v: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(rows.as_ptr().add(j * n + i0)));
+        transpose8_ps(&mut v);
+        for (i, vi) in v.iter().enumerate() {
+            _mm256_storeu_ps(tile[i0 + i].as_mut_ptr(), *vi);
+        }
+    }
+    for i in whole..n {
+        for j in 0..8 {
+            tile[i][j] = rows[j * n + i];
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_to_rows_f32(tile: &[[f32; 8]], n: usize, rows: &mut [f32]) {
+    let whole = n / 8 * 8;
+    for i0 in (0..whole).step_by(8) {
+        let mut v: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(tile[i0 + i].as_ptr()));
+        transpose8_ps(&mut v);
+        for (j, vj) in v.iter().enumerate() {
+            _mm256_storeu_ps(rows.as_mut_ptr().add(j * n + i0), *vj);
+        }
+    }
+    for i in whole..n {
+        for j in 0..8 {
+            rows[j * n + i] = tile[i][j];
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_to_tile_f64(rows: &[f64], n: usize, tile: &mut [[f64; 8]]) {
+    let whole = n / 4 * 4;
+    for i0 in (0..whole).step_by(4) {
+        for g in 0..2 {
+            let mut v: [__m256d; 4] = std::array::from_fn(|j| _mm256_loadu_pd(rows.as_ptr().add((4 * g + j) * n + i0)));
+            transpose4_pd(&mut v);
+            for (i, vi) in v.iter().enumerate() {
+                _mm256_storeu_pd(tile[i0 + i].as_mut_ptr().add(4 * g), *vi);
+            }
+        }
+    }
+    for i in whole..n {
+        for j in 0..8 {
+            tile[i][j] = rows[j * n + i];
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_to_rows_f64(tile: &[[f64; 8]], n: usize, rows: &mut [f64]) {
+    let whole = n / 4 * 4;
+    for i0 in (0..whole).step_by(4) {
+        for g in 0..2 {
+            let mut v: [__m256d; 4] = std::array::from_fn(|i| _mm256_loadu_pd(tile[i0 + i].as_ptr().add(4 * g)));
+            transpose4_pd(&mut v);
+            for (j, vj) in v.iter().enumerate() {
+                _mm256_storeu_pd(rows.as_mut_ptr().add((4 * g + j) * n + i0), *vj);
+            }
+        }
+    }
+    for i in whole..n {
+        for j in 0..8 {
+            rows[j * n + i] = tile[i][j];
+        }
     }
 }
