@@ -97,6 +97,7 @@ macro_rules! tile_kernel {
         /// `TILE_STEPS` steps of every whole tile (see `TileKernel::prefix_forward_tiles_steps`).
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn $multi(tables: &[&[[$t; 6]]; TILE_STEPS], r: &[$t], b: &[$t], abf: &[&[$t]; TILE_STEPS], src: *const $t, dst: &[*mut $t; TILE_STEPS], rows: usize, n: usize) -> usize {
             const W: usize = $lanes;
             const S: usize = TILE_STEPS;
