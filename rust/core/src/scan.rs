@@ -591,6 +591,7 @@ pub fn gbt_scan_adjoint<T: Real>(
         let tiled = if matches!(coef, Coefficients::PerStep(_)) { (r1 - r0) / TILE * TILE } else { 0 };
         let mut tiles: Vec<[T; TILE]> = vec![[T::zero(); TILE]; tiled * n / TILE];
         let mut tile_scratch: Vec<[T; TILE]> = Vec::new();
+        let mut grad_tile: Vec<[T; TILE]> = vec![[T::zero(); TILE]; if return_all { n } else { 0 }];
         for (t, rows_of_tile) in tiles.chunks_exact_mut(n).zip(lam[..tiled * n].chunks_exact(TILE * n)) {
             rows_to_tile(rows_of_tile, n, t);
         }
@@ -604,10 +605,9 @@ pub fn gbt_scan_adjoint<T: Real>(
                 gf[m * TILE..(m + 1) * TILE].copy_from_slice(&g);
                 if return_all && k >= 1 {
                     let base = ((k - 1) * rows + r0 + m * TILE) * n;
-                    for (j, row) in grad[base..base + TILE * n].chunks_exact(n).enumerate() {
-                        for (ti, gi) in t.iter_mut().zip(row) {
-                            ti[j] = ti[j] + *gi;
-                        }
+                    rows_to_tile(&grad[base..base + TILE * n], n, &mut grad_tile);
+                    for (ti, gi) in t.iter_mut().zip(&grad_tile) {
+                        *ti = ti.add(*gi);
                     }
                 }
             }
