@@ -6,10 +6,12 @@ use pyo3::prelude::*;
 
 mod convert;
 mod dense;
+mod reconstruct;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     dense::register(m)?;
+    reconstruct::register(m)?;
     Ok(())
 }
