@@ -16,3 +16,14 @@ def discretize(
 def legs_step_matrices(
     n: int, t: int, method: str, alpha: Optional[float] = None, convention: str = "original"
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def reconstruct(
+    measure: str, params: List[Tuple[str, float]], c: npt.NDArray[np.floating], times: npt.NDArray[np.float64], t: float
+) -> npt.NDArray[np.floating]: ...
+def reconstruct_adjoint(
+    measure: str,
+    params: List[Tuple[str, float]],
+    y: npt.NDArray[np.floating],
+    times: npt.NDArray[np.float64],
+    t: float,
+    n: int,
+) -> npt.NDArray[np.floating]: ...
