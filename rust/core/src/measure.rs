@@ -206,11 +206,12 @@ impl Measure {
                         a[i * n + k] = -v[i] * v[k] / theta;
                     }
                     b[i] = v[i] / theta;
-                    if i >= 1 && i % 2 == 1 && i + 1 < n {
-                        let w = 2.0 * std::f64::consts::PI * ((i + 1) / 2) as f64 / theta;
-                        a[i * n + i + 1] -= w;
-                        a[(i + 1) * n + i] += w;
-                    }
+                }
+                // Rotation blocks after the rank-one fill (row i + 1 must not be overwritten).
+                for i in (1..n.saturating_sub(1)).step_by(2) {
+                    let w = 2.0 * std::f64::consts::PI * ((i + 1) / 2) as f64 / theta;
+                    a[i * n + i + 1] -= w;
+                    a[(i + 1) * n + i] += w;
                 }
             }
             // Paper App. D.5 (as transcribed in the project's reference notes): paper sign
@@ -308,6 +309,19 @@ mod tests {
         }
         for (x, y) in b1.iter().zip(&b2) {
             assert!((x - beta.sqrt() * y).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn fout_has_both_rotation_entries() {
+        // A[cos_j, sin_j] = -2 pi j/theta and A[sin_j, cos_j] = +2 pi j/theta (v_sin = 0).
+        let (n, theta) = (6, 1.5);
+        let (a, _) = Measure::FouT { theta }.transition(n).unwrap();
+        for j in 1..=2 {
+            let w = 2.0 * std::f64::consts::PI * j as f64 / theta;
+            let (c, s) = (2 * j - 1, 2 * j);
+            assert!((a[c * n + s] + w).abs() < 1e-12, "A[{c},{s}]");
+            assert!((a[s * n + c] - w).abs() < 1e-12, "A[{s},{c}]");
         }
     }
 

@@ -131,7 +131,8 @@ impl Plan {
     /// The basis argument at absolute time `tau` (checked against the window, clamped onto it).
     fn argument(&self, tau: f64) -> Result<f64> {
         let (lo, hi) = self.window();
-        let slack = TIME_SLACK * (hi - lo).abs().max(hi.abs()).max(1.0);
+        let span = if lo.is_finite() { hi - lo } else { 0.0 };
+        let slack = TIME_SLACK * span.max(hi.abs()).max(1.0);
         if !tau.is_finite() || tau > hi + slack || tau < lo - slack {
             let range = if lo.is_finite() { format!("[{lo}, {hi}]") } else { format!("(-inf, {hi}]") };
             return Err(HippoError::invalid(

@@ -1,0 +1,366 @@
+"""``hippo-rs approx``: online function approximation (HiPPO paper, section 4.3, Figure 4, Table 3).
+
+Streams a signal through HiPPO memories of order N (LegS, and LegT/LMU with a window equal to the
+record), reconstructs the whole history from each final state, and reports per measure the mean
+squared error, the error of the optimal degree-(N-1) least-squares polynomial fit of the same record
+(uniform weight: the best any N coefficients of polynomials can do, and what exact LegS would give),
+steps per second of the streaming update and wall time. Writes a plot like the paper's Figure 4.
+
+Default signal: ``hippo_rs.signals.white_signal`` (10^6 samples, dt = 1e-4, cutoff 1 Hz, RMS 0.5).
+``--input`` reads .npy, one-column .csv/.txt, or .wav (channels averaged, PCM scaled to [-1, 1],
+dt = 1/rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import wave
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from .memory import Memory
+from .signals import white_signal
+
+PROG = "hippo-rs approx"
+#: Samples per ``Memory.update`` call (the progress bar advances per chunk).
+CHUNK = 1 << 16
+#: Measures whose window theta is set to the record length.
+WINDOWED = ("legt", "lmu", "fout")
+SUPPORTED = ("legs", "legt", "lmu", "fout", "lagt", "glagt")
+#: Above this many multiply-adds (samples * N^2) the optimal fit uses quadrature, not a dense solve.
+DENSE_FIT_WORK = 2e9
+#: Points per plotted line (the plot is decimated; the errors are computed on every sample).
+PLOT_POINTS = 20_000
+
+
+class InputError(Exception):
+    """Bad user input: reported as one line on stderr and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise InputError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--input", metavar="FILE", help="signal file: .npy, one-column .csv/.txt, or .wav")
+    p.add_argument("--length", type=int, help="samples to generate (default 1000000), or to keep from --input")
+    p.add_argument("--dt", type=float, help="sample spacing in seconds (default 1e-4; .wav: 1/rate)")
+    p.add_argument("--cutoff", type=float, default=1.0, help="white-noise cutoff frequency in Hz (default 1)")
+    p.add_argument("--rms", type=float, default=0.5, help="white-noise RMS (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="white-noise seed (default 0)")
+    p.add_argument("--order", "-N", type=int, default=256, help="memory order N (default 256)")
+    p.add_argument(
+        "--measure",
+        action="append",
+        help=f"measure(s), repeatable or comma-separated, from {', '.join(SUPPORTED)} (default legs,legt,lmu)",
+    )
+    p.add_argument("--method", default="bilinear", help="discretisation (default bilinear)")
+    p.add_argument("--dtype", default="float64", choices=("float32", "float64"), help="state dtype (default float64)")
+    p.add_argument("--out", default="hippo_approx.png", help="plot file (default hippo_approx.png)")
+    p.add_argument("--no-plot", action="store_true", help="skip the plot")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    return p
+
+
+# -- input --------------------------------------------------------------------------------------
+def _read_wav(path: str) -> Tuple[np.ndarray, float]:
+    try:
+        from scipy.io import wavfile
+
+        rate, data = wavfile.read(path)
+    except ImportError:
+        with wave.open(path, "rb") as w:
+            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+            raw = w.readframes(w.getnframes())
+        if width not in (1, 2, 4):
+            raise InputError(f"input: {path}: unsupported {8 * width}-bit PCM (install scipy for more formats)")
+        kind = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+        data = np.frombuffer(raw, dtype=kind).reshape(-1, channels)
+    except Exception as e:  # scipy raises ValueError and friends on bad files
+        raise InputError(f"input: {path}: not a readable .wav file ({e})") from None
+    data = np.asarray(data)
+    if data.dtype == np.uint8:
+        x = (data.astype(np.float64) - 128.0) / 128.0
+    elif data.dtype.kind == "i":
+        x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
+    else:
+        x = data.astype(np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    return x, 1.0 / float(rate)
+
+
+def _read_text(path: str) -> np.ndarray:
+    for skip in (0, 1):  # allow one header line
+        try:
+            x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+            break
+        except ValueError as e:
+            err = e
+    else:
+        raise InputError(f"input: {path}: not a numeric one-column CSV ({err})")
+    if x.size and x.shape[1] != 1:
+        raise InputError(f"input: {path}: expected one column, got {x.shape[1]}")
+    return x.reshape(-1)
+
+
+def load_signal(path: str) -> Tuple[np.ndarray, Optional[float]]:
+    """The samples of ``path`` as float64 (1-D), and the file's sample spacing if it has one."""
+    if not os.path.exists(path):
+        raise InputError(f"input: no such file: {path}")
+    if os.path.isdir(path):
+        raise InputError(f"input: {path} is a directory, expected a file")
+    ext = os.path.splitext(path)[1].lower()
+    dt: Optional[float] = None
+    if ext == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise InputError(f"input: {path}: not a readable .npy array ({e})") from None
+        if x.dtype.kind not in "biuf":
+            raise InputError(f"input: {path}: expected a real numeric array, got dtype {x.dtype}")
+        if x.ndim > 1 and sum(s > 1 for s in x.shape) > 1:
+            raise InputError(f"input: {path}: expected one channel, got an array of shape {x.shape}")
+        x = x.astype(np.float64).reshape(-1)
+    elif ext in (".csv", ".txt"):
+        x = _read_text(path)
+    elif ext == ".wav":
+        x, dt = _read_wav(path)
+    else:
+        raise InputError(f"input: {path}: unknown file type '{ext}' (expected .npy, .csv, .txt or .wav)")
+    return x, dt
+
+
+def _check_signal(x: np.ndarray, name: str) -> None:
+    if x.size < 2:
+        raise InputError(f"input: {name} holds {x.size} sample(s), expected at least 2")
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise InputError(f"input: {name} has {bad.size} non-finite value(s) (NaN or inf), the first at sample {bad[0]}")
+
+
+# -- the job ------------------------------------------------------------------------------------
+def optimal_fit(x: np.ndarray, N: int) -> np.ndarray:
+    """The least-squares fit of ``x`` (uniform samples) by polynomials of degree < N, at the samples.
+
+    Small problems solve the discrete least-squares problem exactly (orthonormal Legendre basis);
+    large ones (L N^2 > DENSE_FIT_WORK) project onto the orthonormal basis sqrt(2n+1) P_n(2u - 1)
+    of [0, 1] with trapezoid weights (``_core.reconstruct_adjoint``), one step of iterative
+    refinement on the residual, which converges to the same fit as L / N^2 grows.
+    """
+    L = x.size
+    u = np.linspace(0.0, 1.0, L)
+    if N >= L:
+        return x.copy()
+    if L * float(N) ** 2 <= DENSE_FIT_WORK:
+        V = np.polynomial.legendre.legvander(2.0 * u - 1.0, N - 1) * np.sqrt(2.0 * np.arange(N) + 1.0)
+        coef, *_ = np.linalg.lstsq(V, x, rcond=None)
+        return V @ coef
+    w = np.full(L, 1.0 / (L - 1))
+    w[0] = w[-1] = 0.5 / (L - 1)
+    coef = np.zeros((1, N))
+    fit = np.zeros(L)
+    for _ in range(2):
+        coef = coef + _core.reconstruct_adjoint("legs", [], ((x - fit) * w)[None], u, 1.0, N)
+        fit = _core.reconstruct("legs", [], coef, u, 1.0)[0]
+    return fit
+
+
+def _progress(total: int, desc: str, quiet: bool) -> Any:
+    if quiet or total < 4 * CHUNK:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="step", unit_scale=True, leave=False, disable=None, file=sys.stderr)
+
+
+def run_measure(
+    measure: str, x: np.ndarray, N: int, method: str, dtype: str, dt: float, quiet: bool
+) -> Tuple[Dict[str, Any], np.ndarray]:
+    """Streams ``x`` through one memory and reconstructs the record from the final state."""
+    L = x.size
+    params = {"theta": L * dt} if measure in WINDOWED else {}
+    start = time.perf_counter()
+    mem = Memory(measure, N, method, dtype=dtype, dt=dt, **params)
+    xs = x.astype(dtype)
+    bar = _progress(L, measure, quiet)
+    scan_s = 0.0
+    for k in range(0, L, CHUNK):
+        t0 = time.perf_counter()
+        mem.update(xs[k : k + CHUNK])
+        scan_s += time.perf_counter() - t0
+        if bar is not None:
+            bar.update(min(CHUNK, L - k))
+    if bar is not None:
+        bar.close()
+    t0 = time.perf_counter()
+    rec = mem.reconstruct(np.arange(L) * dt).astype(np.float64)
+    rec_s = time.perf_counter() - t0
+    mse = float(np.mean((rec - x) ** 2))
+    row = {
+        "measure": measure,
+        "params": params,
+        "mse": mse,
+        "steps_per_s": L / scan_s if scan_s > 0 else float("inf"),
+        "scan_s": scan_s,
+        "reconstruct_s": rec_s,
+        "wall_s": time.perf_counter() - start,
+    }
+    return row, rec
+
+
+def plot(path: str, x: np.ndarray, dt: float, recs: Dict[str, np.ndarray], fit: np.ndarray, N: int) -> None:
+    """Figure 4 style: the signal with its reconstructions, and the errors below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    L = x.size
+    step = max(1, L // PLOT_POINTS)
+    tt = np.arange(0, L, step) * dt
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    top.plot(tt, x[::step], color="black", lw=1.6, label="signal")
+    colors = {"legs": "tab:red", "legt": "tab:blue", "lmu": "tab:green", "fout": "tab:purple"}
+    for name, rec in recs.items():
+        mse = np.mean((rec - x) ** 2)
+        color = colors.get(name)
+        top.plot(tt, rec[::step], lw=1.0, color=color, label=f"{name} (MSE {mse:.3g})")
+        bottom.plot(tt, (rec - x)[::step], lw=0.8, color=color, label=name)
+    opt = np.mean((fit - x) ** 2)
+    top.plot(tt, fit[::step], lw=0.8, ls="--", color="gray", label=f"optimal degree-{N - 1} fit (MSE {opt:.3g})")
+    top.set_ylabel("f(t)")
+    top.set_title(f"Online function approximation from the final state, N = {N}, {L:,} samples")
+    top.legend(loc="upper right", fontsize=8, ncol=2)
+    bottom.axhline(0.0, color="black", lw=0.5)
+    bottom.set_ylabel("reconstruction - signal")
+    bottom.set_xlabel("time (s)")
+    bottom.legend(loc="upper right", fontsize=8, ncol=len(recs))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _measures(values: Optional[List[str]]) -> List[str]:
+    names = [m.strip() for v in (values or ["legs,legt,lmu"]) for m in v.split(",") if m.strip()]
+    for m in names:
+        if m not in SUPPORTED:
+            raise InputError(f"argument --measure: '{m}' is not one of {', '.join(SUPPORTED)}")
+    if not names:
+        raise InputError("argument --measure: expected at least one measure")
+    return list(dict.fromkeys(names))
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """The job, on parsed arguments; returns the results (what --json prints)."""
+    if args.order < 1:
+        raise InputError(f"argument --order: expected N >= 1, got {args.order}")
+    if args.length is not None and args.length < 2:
+        raise InputError(f"argument --length: expected at least 2 samples, got {args.length}")
+    if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
+        raise InputError(f"argument --dt: expected a finite step > 0, got {args.dt}")
+    measures = _measures(args.measure)
+    start = time.perf_counter()
+    if args.input:
+        x, file_dt = load_signal(args.input)
+        if args.length is not None:
+            x = x[: args.length]
+        _check_signal(x, args.input)
+        dt = args.dt or file_dt or 1e-4
+        signal = {"input": args.input, "length": int(x.size), "dt": dt}
+    else:
+        length = 1_000_000 if args.length is None else args.length
+        dt = 1e-4 if args.dt is None else args.dt
+        try:
+            x = white_signal(length, dt=dt, cutoff=args.cutoff, rms=args.rms, seed=args.seed)
+        except (TypeError, ValueError) as e:  # the message starts with the argument's name
+            raise InputError(f"argument --{e}") from None
+        signal = {"white_signal": True, "length": length, "dt": dt, "cutoff": args.cutoff, "rms": args.rms, "seed": args.seed}
+    signal["rms_measured"] = float(np.sqrt(np.mean(x * x)))
+    signal["variance"] = float(np.var(x))
+
+    t0 = time.perf_counter()
+    fit = optimal_fit(x, args.order)
+    optimal = float(np.mean((fit - x) ** 2))
+    fit_s = time.perf_counter() - t0
+
+    rows, recs = [], {}
+    for m in measures:
+        try:
+            row, rec = run_measure(m, x, args.order, args.method, args.dtype, dt, args.json)
+        except (TypeError, ValueError) as e:
+            raise InputError(str(e)) from None
+        row["ratio_to_optimal"] = row["mse"] / optimal if optimal > 0 else float("inf")
+        rows.append(row)
+        recs[m] = rec
+
+    plot_path = None
+    if not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print(f"{PROG}: note: plot skipped, matplotlib is not installed (pip install 'hippo_rs[experiments]')", file=sys.stderr)
+        else:
+            try:
+                plot(args.out, x, dt, recs, fit, args.order)
+            except OSError as e:
+                raise InputError(f"argument --out: cannot write {args.out} ({e})") from None
+            plot_path = args.out
+    return {
+        "signal": signal,
+        "order": args.order,
+        "method": args.method,
+        "dtype": args.dtype,
+        "optimal_mse": optimal,
+        "optimal_s": fit_s,
+        "results": rows,
+        "plot": plot_path,
+        "total_s": time.perf_counter() - start,
+    }
+
+
+def report(res: Dict[str, Any]) -> str:
+    """The human-readable table."""
+    s = res["signal"]
+    src = s["input"] if "input" in s else f"white noise, cutoff {s['cutoff']:g} Hz, RMS {s['rms']:g}, seed {s['seed']}"
+    lines = [
+        f"signal: {src}; {s['length']:,} samples, dt = {s['dt']:g} s, variance {s['variance']:.4g}",
+        f"N = {res['order']}, method {res['method']}, state dtype {res['dtype']}; optimal degree-{res['order'] - 1} "
+        f"least-squares fit of the record: MSE {res['optimal_mse']:.5g}",
+        f"{'measure':<8} {'MSE':>10} {'/optimal':>9} {'steps/s':>12} {'scan s':>8} {'wall s':>8}",
+    ]
+    for r in res["results"]:
+        lines.append(
+            f"{r['measure']:<8} {r['mse']:>10.5g} {r['ratio_to_optimal']:>9.3f} {r['steps_per_s']:>12,.0f} "
+            f"{r['scan_s']:>8.2f} {r['wall_s']:>8.2f}"
+        )
+    tail = f"total {res['total_s']:.2f} s"
+    if res["plot"]:
+        tail += f"; plot written to {res['plot']}"
+    lines.append(tail)
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``hippo-rs approx``; returns the exit status (0 ok, 2 bad input)."""
+    try:
+        args = _parser().parse_args(argv)
+        res = run(args)
+    except InputError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(res, indent=2) if args.json else report(res))
+    return 0
