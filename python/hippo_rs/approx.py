@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import warnings
 import wave
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -101,7 +102,9 @@ def _read_wav(path: str) -> Tuple[np.ndarray, float]:
 def _read_text(path: str) -> np.ndarray:
     for skip in (0, 1):  # allow one header line
         try:
-            x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": reported below
+                x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
             break
         except ValueError as e:
             err = e

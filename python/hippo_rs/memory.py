@@ -92,11 +92,11 @@ class Memory:
         self.dt = dt
         self.convention = convention
         self.params: Dict[str, float] = dict(_v.params(params))
-        # Validates measure and parameters (and N) once, before any data is absorbed.
-        self._empty_state()
+        # Measure, parameters, method and gbt_alpha are checked here, before any data is absorbed.
         import hippo_rs
 
         hippo_rs.transition(measure, 1, **self.params)
+        hippo_rs.legs_step_matrices(1, 1, method, self.alpha)
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
