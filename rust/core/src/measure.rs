@@ -207,11 +207,12 @@ impl Measure {
                     }
                     b[i] = v[i] / theta;
                 }
-                // Rotation blocks after the rank-one fill (row i + 1 must not be overwritten).
-                for i in (1..n.saturating_sub(1)).step_by(2) {
-                    let w = 2.0 * std::f64::consts::PI * ((i + 1) / 2) as f64 / theta;
-                    a[i * n + i + 1] -= w;
-                    a[(i + 1) * n + i] += w;
+                // Rotation block of frequency j on (cos_j, sin_j) = (2j - 1, 2j); a trailing cosine
+                // without its sine (even N) keeps only the rank-one part.
+                for j in 1..=(n - 1) / 2 {
+                    let w = 2.0 * std::f64::consts::PI * j as f64 / theta;
+                    a[(2 * j - 1) * n + 2 * j] -= w;
+                    a[2 * j * n + 2 * j - 1] += w;
                 }
             }
             // Paper App. D.5 (as transcribed in the project's reference notes): paper sign
@@ -313,15 +314,23 @@ mod tests {
     }
 
     #[test]
-    fn fout_has_both_rotation_entries() {
-        // A[cos_j, sin_j] = -2 pi j/theta and A[sin_j, cos_j] = +2 pi j/theta (v_sin = 0).
-        let (n, theta) = (6, 1.5);
-        let (a, _) = Measure::FouT { theta }.transition(n).unwrap();
-        for j in 1..=2 {
-            let w = 2.0 * std::f64::consts::PI * j as f64 / theta;
-            let (c, s) = (2 * j - 1, 2 * j);
-            assert!((a[c * n + s] + w).abs() < 1e-12, "A[{c},{s}]");
-            assert!((a[s * n + c] - w).abs() < 1e-12, "A[{s},{c}]");
+    fn fout_has_rank_one_part_and_rotation_blocks() {
+        let (n, theta) = (6, 2.0);
+        let (a, b) = Measure::FouT { theta }.transition(n).unwrap();
+        let v = fout_v(n);
+        for i in 0..n {
+            assert_eq!(b[i], v[i] / theta);
+            for k in 0..n {
+                let w = |j: usize| 2.0 * std::f64::consts::PI * j as f64 / theta;
+                let rotation = match (i, k) {
+                    (1, 2) => -w(1),
+                    (2, 1) => w(1),
+                    (3, 4) => -w(2),
+                    (4, 3) => w(2),
+                    _ => 0.0,
+                };
+                assert!((a[i * n + k] - (rotation - v[i] * v[k] / theta)).abs() < 1e-14, "({i}, {k})");
+            }
         }
     }
 
