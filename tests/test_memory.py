@@ -32,6 +32,8 @@ def one_scan(measure, params, convention, x, N, dtype, dt=None, timestamps=None)
         kwargs["dt"] = 1.0 if (dt is None or timestamps is not None) else dt
     if timestamps is not None:
         kwargs["timestamps"] = timestamps
+        if measure != "legs":
+            kwargs["t_prev"] = timestamps[0] - (1.0 if dt is None else dt)
     return hippo_rs.scan(measure, x.astype(dtype), N, **kwargs)
 
 

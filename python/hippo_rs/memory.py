@@ -8,7 +8,8 @@ Time axis. Without timestamps, sample k (0-based) is at time ``k * dt`` (``dt`` 
 i.e. times count samples), so after ``t`` samples the state is at time ``(t - 1) * dt``. With
 timestamps (absolute times, shape (L,), shared by the batch, strictly increasing), the state is at the
 last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
-timestamps=...)``), so ``theta`` is in the timestamps' unit. The remembered window at state time T is
+timestamps=...)``; the very first sample takes one step of ``dt``), so ``theta`` is in the timestamps'
+unit. LegS's first sample initialises the state whatever its time; its memory is [0, last timestamp]. The remembered window at state time T is
 [0, T] for ``legs``, [T - theta, T] for ``legt``/``lmu``/``fout``/``chebt`` and (-inf, T] for
 ``lagt``/``glagt`` (see ``hippo_rs.reconstruct``).
 """
@@ -197,7 +198,9 @@ class Memory:
             kwargs["timestamps"] = ts
             kwargs["t_prev"] = self._last
             if self.measure != "legs":
-                kwargs["dt"] = 1.0
+                kwargs["dt"] = 1.0  # the step is the time difference itself
+                if self._last is None:  # the first sample takes one step of dt, as without timestamps
+                    kwargs["t_prev"] = float(ts[0]) - self._step
         elif self.measure != "legs":
             kwargs["dt"] = self._step
         self._state = np.asarray(_scan(self.measure, x, self.N, **kwargs), dtype=self.dtype)
