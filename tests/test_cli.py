@@ -44,6 +44,9 @@ def test_table_output(tmp_path, capsys):
 def test_measure_lists_and_repeats(capsys):
     res = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt")
     assert [r["measure"] for r in res["results"]] == ["legs", "fout", "lagt"]
+    # measures run side by side give the same numbers as one at a time
+    seq = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt", "--jobs", "1")
+    assert [r["mse"] for r in seq["results"]] == [r["mse"] for r in res["results"]]
 
 
 def write_wav(path, x, rate=8000):
@@ -119,6 +122,7 @@ def bad_inputs(tmp_path):
         (["--length", "1"], "--length"),
         (["--length", "1000"], "--cutoff"),
         (["--dt", "-1"], "--dt"),
+        (["--jobs", "0"], "--jobs"),
         (["--method", "magic", "--length", "3000", "--cutoff", "20"], "method"),
         (["--out", str(tmp_path / "no" / "dir" / "f.png"), "--length", "3000", "--cutoff", "20", "--order", "4"], "--out"),
         (["--bogus"], "unrecognized"),
