@@ -264,7 +264,7 @@ fn prepare(measure: &Measure, n: usize, times: &[f64], t: f64) -> Result<(Plan, 
 }
 
 fn rows_of(len: usize, n: usize, arg: &str, what: &str) -> Result<usize> {
-    if len % n != 0 {
+    if !len.is_multiple_of(n) {
         return Err(HippoError::invalid(arg, format!("expected rows of {what}, got {len} values")));
     }
     Ok(len / n)

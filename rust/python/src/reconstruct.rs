@@ -50,15 +50,13 @@ fn run<'py, T: Element + Scalar>(
 
 fn dispatch<'py>(
     py: Python<'py>,
-    measure: &str,
-    params: Vec<(String, f64)>,
+    m: Measure,
     x: &Bound<'py, PyAny>,
     name: &str,
     times: PyReadonlyArray1<'py, f64>,
     t: f64,
     direction: Direction,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
     let times = times.as_slice().map_err(|_| PyValueError::new_err("times: expected a contiguous array"))?;
     if x.cast::<PyArray2<f64>>().is_ok() {
         run::<f64>(py, m, x, name, times, t, direction)
@@ -80,7 +78,8 @@ fn reconstruct<'py>(
     times: PyReadonlyArray1<'py, f64>,
     t: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch(py, measure, params, c, "c", times, t, Direction::Forward)
+    let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
+    dispatch(py, m, c, "c", times, t, Direction::Forward)
 }
 
 /// reconstruct_adjoint(measure, params, y, times, t, n) -> (R, N) in y's dtype: the transpose,
@@ -95,7 +94,8 @@ fn reconstruct_adjoint<'py>(
     t: f64,
     n: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch(py, measure, params, y, "y", times, t, Direction::Adjoint(n))
+    let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
+    dispatch(py, m, y, "y", times, t, Direction::Adjoint(n))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
