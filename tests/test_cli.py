@@ -75,6 +75,21 @@ def test_input_files(tmp_path, capsys, ext):
     assert res["results"][0]["mse"] <= 1.5 * res["optimal_mse"] + 1e-9
 
 
+def test_columns_and_channels(tmp_path, capsys):
+    x = np.sin(np.linspace(0, 9, 800))
+    (tmp_path / "t.csv").write_text("date,value\n" + "\n".join(f"2024-01-{i % 28 + 1:02d},{v:.17g}" for i, v in enumerate(x)))
+    res = run_json(capsys, "--input", str(tmp_path / "t.csv"), "--column", "1", "--order", "8", "--no-plot")
+    assert res["signal"]["length"] == 800 and res["signal"]["time_unit"] == "samples"
+    np.savetxt(tmp_path / "t.txt", np.stack([x, 2 * x], axis=1))
+    one = run_json(capsys, "--input", str(tmp_path / "t.txt"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    np.save(tmp_path / "t.npy", np.stack([x, 2 * x], axis=1))
+    two = run_json(capsys, "--input", str(tmp_path / "t.npy"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    assert one["results"][0]["mse"] == pytest.approx(two["results"][0]["mse"], rel=1e-9)
+    write_wav(tmp_path / "s.wav", 0.5 * x)
+    res = run_json(capsys, "--input", str(tmp_path / "s.wav"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    assert res["signal"]["time_unit"] == "s"
+
+
 def test_length_truncates_input(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.sin(np.linspace(0, 5, 500)))
     res = run_json(capsys, "--input", str(tmp_path / "x.npy"), "--length", "200", "--order", "8", "--no-plot")
@@ -109,7 +124,9 @@ def bad_inputs(tmp_path):
         (["--input", str(tmp_path / "missing.npy")], "no such file"),
         (["--input", str(tmp_path / "empty.csv")], "0 sample"),
         (["--input", str(tmp_path / "words.csv")], "numeric"),
-        (["--input", str(tmp_path / "two.csv")], "one column"),
+        (["--input", str(tmp_path / "two.csv")], "--column"),
+        (["--input", str(tmp_path / "two.csv"), "--column", "2"], "column 2"),
+        (["--input", str(tmp_path / "two.csv"), "--column", "-1"], "--column"),
         (["--input", str(tmp_path / "nan.npy")], "non-finite"),
         (["--input", str(tmp_path / "empty.npy")], "0 sample"),
         (["--input", str(tmp_path / "str.npy")], "numeric"),

@@ -54,9 +54,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--input", metavar="FILE", help="signal file: .npy, one-column .csv/.txt, or .wav")
+    p.add_argument("--input", metavar="FILE", help="signal file: .npy, .csv, .txt/.dat (one column, or --column) or .wav")
+    p.add_argument("--column", type=int, help="0-based column of a table (or channel of a .wav) to use")
     p.add_argument("--length", type=int, help="samples to generate (default 1000000), or to keep from --input")
-    p.add_argument("--dt", type=float, help="sample spacing in seconds (default 1e-4; .wav: 1/rate)")
+    p.add_argument("--dt", type=float, help="sample spacing in seconds (default 1e-4; .wav: 1/rate; other files: 1 sample)")
     p.add_argument("--cutoff", type=float, default=1.0, help="white-noise cutoff frequency in Hz (default 1)")
     p.add_argument("--rms", type=float, default=0.5, help="white-noise RMS (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="white-noise seed (default 0)")
@@ -78,7 +79,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # -- input --------------------------------------------------------------------------------------
-def _read_wav(path: str) -> Tuple[np.ndarray, float]:
+def _pick(x: np.ndarray, column: Optional[int], path: str, what: str) -> np.ndarray:
+    """One channel of a (L,) or (L, C) array: the only one, or ``column``."""
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise InputError(f"input: {path}: expected a 1-D signal or (samples, {what}s), got shape {x.shape}")
+    if column is None:
+        if x.shape[1] != 1:
+            raise InputError(f"input: {path}: expected one {what}, got {x.shape[1]} (choose one with --column)")
+        column = 0
+    if not 0 <= column < x.shape[1]:
+        raise InputError(f"argument --column: {path} has {what}s 0..{x.shape[1] - 1}, got {column}")
+    return x[:, column]
+
+
+def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
     try:
         from scipy.io import wavfile
 
@@ -100,29 +116,37 @@ def _read_wav(path: str) -> Tuple[np.ndarray, float]:
         x = data.astype(np.float64) / float(-np.iinfo(data.dtype).min)
     else:
         x = data.astype(np.float64)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return x, 1.0 / float(rate)
+    if x.ndim == 2 and column is None:
+        x = x.mean(axis=1)  # mono mix-down
+    return _pick(x, column, path, "channel"), 1.0 / float(rate)
 
 
-def _read_text(path: str) -> np.ndarray:
+def _read_text(path: str, column: Optional[int], delimiter: Optional[str]) -> np.ndarray:
+    usecols = None if column is None else [column]
     for skip in (0, 1):  # allow one header line
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "input contained no data": reported below
-                x = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip, dtype=np.float64)
+                warnings.simplefilter("ignore")  # "input contained no data": reported by _check_signal
+                x = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=skip, dtype=np.float64, usecols=usecols)
             break
-        except ValueError as e:
+        except (ValueError, IndexError) as e:
             err = e
     else:
-        raise InputError(f"input: {path}: not a numeric one-column CSV ({err})")
-    if x.size and x.shape[1] != 1:
-        raise InputError(f"input: {path}: expected one column, got {x.shape[1]}")
-    return x.reshape(-1)
+        if column is not None:
+            raise InputError(f"input: {path}: cannot read column {column} as numbers ({err})")
+        raise InputError(f"input: {path}: not a numeric table ({err}); pick a numeric column with --column")
+    if x.size == 0:
+        return x.reshape(-1)
+    return _pick(x, None if column is None else 0, path, "column")
 
 
-def load_signal(path: str) -> Tuple[np.ndarray, Optional[float]]:
-    """The samples of ``path`` as float64 (1-D), and the file's sample spacing if it has one."""
+def load_signal(path: str, column: Optional[int] = None) -> Tuple[np.ndarray, Optional[float]]:
+    """The samples of ``path`` as float64 (1-D), and the file's sample spacing if it has one (.wav).
+
+    .npy: a 1-D array or (samples, columns); .csv (comma-separated) and .txt/.dat (whitespace), one
+    header line allowed; .wav: PCM scaled to [-1, 1], channels averaged. ``column`` picks one column
+    (0-based) of a table or one channel of a .wav.
+    """
     if not os.path.exists(path):
         raise InputError(f"input: no such file: {path}")
     if os.path.isdir(path):
@@ -136,15 +160,15 @@ def load_signal(path: str) -> Tuple[np.ndarray, Optional[float]]:
             raise InputError(f"input: {path}: not a readable .npy array ({e})") from None
         if x.dtype.kind not in "biuf":
             raise InputError(f"input: {path}: expected a real numeric array, got dtype {x.dtype}")
-        if x.ndim > 1 and sum(s > 1 for s in x.shape) > 1:
-            raise InputError(f"input: {path}: expected one channel, got an array of shape {x.shape}")
-        x = x.astype(np.float64).reshape(-1)
-    elif ext in (".csv", ".txt"):
-        x = _read_text(path)
+        x = _pick(x.astype(np.float64), column, path, "column") if x.size else x.astype(np.float64).reshape(-1)
+    elif ext == ".csv":
+        x = _read_text(path, column, ",")
+    elif ext in (".txt", ".dat"):
+        x = _read_text(path, column, None)
     elif ext == ".wav":
-        x, dt = _read_wav(path)
+        x, dt = _read_wav(path, column)
     else:
-        raise InputError(f"input: {path}: unknown file type '{ext}' (expected .npy, .csv, .txt or .wav)")
+        raise InputError(f"input: {path}: unknown file type '{ext}' (expected .npy, .csv, .txt, .dat or .wav)")
     return x, dt
 
 
@@ -233,7 +257,9 @@ def run_measure(
     return row, rec
 
 
-def plot(path: str, x: np.ndarray, dt: float, recs: Dict[str, np.ndarray], fit: np.ndarray, N: int) -> None:
+def plot(
+    path: str, x: np.ndarray, dt: float, recs: Dict[str, np.ndarray], fit: np.ndarray, N: int, unit: str = "s"
+) -> None:
     """Figure 4 style: the signal with its reconstructions, and the errors below."""
     import matplotlib
 
@@ -264,7 +290,7 @@ def plot(path: str, x: np.ndarray, dt: float, recs: Dict[str, np.ndarray], fit: 
     top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=len(recs) + 2, frameon=False)
     bottom.axhline(0.0, color="black", lw=0.5)
     bottom.set_ylabel("reconstruction - signal")
-    bottom.set_xlabel("time (s)")
+    bottom.set_xlabel(f"time ({unit})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -293,12 +319,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     measures = _measures(args.measure)
     start = time.perf_counter()
     if args.input:
-        x, file_dt = load_signal(args.input)
+        if args.column is not None and args.column < 0:
+            raise InputError(f"argument --column: expected an index >= 0, got {args.column}")
+        x, file_dt = load_signal(args.input, args.column)
         if args.length is not None:
             x = x[: args.length]
         _check_signal(x, args.input)
-        dt = args.dt or file_dt or 1e-4
-        signal = {"input": args.input, "length": int(x.size), "dt": dt}
+        dt = args.dt or file_dt or 1.0
+        unit = "s" if (args.dt or file_dt) else "samples"
+        signal = {"input": args.input, "length": int(x.size), "dt": dt, "time_unit": unit}
     else:
         length = 1_000_000 if args.length is None else args.length
         dt = 1e-4 if args.dt is None else args.dt
@@ -306,7 +335,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             x = white_signal(length, dt=dt, cutoff=args.cutoff, rms=args.rms, seed=args.seed)
         except (TypeError, ValueError) as e:  # the message starts with the argument's name
             raise InputError(f"argument --{e}") from None
-        signal = {"white_signal": True, "length": length, "dt": dt, "cutoff": args.cutoff, "rms": args.rms, "seed": args.seed}
+        signal = {
+            "white_signal": True,
+            "length": length,
+            "dt": dt,
+            "time_unit": "s",
+            "cutoff": args.cutoff,
+            "rms": args.rms,
+            "seed": args.seed,
+        }
     signal["rms_measured"] = float(np.sqrt(np.mean(x * x)))
     signal["variance"] = float(np.var(x))
 
@@ -340,7 +377,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             print(f"{PROG}: note: plot skipped, matplotlib is not installed (pip install 'hippo_rs[experiments]')", file=sys.stderr)
         else:
             try:
-                plot(args.out, x, dt, recs, fit, args.order)
+                plot(args.out, x, dt, recs, fit, args.order, signal["time_unit"])
             except OSError as e:
                 raise InputError(f"argument --out: cannot write {args.out} ({e})") from None
             plot_path = args.out
@@ -349,6 +386,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "order": args.order,
         "method": args.method,
         "dtype": args.dtype,
+        "jobs": jobs,
         "optimal_mse": optimal,
         "optimal_s": fit_s,
         "results": rows,
@@ -362,7 +400,9 @@ def report(res: Dict[str, Any]) -> str:
     s = res["signal"]
     src = s["input"] if "input" in s else f"white noise, cutoff {s['cutoff']:g} Hz, RMS {s['rms']:g}, seed {s['seed']}"
     lines = [
-        f"signal: {src}; {s['length']:,} samples, dt = {s['dt']:g} s, variance {s['variance']:.4g}",
+        f"signal: {src}; {s['length']:,} samples, "
+        + ("time in samples" if s["time_unit"] == "samples" else f"dt = {s['dt']:g} s")
+        + f", variance {s['variance']:.4g}",
         f"N = {res['order']}, method {res['method']}, state dtype {res['dtype']}; optimal degree-{res['order'] - 1} "
         f"least-squares fit of the record: MSE {res['optimal_mse']:.5g}",
         f"{'measure':<8} {'MSE':>10} {'/optimal':>9} {'steps/s':>12} {'scan s':>8} {'wall s':>8}",
@@ -373,6 +413,8 @@ def report(res: Dict[str, Any]) -> str:
             f"{r['scan_s']:>8.2f} {r['wall_s']:>8.2f}"
         )
     tail = f"total {res['total_s']:.2f} s"
+    if res["jobs"] > 1:
+        tail += f" ({res['jobs']} measures ran side by side; --jobs 1 times each alone)"
     if res["plot"]:
         tail += f"; plot written to {res['plot']}"
     lines.append(tail)
