@@ -365,7 +365,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             raise InputError(str(e)) from None
     rows, recs = [], {}
     for m, (row, rec) in zip(measures, done):
-        row["ratio_to_optimal"] = row["mse"] / optimal if optimal > 0 else float("inf")
+        # No ratio when the fit is exact to rounding (the record is a polynomial of degree < N).
+        exact = optimal <= 1e-12 * max(signal["variance"], np.finfo(float).tiny)
+        row["ratio_to_optimal"] = None if exact else row["mse"] / optimal
         rows.append(row)
         recs[m] = rec
 
@@ -408,8 +410,9 @@ def report(res: Dict[str, Any]) -> str:
         f"{'measure':<8} {'MSE':>10} {'/optimal':>9} {'steps/s':>12} {'scan s':>8} {'wall s':>8}",
     ]
     for r in res["results"]:
+        ratio = "n/a" if r["ratio_to_optimal"] is None else f"{r['ratio_to_optimal']:.3f}"
         lines.append(
-            f"{r['measure']:<8} {r['mse']:>10.5g} {r['ratio_to_optimal']:>9.3f} {r['steps_per_s']:>12,.0f} "
+            f"{r['measure']:<8} {r['mse']:>10.5g} {ratio:>9} {r['steps_per_s']:>12,.0f} "
             f"{r['scan_s']:>8.2f} {r['wall_s']:>8.2f}"
         )
     tail = f"total {res['total_s']:.2f} s"
