@@ -1,7 +1,7 @@
-"""Command line: ``hippo-rs COMMAND ...`` or ``python -m hippo_rs COMMAND ...``.
+"""usage: hippo-rs COMMAND [options]   (or: python -m hippo_rs COMMAND [options])
 
-Commands:
-  approx   online function approximation (the paper's section 4.3 / Figure 4); ``--help`` for options
+commands:
+  approx   online function approximation (HiPPO paper section 4.3, Figure 4); hippo-rs approx --help
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Dispatches to the command's ``main``; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        print(__doc__.strip(), file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "approx":

@@ -53,7 +53,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = _Parser(
+        prog=PROG,
+        description="Online function approximation (HiPPO paper, section 4.3, Figure 4, Table 3): stream a signal "
+        "through HiPPO memories of order N, reconstruct the whole history from the final state, and compare the "
+        "error with the optimal degree-(N-1) least-squares fit of the record. Default signal: band-limited white "
+        "noise, 10^6 samples, dt = 1e-4 s, cutoff 1 Hz, RMS 0.5.",
+    )
     p.add_argument("--input", metavar="FILE", help="signal file: .npy, .csv, .txt/.dat (one column, or --column) or .wav")
     p.add_argument("--column", type=int, help="0-based column of a table (or channel of a .wav) to use")
     p.add_argument("--length", type=int, help="samples to generate (default 1000000), or to keep from --input")
