@@ -42,10 +42,10 @@ def test_table_output(tmp_path, capsys):
 
 
 def test_measure_lists_and_repeats(capsys):
-    res = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt")
-    assert [r["measure"] for r in res["results"]] == ["legs", "fout", "lagt"]
+    res = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt,glagt")
+    assert [r["measure"] for r in res["results"]] == ["legs", "fout", "lagt", "glagt"]
     # measures run side by side give the same numbers as one at a time
-    seq = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt", "--jobs", "1")
+    seq = run_json(capsys, *SHORT, "--no-plot", "--measure", "legs,fout", "--measure", "lagt,glagt", "--jobs", "1")
     assert [r["mse"] for r in seq["results"]] == [r["mse"] for r in res["results"]]
 
 

@@ -18,6 +18,7 @@ SETUPS = [
     ("legt", {"theta": 40.0}, "original"),
     ("lmu", {"theta": 25.0}, "original"),
     ("lagt", {"beta": 0.5}, "original"),
+    ("glagt", {"alpha": 0.3, "beta": 0.5}, "original"),
 ]
 
 
@@ -27,7 +28,7 @@ def signal(L, batch=(), seed=0):
 
 
 def one_scan(measure, params, convention, x, N, dtype, dt=None, timestamps=None):
-    kwargs = dict(method="bilinear", return_all=False, convention=convention, **params)
+    kwargs = dict(method="bilinear", return_all=False, convention=convention, params=params)
     if measure != "legs":
         kwargs["dt"] = 1.0 if (dt is None or timestamps is not None) else dt
     if timestamps is not None:

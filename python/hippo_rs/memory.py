@@ -187,7 +187,10 @@ class Memory:
         if L == 0:
             return self
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        kwargs: Dict[str, Any] = dict(method=self.method, convention=self.convention, return_all=False, **self.params)
+        # Measure parameters go in params= (glagt's `alpha` would collide with the GBT weight keyword).
+        kwargs: Dict[str, Any] = dict(
+            method=self.method, convention=self.convention, return_all=False, params=dict(self.params)
+        )
         if self.alpha is not None:
             kwargs["alpha"] = self.alpha
         if self._count:
