@@ -158,3 +158,18 @@ def test_errors_name_the_argument(make, feed, exc, word):
     with pytest.raises(exc, match=f"^{word}"):
         m = make()
         feed(m)
+
+
+def test_irregular_sampling_through_timestamps():
+    # LegS with timestamps remembers an irregularly sampled smooth signal over [0, last timestamp].
+    rng = np.random.default_rng(7)
+    ts = np.sort(rng.uniform(0.0, 20.0, 3000))
+    ts[0] = 0.0
+    f = lambda t: np.sin(t) + 0.3 * np.cos(2.3 * t)  # noqa: E731
+    mem = hippo_rs.Memory("legs", 48, dtype=np.float64)
+    for chunk in np.array_split(np.arange(ts.size), 5):
+        mem.update(f(ts[chunk]), timestamps=ts[chunk])
+    assert mem.t == ts[-1] and mem.window == (0.0, ts[-1])
+    grid = mem.grid()
+    assert grid[0] == 0.0 and grid[-1] == ts[-1]
+    assert np.max(np.abs(mem.reconstruct(grid) - f(grid))) < 2e-2
