@@ -140,7 +140,8 @@ def bad_inputs(tmp_path):
         (["--length", "1000"], "--cutoff"),
         (["--dt", "-1"], "--dt"),
         (["--jobs", "0"], "--jobs"),
-        (["--method", "magic", "--length", "3000", "--cutoff", "20"], "method"),
+        (["--method", "magic", "--length", "3000", "--cutoff", "20"], "--method"),
+        (["--method", "zoh"], "--method"),
         (["--out", str(tmp_path / "no" / "dir" / "f.png"), "--length", "3000", "--cutoff", "20", "--order", "4"], "--out"),
         (["--bogus"], "unrecognized"),
     ]

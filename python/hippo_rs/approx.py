@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 import wave
@@ -27,6 +28,8 @@ import numpy as np
 
 from . import _core
 from .memory import Memory
+
+METHODS = ("bilinear", "forward_euler", "backward_euler", "zoh")
 from .signals import white_signal
 
 PROG = "hippo-rs approx"
@@ -37,6 +40,8 @@ WINDOWED = ("legt", "lmu", "fout")
 SUPPORTED = ("legs", "legt", "lmu", "fout", "lagt", "glagt")
 #: Above this many multiply-adds (samples * N^2) the optimal fit uses quadrature, not a dense solve.
 DENSE_FIT_WORK = 2e9
+#: Largest samples * N^2 that --method zoh (dense per-step matrices) is allowed to run.
+ZOH_WORK = 1e9
 #: Most projection passes of the quadrature fit (each is a projection of the residual).
 REFINE = 4
 #: Points per plotted line (the plot is decimated; the errors are computed on every sample).
@@ -73,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help=f"measure(s), repeatable or comma-separated, from {', '.join(SUPPORTED)} (default legs,legt,lmu)",
     )
-    p.add_argument("--method", default="bilinear", help="discretisation (default bilinear)")
+    p.add_argument("--method", default="bilinear", help=f"discretisation, one of {', '.join(METHODS)} (default bilinear)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"), help="state dtype (default float64)")
     p.add_argument("--out", default="hippo_approx.png", help="plot file (default hippo_approx.png)")
     p.add_argument("--no-plot", action="store_true", help="skip the plot")
@@ -228,10 +233,24 @@ def _progress(total: int, desc: str, quiet: bool, position: int) -> Any:
     )
 
 
+class Cancelled(Exception):
+    """A measure's run was stopped because another one failed or the user interrupted."""
+
+
 def run_measure(
-    measure: str, x: np.ndarray, N: int, method: str, dtype: str, dt: float, quiet: bool, position: int = 0
+    measure: str,
+    x: np.ndarray,
+    N: int,
+    method: str,
+    dtype: str,
+    dt: float,
+    quiet: bool,
+    position: int = 0,
+    stop: Optional[threading.Event] = None,
 ) -> Tuple[Dict[str, Any], np.ndarray]:
-    """Streams ``x`` through one memory and reconstructs the record from the final state."""
+    """Streams ``x`` through one memory and reconstructs the record from the final state.
+
+    ``stop`` (checked between chunks) ends the run early with ``Cancelled``."""
     L = x.size
     params = {"theta": L * dt} if measure in WINDOWED else {}
     start = time.perf_counter()
@@ -240,6 +259,8 @@ def run_measure(
     bar = _progress(L, measure, quiet, position)
     scan_s = 0.0
     for k in range(0, L, CHUNK):
+        if stop is not None and stop.is_set():
+            raise Cancelled(measure)
         t0 = time.perf_counter()
         mem.update(xs[k : k + CHUNK])
         scan_s += time.perf_counter() - t0
@@ -336,6 +357,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
         raise InputError(f"argument --dt: expected a finite step > 0, got {args.dt}")
     measures = _measures(args.measure)
+    if args.method not in METHODS:
+        raise InputError(f"argument --method: '{args.method}' is not one of {', '.join(METHODS)}")
     start = time.perf_counter()
     if args.input:
         if args.column is not None and args.column < 0:
@@ -366,6 +389,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     signal["rms_measured"] = float(np.sqrt(np.mean(x * x)))
     signal["variance"] = float(np.var(x))
 
+    if args.method == "zoh" and x.size * float(args.order) ** 2 > ZOH_WORK:
+        raise InputError(
+            f"argument --method: zoh steps with dense matrices (O(N^2) per step, O(N^3) for legs), too slow for "
+            f"{x.size:,} steps at N = {args.order}; use bilinear (or a shorter --length)"
+        )
     t0 = time.perf_counter()
     fit = optimal_fit(x, args.order)
     optimal = float(np.mean((fit - x) ** 2))
@@ -373,15 +401,20 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     # The measures run side by side (the Rust scans release the GIL), `jobs` at a time.
     jobs = min(len(measures), args.jobs or os.cpu_count() or 1)
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [
-            pool.submit(run_measure, m, x, args.order, args.method, args.dtype, dt, args.json, i)
+            pool.submit(run_measure, m, x, args.order, args.method, args.dtype, dt, args.json, i, stop)
             for i, m in enumerate(measures)
         ]
         try:
             done = [f.result() for f in futures]
         except (TypeError, ValueError) as e:
+            stop.set()
             raise InputError(str(e)) from None
+        except BaseException:  # KeyboardInterrupt: let the other measures stop at their next chunk
+            stop.set()
+            raise
     rows, recs = [], {}
     for m, (row, rec) in zip(measures, done):
         # No ratio when the fit is exact to rounding (the record is a polynomial of degree < N).
