@@ -7,8 +7,9 @@ squared error, the error of the optimal degree-(N-1) least-squares polynomial fi
 steps per second of the streaming update and wall time. Writes a plot like the paper's Figure 4.
 
 Default signal: ``hippo_rs.signals.white_signal`` (10^6 samples, dt = 1e-4, cutoff 1 Hz, RMS 0.5).
-``--input`` reads .npy, one-column .csv/.txt, or .wav (channels averaged, PCM scaled to [-1, 1],
-dt = 1/rate).
+``--input`` reads .npy, .csv, .txt/.dat (one column, or the one chosen by ``--column``) or .wav
+(channels averaged unless ``--column`` picks one, PCM scaled to [-1, 1], dt = 1/rate). The measures
+run side by side on threads (``--jobs``); bad input is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ import numpy as np
 
 from . import _core
 from .memory import Memory
-
-METHODS = ("bilinear", "forward_euler", "backward_euler", "zoh")
 from .signals import white_signal
 
 PROG = "hippo-rs approx"
+METHODS = ("bilinear", "forward_euler", "backward_euler", "zoh")
 #: Samples per ``Memory.update`` call (the progress bar advances per chunk).
 CHUNK = 1 << 16
 #: Measures whose window theta is set to the record length.
@@ -416,9 +416,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             stop.set()
             raise
     rows, recs = [], {}
+    # No ratio when the fit is exact to rounding (the record is a polynomial of degree < N).
+    exact = optimal <= 1e-12 * max(signal["variance"], np.finfo(float).tiny)
     for m, (row, rec) in zip(measures, done):
-        # No ratio when the fit is exact to rounding (the record is a polynomial of degree < N).
-        exact = optimal <= 1e-12 * max(signal["variance"], np.finfo(float).tiny)
         row["ratio_to_optimal"] = None if exact else row["mse"] / optimal
         rows.append(row)
         recs[m] = rec
