@@ -54,7 +54,9 @@ def seeds(n_seeds: int) -> None:
         for dtype in ("float64", "float32"):
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
-                approx_main(["--seed", str(seed), "--measure", "legs", "--dtype", dtype, "--no-plot", "--json", "--jobs", "1"])
+                approx_main(
+                    ["--seed", str(seed), "--measure", "legs", "--dtype", dtype, "--no-plot", "--json", "--jobs", "1"]
+                )
             vals.append(json.loads(buf.getvalue()))
         opt = vals[0]["optimal_mse"]
         m64, m32 = (v["results"][0]["mse"] for v in vals)

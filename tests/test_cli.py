@@ -77,16 +77,24 @@ def test_input_files(tmp_path, capsys, ext):
 
 def test_columns_and_channels(tmp_path, capsys):
     x = np.sin(np.linspace(0, 9, 800))
-    (tmp_path / "t.csv").write_text("date,value\n" + "\n".join(f"2024-01-{i % 28 + 1:02d},{v:.17g}" for i, v in enumerate(x)))
+    (tmp_path / "t.csv").write_text(
+        "date,value\n" + "\n".join(f"2024-01-{i % 28 + 1:02d},{v:.17g}" for i, v in enumerate(x))
+    )
     res = run_json(capsys, "--input", str(tmp_path / "t.csv"), "--column", "1", "--order", "8", "--no-plot")
     assert res["signal"]["length"] == 800 and res["signal"]["time_unit"] == "samples"
     np.savetxt(tmp_path / "t.txt", np.stack([x, 2 * x], axis=1))
-    one = run_json(capsys, "--input", str(tmp_path / "t.txt"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    one = run_json(
+        capsys, "--input", str(tmp_path / "t.txt"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs"
+    )
     np.save(tmp_path / "t.npy", np.stack([x, 2 * x], axis=1))
-    two = run_json(capsys, "--input", str(tmp_path / "t.npy"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    two = run_json(
+        capsys, "--input", str(tmp_path / "t.npy"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs"
+    )
     assert one["results"][0]["mse"] == pytest.approx(two["results"][0]["mse"], rel=1e-9)
     write_wav(tmp_path / "s.wav", 0.5 * x)
-    res = run_json(capsys, "--input", str(tmp_path / "s.wav"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs")
+    res = run_json(
+        capsys, "--input", str(tmp_path / "s.wav"), "--column", "1", "--order", "8", "--no-plot", "--measure", "legs"
+    )
     assert res["signal"]["time_unit"] == "s"
 
 
@@ -142,7 +150,10 @@ def bad_inputs(tmp_path):
         (["--jobs", "0"], "--jobs"),
         (["--method", "magic", "--length", "3000", "--cutoff", "20"], "--method"),
         (["--method", "zoh"], "--method"),
-        (["--out", str(tmp_path / "no" / "dir" / "f.png"), "--length", "3000", "--cutoff", "20", "--order", "4"], "--out"),
+        (
+            ["--out", str(tmp_path / "no" / "dir" / "f.png"), "--length", "3000", "--cutoff", "20", "--order", "4"],
+            "--out",
+        ),
         (["--bogus"], "unrecognized"),
     ]
 
@@ -166,6 +177,11 @@ def test_python_dash_m_entry_point(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert "legs" in ok.stdout and (tmp_path / "p.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "hippo_rs", "approx", "--input", "nope.npy"], capture_output=True, text=True, cwd=tmp_path)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hippo_rs", "approx", "--input", "nope.npy"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and bad.stderr.strip() == "hippo-rs approx: error: input: no such file: nope.npy"
     assert "Traceback" not in bad.stderr

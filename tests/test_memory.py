@@ -137,7 +137,12 @@ def test_batched_reconstruction_shape():
 @pytest.mark.parametrize(
     "make,feed,exc,word",
     [
-        (lambda: hippo_rs.Memory("legs", 4, batch_shape=(2,)), lambda m: m.update(np.zeros((5, 3))), ValueError, "chunk"),
+        (
+            lambda: hippo_rs.Memory("legs", 4, batch_shape=(2,)),
+            lambda m: m.update(np.zeros((5, 3))),
+            ValueError,
+            "chunk",
+        ),
         (lambda: hippo_rs.Memory("legs", 4), lambda m: m.update(np.array(["a"])), TypeError, "chunk"),
         (
             lambda: hippo_rs.Memory("legs", 4).update(np.zeros(3)),
@@ -145,8 +150,18 @@ def test_batched_reconstruction_shape():
             ValueError,
             "timestamps",
         ),
-        (lambda: hippo_rs.Memory("legs", 4), lambda m: m.update(np.zeros(2), timestamps=[1.0, 1.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.Memory("legs", 4), lambda m: m.update(np.zeros(2), timestamps=[1.0]), ValueError, "timestamps"),
+        (
+            lambda: hippo_rs.Memory("legs", 4),
+            lambda m: m.update(np.zeros(2), timestamps=[1.0, 1.0]),
+            ValueError,
+            "timestamps",
+        ),
+        (
+            lambda: hippo_rs.Memory("legs", 4),
+            lambda m: m.update(np.zeros(2), timestamps=[1.0]),
+            ValueError,
+            "timestamps",
+        ),
         (lambda: hippo_rs.Memory("legs", 0), None, ValueError, "N"),
         (lambda: hippo_rs.Memory("legt", 4, theta=-1.0), None, ValueError, "theta"),
         (lambda: hippo_rs.Memory("legs", 4, dtype=np.int32), None, TypeError, "dtype"),

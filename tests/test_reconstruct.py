@@ -77,7 +77,9 @@ def test_legs_reproduces_polynomials_of_degree_below_N(N, degree, t, seed):
     n = np.arange(N)[:, None]
     c = (np.sqrt(2 * n + 1) * ss.eval_legendre(n, u) * w * f(x)).sum(axis=1) / 2
     times = np.linspace(0, t, 57)
-    np.testing.assert_allclose(hippo_rs.reconstruct("legs", c, times, t=t), f(times), atol=1e-11 * max(1, np.abs(p).sum()))
+    np.testing.assert_allclose(
+        hippo_rs.reconstruct("legs", c, times, t=t), f(times), atol=1e-11 * max(1, np.abs(p).sum())
+    )
 
 
 def projection(measure, N, t, f, **p):
@@ -119,7 +121,9 @@ def test_basis_is_the_one_the_transition_matrices_evolve(measure, params, f):
     np.testing.assert_allclose(hippo_rs.reconstruct(measure, c, x, t=t, **params), f(x), atol=1e-9)
 
 
-@pytest.mark.parametrize("measure,params", [("lagt", {"beta": 1.0}), ("lagt", {"beta": 0.3}), ("glagt", {"alpha": 0.35, "beta": 0.8})])
+@pytest.mark.parametrize(
+    "measure,params", [("lagt", {"beta": 1.0}), ("lagt", {"beta": 0.3}), ("glagt", {"alpha": 0.35, "beta": 0.8})]
+)
 def test_laguerre_basis_is_dual_to_the_impulse_response(measure, params):
     # c(t) = int_0^inf f(t - s) K(s) ds with K(s) = e^{sA} B (the response to an impulse s ago);
     # the reconstruction functions g_m must satisfy int K_n g_m ds = delta_nm.
@@ -139,7 +143,12 @@ def test_adjoint_is_the_transpose():
     c = RNG.standard_normal((3, N))
     y = RNG.standard_normal((3, P))
     times = np.linspace(-2.0, 1.0, P)
-    for measure, params in [("legs", []), ("legt", [("theta", 3.0)]), ("lagt", [("beta", 0.5)]), ("fout", [("theta", 3.0)])]:
+    for measure, params in [
+        ("legs", []),
+        ("legt", [("theta", 3.0)]),
+        ("lagt", [("beta", 0.5)]),
+        ("fout", [("theta", 3.0)]),
+    ]:
         t = 1.0
         tt = np.linspace(0, 1, P) if measure == "legs" else times
         fc = _core.reconstruct(measure, params, c, tt, t)
@@ -170,7 +179,9 @@ def test_stable_for_thousands_of_coefficients():
 def test_defaults_shapes_and_dtypes():
     c = np.array([1.0, 0.5])
     assert hippo_rs.reconstruct("legs", c, 1.0).shape == ()
-    assert hippo_rs.reconstruct("legs", c, [0.0, 1.0]).tolist() == pytest.approx([1 - 0.5 * np.sqrt(3), 1 + 0.5 * np.sqrt(3)])
+    assert hippo_rs.reconstruct("legs", c, [0.0, 1.0]).tolist() == pytest.approx(
+        [1 - 0.5 * np.sqrt(3), 1 + 0.5 * np.sqrt(3)]
+    )
     # default t: legs 1, windowed theta, Laguerre 0
     assert hippo_rs.reconstruct("legt", c, [0.0, 2.0], theta=2.0).shape == (2,)
     assert hippo_rs.reconstruct("lagt", c, [-3.0, 0.0]).shape == (2,)

@@ -65,10 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         "error with the optimal degree-(N-1) least-squares fit of the record. Default signal: band-limited white "
         "noise, 10^6 samples, dt = 1e-4 s, cutoff 1 Hz, RMS 0.5.",
     )
-    p.add_argument("--input", metavar="FILE", help="signal file: .npy, .csv, .txt/.dat (one column, or --column) or .wav")
+    p.add_argument(
+        "--input", metavar="FILE", help="signal file: .npy, .csv, .txt/.dat (one column, or --column) or .wav"
+    )
     p.add_argument("--column", type=int, help="0-based column of a table (or channel of a .wav) to use")
     p.add_argument("--length", type=int, help="samples to generate (default 1000000), or to keep from --input")
-    p.add_argument("--dt", type=float, help="sample spacing in seconds (default 1e-4; .wav: 1/rate; other files: 1 sample)")
+    p.add_argument(
+        "--dt", type=float, help="sample spacing in seconds (default 1e-4; .wav: 1/rate; other files: 1 sample)"
+    )
     p.add_argument("--cutoff", type=float, default=1.0, help="white-noise cutoff frequency in Hz (default 1)")
     p.add_argument("--rms", type=float, default=0.5, help="white-noise RMS (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="white-noise seed (default 0)")
@@ -78,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help=f"measure(s), repeatable or comma-separated, from {', '.join(SUPPORTED)} (default legs,legt,lmu)",
     )
-    p.add_argument("--method", default="bilinear", help=f"discretisation, one of {', '.join(METHODS)} (default bilinear)")
+    p.add_argument(
+        "--method", default="bilinear", help=f"discretisation, one of {', '.join(METHODS)} (default bilinear)"
+    )
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"), help="state dtype (default float64)")
     p.add_argument("--out", default="hippo_approx.png", help="plot file (default hippo_approx.png)")
     p.add_argument("--no-plot", action="store_true", help="skip the plot")
@@ -105,11 +111,10 @@ def _pick(x: np.ndarray, column: Optional[int], path: str, what: str) -> np.ndar
     return x[:, column]
 
 
-def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
+def _wav_samples(path: str) -> Tuple[np.ndarray, int]:
+    """The raw samples (frames x channels, or frames) and the rate: scipy if present, else ``wave``."""
     try:
         from scipy.io import wavfile
-
-        rate, data = wavfile.read(path)
     except ImportError:
         with wave.open(path, "rb") as w:
             rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
@@ -117,10 +122,18 @@ def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
         if width not in (1, 2, 4):
             raise InputError(f"input: {path}: unsupported {8 * width}-bit PCM (install scipy for more formats)")
         kind = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
-        data = np.frombuffer(raw, dtype=kind).reshape(-1, channels)
-    except Exception as e:  # scipy raises ValueError and friends on bad files
+        return np.frombuffer(raw, dtype=kind).reshape(-1, channels), rate
+    rate, data = wavfile.read(path)
+    return np.asarray(data), rate
+
+
+def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
+    try:
+        data, rate = _wav_samples(path)
+    except InputError:
+        raise
+    except Exception as e:  # scipy and wave raise ValueError, wave.Error, EOFError... on bad files
         raise InputError(f"input: {path}: not a readable .wav file ({e})") from None
-    data = np.asarray(data)
     if data.dtype == np.uint8:
         x = (data.astype(np.float64) - 128.0) / 128.0
     elif data.dtype.kind == "i":
@@ -229,7 +242,14 @@ def _progress(total: int, desc: str, quiet: bool, position: int) -> Any:
     except ImportError:
         return None
     return tqdm(
-        total=total, desc=desc, unit="step", unit_scale=True, leave=False, disable=None, file=sys.stderr, position=position
+        total=total,
+        desc=desc,
+        unit="step",
+        unit_scale=True,
+        leave=False,
+        disable=None,
+        file=sys.stderr,
+        position=position,
     )
 
 
@@ -428,7 +448,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print(f"{PROG}: note: plot skipped, matplotlib is not installed (pip install 'hippo_rs[experiments]')", file=sys.stderr)
+            print(
+                f"{PROG}: note: plot skipped, matplotlib is not installed (pip install 'hippo_rs[experiments]')",
+                file=sys.stderr,
+            )
         else:
             try:
                 plot(args.out, x, dt, recs, fit, args.order, signal["time_unit"])
