@@ -116,15 +116,17 @@ def _wav_samples(path: str) -> Tuple[np.ndarray, int]:
     try:
         from scipy.io import wavfile
     except ImportError:
-        with wave.open(path, "rb") as w:
-            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            raw = w.readframes(w.getnframes())
-        if width not in (1, 2, 4):
-            raise InputError(f"input: {path}: unsupported {8 * width}-bit PCM (install scipy for more formats)")
-        kind = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
-        return np.frombuffer(raw, dtype=kind).reshape(-1, channels), rate
-    rate, data = wavfile.read(path)
-    return np.asarray(data), rate
+        wavfile = None
+    if wavfile is not None:
+        rate, data = wavfile.read(path)
+        return np.asarray(data), rate
+    with wave.open(path, "rb") as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        raw = w.readframes(w.getnframes())
+    if width not in (1, 2, 4):
+        raise InputError(f"input: {path}: unsupported {8 * width}-bit PCM (install scipy for more formats)")
+    kind = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+    return np.frombuffer(raw, dtype=kind).reshape(-1, channels), rate
 
 
 def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
