@@ -135,7 +135,7 @@ def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
     except InputError:
         raise
     except Exception as e:  # scipy and wave raise ValueError, wave.Error, EOFError... on bad files
-        raise InputError(f"input: {path}: not a readable .wav file ({e})") from None
+        raise InputError(f"input: {path}: not a readable .wav file ({e or type(e).__name__})") from None
     if data.dtype == np.uint8:
         x = (data.astype(np.float64) - 128.0) / 128.0
     elif data.dtype.kind == "i":
