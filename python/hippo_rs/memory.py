@@ -9,9 +9,10 @@ i.e. times count samples), so after ``t`` samples the state is at time ``(t - 1)
 timestamps (absolute times, shape (L,), shared by the batch, strictly increasing), the state is at the
 last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
 timestamps=...)``; the very first sample takes one step of ``dt``), so ``theta`` is in the timestamps'
-unit. LegS's first sample initialises the state whatever its time; its memory is [0, last timestamp]. The remembered window at state time T is
-[0, T] for ``legs``, [T - theta, T] for ``legt``/``lmu``/``fout``/``chebt`` and (-inf, T] for
-``lagt``/``glagt`` (see ``hippo_rs.reconstruct``).
+unit; LegS's first sample initialises the state whatever its time.
+
+The remembered window at state time T is [0, T] for ``legs``, [T - theta, T] for ``legt``/``lmu``/
+``fout``/``chebt`` and (-inf, T] for ``lagt``/``glagt`` (see ``hippo_rs.reconstruct``).
 """
 
 from __future__ import annotations
