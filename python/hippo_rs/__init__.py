@@ -20,6 +20,9 @@ import numpy as np
 from . import _core
 from . import _validate as _v
 
+# ---- issue 3 (branch ops): O(N) updates and scans ----
+from ._scan import gbt_coefficients, legs_update, scan, update
+
 __version__: str = _core.__version__
 
 MEASURES: Tuple[str, ...] = tuple(_core.MEASURES)
@@ -31,8 +34,12 @@ __all__ = [
     "MEASURES",
     "METHODS",
     "discretize",
+    "gbt_coefficients",
+    "legs_update",
     "legs_step_matrices",
+    "scan",
     "transition",
+    "update",
 ]
 
 # Online memory and reconstruction (issue 4).

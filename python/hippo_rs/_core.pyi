@@ -1,4 +1,4 @@
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -27,3 +27,22 @@ def reconstruct_adjoint(
     t: float,
     n: int,
 ) -> npt.NDArray[np.floating]: ...
+
+# ---- issue 3 (branch ops): O(N) scans (float32 or float64, C-contiguous; GIL released) ----
+_Float = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
+
+def gbt_scan(
+    measure: str,
+    params: Dict[str, float],
+    f: _Float,
+    c0: Optional[_Float],
+    coef: npt.NDArray[np.float64],
+    return_all: bool,
+    out: Optional[_Float] = None,
+) -> _Float: ...
+def gbt_scan_adjoint(
+    measure: str, params: Dict[str, float], grad: _Float, coef: npt.NDArray[np.float64], return_all: bool
+) -> Tuple[_Float, _Float]: ...
+def structured_apply(
+    measure: str, params: Dict[str, float], x: npt.NDArray[np.float64], d: float, op: str
+) -> npt.NDArray[np.float64]: ...

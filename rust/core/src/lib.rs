@@ -16,3 +16,13 @@ pub mod reconstruct;
 pub use discretize::{GbtStep, LegsConvention, Method};
 pub use error::{HippoError, Result};
 pub use measure::Measure;
+
+// ---- issue 3 (branch ops): linear-time operators and scans ----
+pub mod float;
+pub mod scan;
+#[doc(hidden)]
+pub mod simd;
+pub mod structured;
+
+pub use float::Real;
+pub use structured::Structured;

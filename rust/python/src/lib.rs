@@ -7,11 +7,14 @@ use pyo3::prelude::*;
 mod convert;
 mod dense;
 mod reconstruct;
+// issue 3 (branch ops)
+mod scan;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     dense::register(m)?;
     reconstruct::register(m)?;
+    scan::register(m)?;
     Ok(())
 }

@@ -1,0 +1,512 @@
+//! Linear-time operators of the HiPPO transition matrices: y = (I + dA)x, y = (I - dA)^{-1}x and
+//! both transposes, in O(N) time and without forming A (issue 3; paper App. E / LSSL Thm. 11).
+//!
+//! Every measure of `crate::measure` falls into one of three structures (code sign, s = 1/theta).
+//! Each is derived from `Measure::transition` and checked against it in the tests below.
+//!
+//! 1. `Prefix`: A = -diag(l) L diag(r) + diag(h), L the lower-triangular ones *with* the diagonal.
+//!    (A x)_n = -l_n P_n + h_n x_n with the running sum P_n = sum_{k<=n} r_k x_k.
+//!    - LegS: l = r = sqrt(2n+1), h = n (paper: A = D(L + D0)D, D0 = -diag(n/(2n+1))).
+//!    - LagT(beta): l = r = 1, h = (1 - beta)/2.  GLagT(alpha, beta): l = 1/lambda, r = lambda, same h.
+//!    Solve: y_n = (x_n - d l_n Q_{n-1}) / (1 + d (l_n r_n - h_n)), Q_n = Q_{n-1} + r_n y_n.
+//!    Transpose: swap l and r and run the sums from the end.
+//! 2. `Semiseparable` (LegT, LMU): A = -s diag(dl) M diag(dr), M = tril(p p^T) + strict triu(q q^T):
+//!    - LegT: A = -s D M D, D = diag(sqrt(2n+1)), M_nk = 1 (k <= n), (-1)^(n-k) (k > n): p = 1, q = (-1)^n.
+//!    - LMU: A = -s D^2 M, M_nk = (-1)^(n-k) (k <= n), 1 (k > n): p = (-1)^n, q = 1.
+//!    Mul: (M z)_n = p_n sum_{k<=n} p_k z_k + q_n sum_{k>n} q_k z_k (two running sums).
+//!    Solve: M^{-1} = T3 is tridiagonal (a (1,1)-semiseparable matrix), T3 = (1/2) [corners 1 at
+//!    (0,0) and (N-1,N-1), sub-diagonal -1 / +1, super-diagonal +1 / -1 for LegT / LMU], so with
+//!    w = M dr y: (T3 + g diag(dr dl)) w = dr x and y = x - g dl w (g = d s), one Thomas sweep.
+//!    Its pivots are p_n = g dr_n dl_n + corner_n + 1/(4 p_{n-1}) > 0 for g >= 0: no growth. (The
+//!    triangular-plus-rank-one split of I - dA with Sherman-Morrison is exact in theory but its
+//!    triangular factor has an exponentially growing inverse; it fails in floating point.)
+//!    Transpose: swap (dl, dr), M^T = strict tril(q q^T) + triu(p p^T), T3 -> T3^T.
+//!    ChebT has no rank-one part: A = -s diag(dl) T diag(dr), T_nk = 1 for k < n with n - k odd,
+//!    dl = 4n, dr = (1/sqrt2, 1, 1, ...) (`OddTriangular`); (T z)_n is a running sum over the parity
+//!    opposite to n; I - dA is unit lower triangular (forward substitution; transpose: backward).
+//! 3. `Rotations` (FouT): A = -s v v^T + J, J block-diagonal 2x2 rotations J[i, i+1] = -w_j,
+//!    J[i+1, i] = w_j for i = 2j - 1, w_j = 2 pi j / theta. K = I - dJ has 2x2 inverse blocks
+//!    [[1, d w], [-d w, 1]]^{-1} = [[1, -d w], [d w, 1]] / (1 + (d w)^2); rank one by Sherman-Morrison.
+//!    Transpose: J^T = -J.
+//!
+//! All operators work in place on one state vector of length N.
+
+use crate::error::{HippoError, Result};
+use crate::float::Real;
+use crate::measure::{fout_v, ln_gamma, Measure};
+
+/// Which way the running sums go: `Forward` for A (lower triangular parts), `Backward` for A^T.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sweep {
+    Forward,
+    Backward,
+}
+
+#[derive(Debug, Clone)]
+enum Shape<T> {
+    Prefix { l: Vec<T>, r: Vec<T>, h: Vec<T>, lr_minus_h: Vec<T> },
+    Semiseparable { s: T, dl: Vec<T>, dr: Vec<T>, p: Vec<T>, q: Vec<T>, sub: T },
+    OddTriangular { s: T, dl: Vec<T>, dr: Vec<T> },
+    Rotations { s: T, v: Vec<T>, omega: Vec<T> },
+}
+
+/// A = -diag(l) L diag(r) + diag(h) with B = b; `lr_minus_h` = l r - h (see the module docs).
+pub(crate) struct PrefixTables<'a, T> {
+    pub l: &'a [T],
+    pub r: &'a [T],
+    pub h: &'a [T],
+    pub lr_minus_h: &'a [T],
+    pub b: &'a [T],
+}
+
+/// The O(N) operators of one measure at one order N, with B, tables precomputed in `T`.
+#[derive(Debug, Clone)]
+pub struct Structured<T> {
+    n: usize,
+    shape: Shape<T>,
+    b: Vec<T>,
+}
+
+/// Which structure a measure has: the tables of its `Shape`, in float64 (see the module docs).
+fn shape_f64(measure: &Measure, n: usize) -> Shape<f64> {
+    let root = |i: usize| ((2 * i + 1) as f64).sqrt();
+    let sign = |i: usize| if i % 2 == 0 { 1.0 } else { -1.0 };
+    let prefix = |l: Vec<f64>, r: Vec<f64>, h: Vec<f64>| {
+        let lr_minus_h = (0..n).map(|i| l[i] * r[i] - h[i]).collect();
+        Shape::Prefix { l, r, h, lr_minus_h }
+    };
+    match *measure {
+        Measure::LegS => {
+            let r: Vec<f64> = (0..n).map(root).collect();
+            prefix(r.clone(), r, (0..n).map(|i| i as f64).collect())
+        }
+        Measure::LagT { beta } => prefix(vec![1.0; n], vec![1.0; n], vec![(1.0 - beta) / 2.0; n]),
+        Measure::GLagT { alpha, beta } => {
+            let lam = glagt_lambda(n, alpha);
+            prefix(lam.iter().map(|x| 1.0 / x).collect(), lam, vec![(1.0 - beta) / 2.0; n])
+        }
+        Measure::LegT { theta } => Shape::Semiseparable {
+            s: 1.0 / theta,
+            dl: (0..n).map(root).collect(),
+            dr: (0..n).map(root).collect(),
+            p: vec![1.0; n],
+            q: (0..n).map(sign).collect(),
+            sub: -0.5,
+        },
+        Measure::Lmu { theta } => Shape::Semiseparable {
+            s: 1.0 / theta,
+            dl: (0..n).map(|i| (2 * i + 1) as f64).collect(),
+            dr: vec![1.0; n],
+            p: (0..n).map(sign).collect(),
+            q: vec![1.0; n],
+            sub: 0.5,
+        },
+        Measure::ChebT { theta } => Shape::OddTriangular {
+            s: 1.0 / theta,
+            dl: (0..n).map(|i| 4.0 * i as f64).collect(),
+            dr: (0..n).map(|i| if i == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 }).collect(),
+        },
+        Measure::FouT { theta } => Shape::Rotations {
+            s: 1.0 / theta,
+            v: fout_v(n),
+            omega: (1..=(n.saturating_sub(1)) / 2).map(|j| 2.0 * std::f64::consts::PI * j as f64 / theta).collect(),
+        },
+    }
+}
+
+/// GLagT's Lambda = diag(sqrt(Gamma(n + alpha + 1) / Gamma(n + 1))) (paper App. D.3).
+fn glagt_lambda(n: usize, alpha: f64) -> Vec<f64> {
+    (0..n).map(|i| (0.5 * (ln_gamma(i as f64 + alpha + 1.0) - ln_gamma(i as f64 + 1.0))).exp()).collect()
+}
+
+/// B of `measure` at order n, in O(N): the same closed forms as `Measure::transition` (tested equal).
+fn input_f64(measure: &Measure, n: usize) -> Vec<f64> {
+    let root = |i: usize| ((2 * i + 1) as f64).sqrt();
+    match *measure {
+        Measure::LegS => (0..n).map(root).collect(),
+        Measure::LegT { theta } => (0..n).map(|i| root(i) / theta).collect(),
+        Measure::Lmu { theta } => {
+            (0..n).map(|i| (2 * i + 1) as f64 * if i % 2 == 0 { 1.0 } else { -1.0 } / theta).collect()
+        }
+        Measure::LagT { .. } => vec![1.0; n],
+        Measure::GLagT { alpha, beta } => {
+            let lam = glagt_lambda(n, alpha);
+            let scale = (-0.5 * ln_gamma(1.0 - alpha)).exp() * beta.powf((1.0 - alpha) / 2.0);
+            let mut binom = 1.0; // binom(n + alpha, n) = prod_{j=1..n} (j + alpha) / j
+            (0..n)
+                .map(|i| {
+                    if i > 0 {
+                        binom *= (i as f64 + alpha) / i as f64;
+                    }
+                    scale * binom / lam[i]
+                })
+                .collect()
+        }
+        Measure::FouT { theta } => fout_v(n).iter().map(|v| v / theta).collect(),
+        Measure::ChebT { theta } => {
+            let c = 2.0f64.powf(1.5) / std::f64::consts::PI;
+            (0..n).map(|i| c * if i == 0 { 1.0 } else { std::f64::consts::SQRT_2 } / theta).collect()
+        }
+    }
+}
+
+fn cast_vec<T: Real>(v: Vec<f64>) -> Vec<T> {
+    v.into_iter().map(T::cast).collect()
+}
+
+impl Shape<f64> {
+    fn cast<T: Real>(self) -> Shape<T> {
+        match self {
+            Shape::Prefix { l, r, h, lr_minus_h } => Shape::Prefix {
+                l: cast_vec(l),
+                r: cast_vec(r),
+                h: cast_vec(h),
+                lr_minus_h: cast_vec(lr_minus_h),
+            },
+            Shape::Semiseparable { s, dl, dr, p, q, sub } => Shape::Semiseparable {
+                s: T::cast(s),
+                dl: cast_vec(dl),
+                dr: cast_vec(dr),
+                p: cast_vec(p),
+                q: cast_vec(q),
+                sub: T::cast(sub),
+            },
+            Shape::OddTriangular { s, dl, dr } => {
+                Shape::OddTriangular { s: T::cast(s), dl: cast_vec(dl), dr: cast_vec(dr) }
+            }
+            Shape::Rotations { s, v, omega } => Shape::Rotations { s: T::cast(s), v: cast_vec(v), omega: cast_vec(omega) },
+        }
+    }
+}
+
+impl Measure {
+    /// The O(N) operators of this measure at order `n` (tables in `T`).
+    pub fn structured<T: Real>(&self, n: usize) -> Result<Structured<T>> {
+        Structured::new(self, n)
+    }
+}
+
+/// Index `step` of a sweep over 0..n.
+#[inline(always)]
+fn at(sweep: Sweep, n: usize, step: usize) -> usize {
+    match sweep {
+        Sweep::Forward => step,
+        Sweep::Backward => n - 1 - step,
+    }
+}
+
+impl<T: Real> Structured<T> {
+    /// Builds the operators of `measure` at order `n >= 1`.
+    pub fn new(measure: &Measure, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(HippoError::invalid("N", "expected a memory order N >= 1, got 0"));
+        }
+        Ok(Structured { n, shape: shape_f64(measure, n).cast(), b: cast_vec(input_f64(measure, n)) })
+    }
+
+    /// The memory order N.
+    pub fn order(&self) -> usize {
+        self.n
+    }
+
+    /// The input vector B.
+    pub fn input(&self) -> &[T] {
+        &self.b
+    }
+
+    /// The tables of a `Prefix`-structured A (LegS, LagT, GLagT), for the fused steps of `crate::scan`.
+    pub(crate) fn prefix_tables(&self) -> Option<PrefixTables<'_, T>> {
+        match &self.shape {
+            Shape::Prefix { l, r, h, lr_minus_h } => Some(PrefixTables { l, r, h, lr_minus_h, b: &self.b }),
+            _ => None,
+        }
+    }
+
+    /// x <- (I + d A) x.
+    pub fn mul_explicit(&self, d: T, x: &mut [T]) {
+        self.mul(d, x, Sweep::Forward, &mut Vec::new())
+    }
+
+    /// x <- (I + d A)^T x.
+    pub fn mul_explicit_transpose(&self, d: T, x: &mut [T]) {
+        self.mul(d, x, Sweep::Backward, &mut Vec::new())
+    }
+
+    /// x <- (I - d A)^{-1} x.
+    pub fn solve_implicit(&self, d: T, x: &mut [T]) {
+        self.solve(d, x, Sweep::Forward, &mut Vec::new())
+    }
+
+    /// x <- (I - d A)^{-T} x.
+    pub fn solve_implicit_transpose(&self, d: T, x: &mut [T]) {
+        self.solve(d, x, Sweep::Backward, &mut Vec::new())
+    }
+
+    /// x <- (I + d A) x (`Forward`) or (I + d A)^T x (`Backward`); `scratch` is grown as needed.
+    #[inline(always)]
+    pub(crate) fn mul(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
+        debug_assert_eq!(x.len(), self.n);
+        let n = self.n;
+        match &self.shape {
+            Shape::Prefix { l, r, h, .. } => {
+                let (l, r) = if sweep == Sweep::Forward { (l, r) } else { (r, l) };
+                let mut p = T::zero();
+                for step in 0..n {
+                    let i = at(sweep, n, step);
+                    p = r[i].mul_add(x[i], p);
+                    x[i] = d.mul_add(h[i], T::one()) * x[i] - d * l[i] * p;
+                }
+            }
+            Shape::Semiseparable { s, dl, dr, p, q, .. } => {
+                // y = x - g outer * M' (inner * x); M' = M (Forward) or M^T (Backward): inclusive p-sums
+                // along the sweep, exclusive q-sums against it.
+                let g = d * *s;
+                let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
+                let against = if sweep == Sweep::Forward { Sweep::Backward } else { Sweep::Forward };
+                scratch.resize(n, T::zero());
+                let mut acc = T::zero();
+                for step in 0..n {
+                    let i = at(against, n, step);
+                    scratch[i] = acc;
+                    acc = (q[i] * inner[i]).mul_add(x[i], acc);
+                }
+                let mut acc = T::zero();
+                for step in 0..n {
+                    let i = at(sweep, n, step);
+                    acc = (p[i] * inner[i]).mul_add(x[i], acc);
+                    x[i] = x[i] - g * outer[i] * p[i].mul_add(acc, q[i] * scratch[i]);
+                }
+            }
+            Shape::OddTriangular { s, dl, dr } => {
+                let g = d * *s;
+                let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
+                let mut sums = [T::zero(); 2];
+                for step in 0..n {
+                    let i = at(sweep, n, step);
+                    let odd = sums[(i + 1) & 1];
+                    sums[i & 1] = inner[i].mul_add(x[i], sums[i & 1]);
+                    x[i] = x[i] - g * outer[i] * odd;
+                }
+            }
+            Shape::Rotations { s, v, omega } => {
+                // (I + dA)x = x + d (+-J) x - g v (v.x); J^T = -J.
+                let g = d * *s;
+                let sigma = dot(v, x);
+                let turn = if sweep == Sweep::Forward { d } else { -d };
+                for (j, w) in omega.iter().enumerate() {
+                    let (i, k) = (2 * j + 1, 2 * j + 2);
+                    let (xi, xk) = (x[i], x[k]);
+                    x[i] = xi - turn * *w * xk;
+                    x[k] = xk + turn * *w * xi;
+                }
+                for (xi, vi) in x.iter_mut().zip(v) {
+                    *xi = *xi - g * *vi * sigma;
+                }
+            }
+        }
+    }
+
+    /// x <- (I - d A)^{-1} x (`Forward`) or (I - d A)^{-T} x (`Backward`); `scratch` is grown as needed.
+    #[inline(always)]
+    pub(crate) fn solve(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
+        debug_assert_eq!(x.len(), self.n);
+        let n = self.n;
+        match &self.shape {
+            Shape::Prefix { l, r, lr_minus_h, .. } => {
+                let (l, r) = if sweep == Sweep::Forward { (l, r) } else { (r, l) };
+                let mut q = T::zero();
+                for step in 0..n {
+                    let i = at(sweep, n, step);
+                    let y = (x[i] - d * l[i] * q) / d.mul_add(lr_minus_h[i], T::one());
+                    x[i] = y;
+                    q = r[i].mul_add(y, q);
+                }
+            }
+            Shape::Semiseparable { s, dl, dr, sub, .. } => {
+                // (T3' + g diag(outer inner)) w = inner x, y = x - g outer w (module docs); Thomas
+                // algorithm with the eliminated super-diagonal in scratch[..n] and rhs in scratch[n..].
+                let g = d * *s;
+                let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
+                let (lower, upper) = if sweep == Sweep::Forward { (*sub, -*sub) } else { (-*sub, *sub) };
+                let half = T::cast(0.5);
+                scratch.resize(2 * n, T::zero());
+                let (sup, rhs) = scratch.split_at_mut(n);
+                let (mut sup_prev, mut rhs_prev) = (T::zero(), T::zero());
+                for i in 0..n {
+                    let corner = if i == 0 { half } else { T::zero() } + if i + 1 == n { half } else { T::zero() };
+                    let pivot = (g * outer[i]).mul_add(inner[i], corner) - lower * sup_prev;
+                    sup_prev = upper / pivot;
+                    rhs_prev = (inner[i] * x[i] - lower * rhs_prev) / pivot;
+                    sup[i] = sup_prev;
+                    rhs[i] = rhs_prev;
+                }
+                let mut w = T::zero();
+                for i in (0..n).rev() {
+                    w = rhs[i] - sup[i] * w;
+                    x[i] = x[i] - g * outer[i] * w;
+                }
+            }
+            Shape::OddTriangular { s, dl, dr } => {
+                // Forward substitution: y_i = x_i - g outer_i (sum of inner_k y_k over the other parity).
+                let g = d * *s;
+                let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
+                let mut sums = [T::zero(); 2];
+                for step in 0..n {
+                    let i = at(sweep, n, step);
+                    let y = x[i] - g * outer[i] * sums[(i + 1) & 1];
+                    sums[i & 1] = inner[i].mul_add(y, sums[i & 1]);
+                    x[i] = y;
+                }
+            }
+            Shape::Rotations { s, v, omega } => {
+                let g = d * *s;
+                let turn = if sweep == Sweep::Forward { d } else { -d };
+                // x <- K^{-1} x block by block; w = K^{-1} v on the fly; y = K^{-1}x - g tau w.
+                let rotate_back = |x: &mut [T]| {
+                    for (j, w) in omega.iter().enumerate() {
+                        let (i, k) = (2 * j + 1, 2 * j + 2);
+                        let a = turn * *w;
+                        let den = a.mul_add(a, T::one());
+                        let (xi, xk) = (x[i], x[k]);
+                        x[i] = (xi - a * xk) / den;
+                        x[k] = (xk + a * xi) / den;
+                    }
+                };
+                rotate_back(x);
+                // w = K^{-1} v, one entry at a time (index 0 and an unpaired last index keep v).
+                let kinv_v = |i: usize| -> T {
+                    if i == 0 || (i % 2 == 1 && i + 1 >= n) {
+                        return v[i];
+                    }
+                    let (j, partner, sign) = if i % 2 == 1 { ((i - 1) / 2, i + 1, -T::one()) } else { ((i - 2) / 2, i - 1, T::one()) };
+                    let a = turn * omega[j];
+                    (sign * a).mul_add(v[partner], v[i]) / a.mul_add(a, T::one())
+                };
+                let (mut vx, mut vw) = (T::zero(), T::zero());
+                for i in 0..n {
+                    vx = v[i].mul_add(x[i], vx);
+                    vw = v[i].mul_add(kinv_v(i), vw);
+                }
+                let g_tau = g * vx / g.mul_add(vw, T::one());
+                for (i, xi) in x.iter_mut().enumerate() {
+                    *xi = *xi - g_tau * kinv_v(i);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |acc, (x, y)| x.mul_add(*y, acc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measures() -> Vec<Measure> {
+        vec![
+            Measure::LegS,
+            Measure::LegT { theta: 1.0 },
+            Measure::LegT { theta: 2.5 },
+            Measure::Lmu { theta: 0.7 },
+            Measure::LagT { beta: 1.0 },
+            Measure::LagT { beta: 0.0 },
+            Measure::GLagT { alpha: 0.3, beta: 0.5 },
+            Measure::GLagT { alpha: -0.4, beta: 2.0 },
+            Measure::FouT { theta: 1.3 },
+            Measure::ChebT { theta: 0.9 },
+        ]
+    }
+
+    fn test_vector(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Dense (I + sign d A) (transposed if asked) applied to x.
+    fn dense_apply(a: &[f64], n: usize, sign: f64, d: f64, transpose: bool, x: &[f64]) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                x[i] + sign * d * (0..n).map(|k| if transpose { a[k * n + i] } else { a[i * n + k] } * x[k]).sum::<f64>()
+            })
+            .collect()
+    }
+
+    fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        let scale = want.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol * scale, "{what} [{i}]: got {g}, want {w}");
+        }
+    }
+
+    #[test]
+    fn operators_match_dense_matrices() {
+        for m in measures() {
+            for n in [1usize, 2, 3, 4, 5, 8, 17, 32, 63] {
+                let (a, b) = m.transition(n).unwrap();
+                let op = m.structured::<f64>(n).unwrap();
+                close(op.input(), &b, 1e-14, &format!("{m:?} B n={n}"));
+                for d in [0.0, 0.01, 0.37, 2.0] {
+                    let x = test_vector(n, n as u64 * 7 + 3);
+                    let what = format!("{m:?} n={n} d={d}");
+                    let tol = 1e-11 * (n as f64);
+                    for transpose in [false, true] {
+                        let mut y = x.clone();
+                        if transpose {
+                            op.mul_explicit_transpose(d, &mut y);
+                        } else {
+                            op.mul_explicit(d, &mut y);
+                        }
+                        close(&y, &dense_apply(&a, n, 1.0, d, transpose, &x), tol, &format!("mul T={transpose} {what}"));
+                        // solve: (I - dA) y = x  <=>  dense (I - dA) applied to y gives x back.
+                        let mut y = x.clone();
+                        if transpose {
+                            op.solve_implicit_transpose(d, &mut y);
+                        } else {
+                            op.solve_implicit(d, &mut y);
+                        }
+                        let back = dense_apply(&a, n, -1.0, d, transpose, &y);
+                        let scale = y.iter().fold(1.0f64, |m, v| m.max(v.abs())) * (1.0 + d * crate::dense::norm1(&a, n));
+                        for i in 0..n {
+                            assert!((back[i] - x[i]).abs() <= tol * scale, "solve T={transpose} {what} [{i}]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_are_adjoint_in_f32() {
+        for m in measures() {
+            let n = 33;
+            let op = m.structured::<f32>(n).unwrap();
+            let x: Vec<f32> = test_vector(n, 1).iter().map(|v| *v as f32).collect();
+            let y: Vec<f32> = test_vector(n, 2).iter().map(|v| *v as f32).collect();
+            let d = 0.05f32;
+            let dot64 = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>();
+            let (mut mx, mut mty) = (x.clone(), y.clone());
+            op.mul_explicit(d, &mut mx);
+            op.mul_explicit_transpose(d, &mut mty);
+            let (l, r) = (dot64(&y, &mx), dot64(&mty, &x));
+            assert!((l - r).abs() < 1e-4 * (1.0 + l.abs()), "{m:?} mul: {l} vs {r}");
+            let (mut sx, mut sty) = (x.clone(), y.clone());
+            op.solve_implicit(d, &mut sx);
+            op.solve_implicit_transpose(d, &mut sty);
+            let (l, r) = (dot64(&y, &sx), dot64(&sty, &x));
+            assert!((l - r).abs() < 1e-4 * (1.0 + l.abs()), "{m:?} solve: {l} vs {r}");
+        }
+    }
+
+    #[test]
+    fn zero_order_is_refused() {
+        assert!(Measure::LegS.structured::<f64>(0).is_err());
+    }
+}

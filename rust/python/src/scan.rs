@@ -1,0 +1,273 @@
+//! O(N) scans (issue 3): `gbt_scan`, `gbt_scan_adjoint` and the operator test hook
+//! `structured_apply`. float32 and float64 arrays keep their dtype; the GIL is released during the work.
+
+use std::collections::HashMap;
+
+use hippo_core::scan::{self as core_scan, Coefficients};
+use hippo_core::{Measure, Real, Structured};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::convert::to_py;
+
+fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
+    let pairs: Vec<(&str, f64)> = params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    Measure::new(name, &pairs).map_err(to_py)
+}
+
+fn describe(obj: &Bound<'_, PyAny>) -> String {
+    match obj.cast::<PyUntypedArray>() {
+        Ok(a) => format!("an array of dtype {} and shape {:?}", a.dtype(), a.shape()),
+        Err(_) => format!("{}", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()),
+    }
+}
+
+/// `obj` as a C-contiguous array of element type T with `ndims` dimensions, or a TypeError/ValueError naming `arg`.
+fn typed<'py, T: Element>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+    ndims: &[usize],
+    dtype: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let arr = obj
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a {dtype} numpy array, got {}", describe(obj))))?;
+    if !ndims.contains(&arr.ndim()) {
+        return Err(PyValueError::new_err(format!(
+            "{arg}: expected {} dimensions, got shape {:?}",
+            ndims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" or "),
+            arr.shape()
+        )));
+    }
+    if !arr.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!("{arg}: expected a C-contiguous array")));
+    }
+    Ok(arr.clone())
+}
+
+fn shape_error(arg: &str, want: String, got: &[usize]) -> PyErr {
+    PyValueError::new_err(format!("{arg}: expected shape {want}, got {got:?}"))
+}
+
+/// Validates coef against (L, R) and returns it with whether it is per row.
+fn coef_array<'py>(coef: &Bound<'py, PyAny>, steps: Option<usize>, rows: usize) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, bool)> {
+    let c = typed::<f64>(coef, "coef", &[2, 3], "float64")?;
+    let shape = c.shape().to_vec();
+    let per_row = shape.len() == 3;
+    let ok_l = steps.is_none_or(|l| shape[0] == l);
+    let ok = ok_l && *shape.last().unwrap() == 3 && (!per_row || shape[1] == rows);
+    if !ok {
+        let l = steps.map_or("L".to_string(), |l| l.to_string());
+        return Err(shape_error("coef", format!("({l}, 3) or ({l}, {rows}, 3)"), &shape));
+    }
+    Ok((c, per_row))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    m: Measure,
+    f: Bound<'py, PyArrayDyn<T>>,
+    c0: Option<&Bound<'py, PyAny>>,
+    coef: &Bound<'py, PyAny>,
+    return_all: bool,
+    out: Option<&Bound<'py, PyAny>>,
+    dtype: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (steps, rows) = (f.shape()[0], f.shape()[1]);
+    let c0 = match c0 {
+        Some(c) => Some(typed::<T>(c, "c0", &[2], dtype).map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!("c0: expected dtype {dtype} to match f, got {}", describe(c)))
+            } else {
+                e
+            }
+        })?),
+        None => None,
+    };
+    let out = match out {
+        Some(o) => Some(typed::<T>(o, "out", &[if return_all { 3 } else { 2 }], dtype)?),
+        None => None,
+    };
+    let n = match (&c0, &out) {
+        (Some(c), _) => {
+            if c.shape()[0] != rows {
+                return Err(shape_error("c0", format!("({rows}, N) to match f of shape ({steps}, {rows})"), c.shape()));
+            }
+            c.shape()[1]
+        }
+        (None, Some(o)) if !return_all => o.shape()[1],
+        _ => return Err(PyValueError::new_err("c0: required unless out holds the initial state (return_all=False)")),
+    };
+    if n == 0 {
+        return Err(PyValueError::new_err("c0: expected a memory order N >= 1, got shape (R, 0)"));
+    }
+    let (coef, per_row) = coef_array(coef, Some(steps), rows)?;
+    let want: Vec<usize> = if return_all { vec![steps, rows, n] } else { vec![rows, n] };
+    let out = match out {
+        Some(o) if o.shape() != want.as_slice() => return Err(shape_error("out", format!("{want:?}"), o.shape())),
+        Some(o) => o,
+        None => PyArrayDyn::<T>::zeros(py, want.as_slice(), false),
+    };
+    let op: Structured<T> = m.structured(n).map_err(to_py)?;
+    {
+        let f_ro = f.try_readonly().map_err(|e| PyValueError::new_err(format!("f: {e}")))?;
+        let c0_ro = match &c0 {
+            Some(c) => Some(c.try_readonly().map_err(|e| PyValueError::new_err(format!("c0: {e}")))?),
+            None => None,
+        };
+        let coef_ro = coef.try_readonly().map_err(|e| PyValueError::new_err(format!("coef: {e}")))?;
+        let mut out_rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+        let (fs, ks) = (as_slice(&f_ro, "f")?, as_slice(&coef_ro, "coef")?);
+        let cs = match &c0_ro {
+            Some(c) => Some(as_slice(c, "c0")?),
+            None => None,
+        };
+        let os = out_rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+        let coef = if per_row { Coefficients::PerRow(ks) } else { Coefficients::PerStep(ks) };
+        py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, steps, rows, return_all, os)).map_err(to_py)?;
+    }
+    Ok(out.into_any())
+}
+
+fn as_slice<'a, T: Element>(a: &'a numpy::PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<&'a [T]> {
+    a.as_slice().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
+}
+
+/// gbt_scan(measure, params, f (L, R), c0 (R, N), coef (L, 3) | (L, R, 3), return_all, out=None)
+/// -> states (L, R, N) if return_all else the final state (R, N); float32 or float64 as f.
+/// c0 = None: `out` (R, N) holds the initial state and is updated in place.
+#[pyfunction]
+#[pyo3(signature = (measure, params, f, c0, coef, return_all, out=None))]
+#[allow(clippy::too_many_arguments)]
+fn gbt_scan<'py>(
+    py: Python<'py>,
+    measure: &str,
+    params: HashMap<String, f64>,
+    f: &Bound<'py, PyAny>,
+    c0: Option<&Bound<'py, PyAny>>,
+    coef: &Bound<'py, PyAny>,
+    return_all: bool,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let m = measure_of(measure, &params)?;
+    if let Ok(f32s) = typed::<f32>(f, "f", &[2], "float32") {
+        return scan_typed(py, m, f32s, c0, coef, return_all, out, "float32");
+    }
+    let f64s = typed::<f64>(f, "f", &[2], "float64").map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err(format!("f: expected a float32 or float64 array of shape (L, R), got {}", describe(f)))
+        } else {
+            e
+        }
+    })?;
+    scan_typed(py, m, f64s, c0, coef, return_all, out, "float64")
+}
+
+fn adjoint_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    m: Measure,
+    grad: Bound<'py, PyArrayDyn<T>>,
+    coef: &Bound<'py, PyAny>,
+    return_all: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let shape = grad.shape().to_vec();
+    let (steps, rows, n) = if return_all {
+        if shape.len() != 3 {
+            return Err(shape_error("grad", "(L, R, N) when return_all".into(), &shape));
+        }
+        (Some(shape[0]), shape[1], shape[2])
+    } else {
+        if shape.len() != 2 {
+            return Err(shape_error("grad", "(R, N) when not return_all".into(), &shape));
+        }
+        (None, shape[0], shape[1])
+    };
+    if n == 0 {
+        return Err(PyValueError::new_err("grad: expected a memory order N >= 1, got N = 0"));
+    }
+    let (coef, per_row) = coef_array(coef, steps, rows)?;
+    let steps = coef.shape()[0];
+    let grad_f = PyArrayDyn::<T>::zeros(py, [steps, rows].as_slice(), false);
+    let grad_c0 = PyArrayDyn::<T>::zeros(py, [rows, n].as_slice(), false);
+    let op: Structured<T> = m.structured(n).map_err(to_py)?;
+    {
+        let g_ro = grad.try_readonly().map_err(|e| PyValueError::new_err(format!("grad: {e}")))?;
+        let coef_ro = coef.try_readonly().map_err(|e| PyValueError::new_err(format!("coef: {e}")))?;
+        let mut gf_rw = grad_f.readwrite();
+        let mut gc_rw = grad_c0.readwrite();
+        let (gs, ks) = (as_slice(&g_ro, "grad")?, as_slice(&coef_ro, "coef")?);
+        let gf = gf_rw.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let gc = gc_rw.as_slice_mut().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let coef = if per_row { Coefficients::PerRow(ks) } else { Coefficients::PerStep(ks) };
+        py.detach(|| core_scan::gbt_scan_adjoint(&op, gs, coef, steps, rows, return_all, gf, gc)).map_err(to_py)?;
+    }
+    Ok((grad_f, grad_c0).into_pyobject(py)?.into_any())
+}
+
+/// gbt_scan_adjoint(measure, params, grad, coef, return_all) -> (grad_f (L, R), grad_c0 (R, N)).
+#[pyfunction]
+fn gbt_scan_adjoint<'py>(
+    py: Python<'py>,
+    measure: &str,
+    params: HashMap<String, f64>,
+    grad: &Bound<'py, PyAny>,
+    coef: &Bound<'py, PyAny>,
+    return_all: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let m = measure_of(measure, &params)?;
+    let dims = [2, 3];
+    if let Ok(g) = typed::<f32>(grad, "grad", &dims, "float32") {
+        return adjoint_typed(py, m, g, coef, return_all);
+    }
+    let g = typed::<f64>(grad, "grad", &dims, "float64").map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err(format!("grad: expected a float32 or float64 array, got {}", describe(grad)))
+        } else {
+            e
+        }
+    })?;
+    adjoint_typed(py, m, g, coef, return_all)
+}
+
+/// structured_apply(measure, params, x (R, N) float64, d, op) -> (R, N): the O(N) operator `op`
+/// ("mul": (I + dA)x, "solve": (I - dA)^{-1}x, "mul_t", "solve_t": their transposes) on each row.
+/// A test hook for the operators' adjoint identities; not part of the public API.
+#[pyfunction]
+fn structured_apply<'py>(
+    py: Python<'py>,
+    measure: &str,
+    params: HashMap<String, f64>,
+    x: &Bound<'py, PyAny>,
+    d: f64,
+    op: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let m = measure_of(measure, &params)?;
+    let x = typed::<f64>(x, "x", &[2], "float64")?;
+    let n = x.shape()[1];
+    if n == 0 {
+        return Err(PyValueError::new_err("x: expected a memory order N >= 1, got shape (R, 0)"));
+    }
+    let s: Structured<f64> = m.structured(n).map_err(to_py)?;
+    let apply: fn(&Structured<f64>, f64, &mut [f64]) = match op {
+        "mul" => Structured::mul_explicit,
+        "solve" => Structured::solve_implicit,
+        "mul_t" => Structured::mul_explicit_transpose,
+        "solve_t" => Structured::solve_implicit_transpose,
+        _ => return Err(PyValueError::new_err(format!("op: expected mul, solve, mul_t or solve_t, got '{op}'"))),
+    };
+    let y = x.to_owned_array();
+    let mut y = y.as_standard_layout().into_owned();
+    for row in y.as_slice_mut().expect("standard layout").chunks_exact_mut(n) {
+        apply(&s, d, row);
+    }
+    Ok(numpy::PyArray::from_owned_array(py, y).into_any())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gbt_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(gbt_scan_adjoint, m)?)?;
+    m.add_function(wrap_pyfunction!(structured_apply, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,380 @@
+"""O(N) updates and scans (issue 3) against dense float64 math.
+
+Dense oracle: (A, B) from `hippo_rs.transition` (tested against tests/reference.py) and the GBT step
+    c_k = (I - a_i A)^{-1} ((I + a_e A) c_{k-1} + a_b B f_k)
+solved with numpy in float64 on the same (dtype-rounded) inputs; a reset row (a_i = +inf) is c = f e_0.
+The coefficient rows themselves are written out here from docs/conventions.md, independently of
+`gbt_coefficients`, and compared with it.
+
+Tolerance (float32 and float64 alike, u = the dtype's unit roundoff). Each O(N) step is a
+backward-stable evaluation of one GBT step: its running sums over N terms carry a rounding error of
+about sqrt(N) u relative to the size of the terms (random-walk rounding; ~4 roundings per element,
+hence the factor 4), the coefficients are rounded to the dtype (another u), and the implicit solve
+turns a backward error into a forward error amplified by at most kappa = cond(I - a_i A). Errors of
+different steps are independent and are carried to the end by the step matrices Ad_k; for the
+stable methods used here ||Ad_k|| stays near 1, and G = max_k ||Ad_k||_2 accounts for the rest. So
+    |c_L - c_L^dense| <= 4 sqrt(N) sqrt(L) u kappa G M,
+with M the largest magnitude among the states and inputs involved. Nothing here was tuned to pass.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hippo_rs
+from hippo_rs import _core
+
+PARAMS = {
+    "legs": {},
+    "legt": {"theta": 1.0},
+    "lmu": {"theta": 1.0},
+    "lagt": {"beta": 0.0},
+    "glagt": {"alpha": 0.25, "beta": 0.5},
+    "fout": {"theta": 1.0},
+    "chebt": {"theta": 1.0},
+}
+METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": 0.3}
+
+
+def coef_rows(measure, L, alpha, dt, t0=0, convention="original"):
+    """Per-step (a_i, a_e, a_b), written from docs/conventions.md."""
+    rows = []
+    for k in range(L):
+        if measure == "legs":
+            t = t0 + k
+            if t == 0:
+                rows.append((math.inf, 0.0, 0.0))
+            elif convention == "original":
+                rows.append((alpha / t, (1 - alpha) / t, 1 / t))
+            else:
+                rows.append((alpha / (t + 1), (1 - alpha) / t, alpha / (t + 1) + (1 - alpha) / t))
+        else:
+            rows.append((alpha * dt, (1 - alpha) * dt, dt))
+    return np.array(rows, dtype=np.float64).reshape(L, 3)
+
+
+def dense_scan(measure, N, f2, c0, coef):
+    """float64 dense recurrence; returns (states (L, R, N), kappa, G)."""
+    A, B = hippo_rs.transition(measure, N, **PARAMS[measure])  # transition has no GBT alpha
+    I = np.eye(N)
+    c = np.array(c0, dtype=np.float64)
+    states = np.empty((f2.shape[0],) + c.shape)
+    kappa, growth, cache = 1.0, 1.0, {}
+    for k, (ai, ae, ab) in enumerate(coef):
+        fk = f2[k].astype(np.float64)
+        if ai == math.inf:
+            c = np.zeros_like(c)
+            c[:, 0] = fk
+        else:
+            key = (ai, ae, ab)
+            if key not in cache:
+                K = I - ai * A
+                Ad = np.linalg.solve(K, I + ae * A)
+                Bd = np.linalg.solve(K, ab * B)
+                if not cache:  # the first GBT step has the largest a_i for LegS, the same for the rest
+                    kappa = np.linalg.cond(K)
+                growth = max(growth, np.linalg.norm(Ad, 2))
+                cache[key] = (Ad, Bd)
+            Ad, Bd = cache[key]
+            c = c @ Ad.T + fk[:, None] * Bd
+        states[k] = c
+    return states, kappa, growth
+
+
+def tolerance(dtype, N, L, kappa, growth, *arrays):
+    u = np.finfo(dtype).eps / 2
+    M = max([1.0] + [float(np.abs(a).max()) for a in arrays if a.size])
+    return 4 * math.sqrt(N) * math.sqrt(max(L, 1)) * u * kappa * growth * M
+
+
+cases = st.fixed_dictionaries(
+    {
+        "measure": st.sampled_from(list(PARAMS)),
+        "method": st.sampled_from(list(METHODS)),
+        "dtype": st.sampled_from([np.float32, np.float64]),
+        "N": st.one_of(st.integers(1, 12), st.integers(13, 512)),
+        "batch": st.sampled_from([(), (1,), (3,), (2, 3), (0,), (0, 2)]),
+        "dt": st.sampled_from([1e-3, 1e-2, 0.1]),
+        "L": st.integers(1, 12),
+        "seed": st.integers(0, 2**31 - 1),
+        "convention": st.sampled_from(["original", "paper"]),
+    }
+)
+
+
+def prepare(case):
+    measure, N, L = case["measure"], case["N"], case["L"]
+    if N > 64:
+        L = min(L, 4)  # keeps the dense O(N^3)-per-step oracle cheap
+    dt = case["dt"]
+    if measure == "chebt":
+        dt = min(dt, 0.1 / N)  # ChebT's (I - dA)^{-1} grows like (4 N dt)^N (see test_structured)
+    if case["method"] == "forward_euler" and measure != "legs":
+        dt = dt / N  # explicit Euler is stable only for dt |lambda_max| < 2, and |lambda_max| grows with N
+    rng = np.random.default_rng(case["seed"])
+    dtype = case["dtype"]
+    f = rng.standard_normal((L,) + case["batch"]).astype(dtype)
+    c0 = rng.standard_normal(case["batch"] + (N,)).astype(dtype) if measure != "legs" else None
+    return measure, N, L, dt, f, c0
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=cases)
+def test_scan_and_step_match_dense(case):
+    measure, N, L, dt, f, c0 = prepare(case)
+    method, dtype, conv = case["method"], case["dtype"], case["convention"]
+    alpha = METHODS[method]
+    kw = dict(method=method, alpha=alpha if method == "gbt" else None)
+    kw.update(dt=None if measure == "legs" else dt, convention=conv, params=PARAMS[measure])
+    if measure == "legs" and method == "forward_euler":
+        # Forward Euler is unstable for LegS at small t (reference notes section 4): start later.
+        t0 = 8 * N
+        c0 = np.zeros(f.shape[1:] + (N,), dtype)
+    else:
+        t0 = 0
+    coef = coef_rows(measure, L, alpha, dt, t0, conv)
+    np.testing.assert_array_equal(
+        hippo_rs.gbt_coefficients(measure, L, t0=t0, **{k: v for k, v in kw.items()}), coef
+    )
+    states = hippo_rs.scan(measure, f, N, c0=c0, t0=t0, **kw)
+    assert states.dtype == dtype and states.shape == f.shape + (N,)
+    R = int(np.prod(f.shape[1:], dtype=int))
+    c0_2 = np.zeros((R, N)) if c0 is None else c0.reshape(R, N)
+    want, kappa, growth = dense_scan(measure, N, f.reshape(L, R), c0_2, coef)
+    tol = tolerance(dtype, N, L, kappa, growth, want, f)
+    np.testing.assert_allclose(states.reshape(L, R, N), want, rtol=0, atol=tol)
+    final = hippo_rs.scan(measure, f, N, c0=c0, t0=t0, return_all=False, **kw)
+    np.testing.assert_array_equal(final, states[-1])
+    # One step from a random state equals the dense step.
+    c = np.random.default_rng(1).standard_normal(f.shape[1:] + (N,)).astype(dtype)
+    t_kw = {"t": t0 + 1} if measure == "legs" else {}
+    step = hippo_rs.update(measure, c, f[0], **t_kw, **{k: v for k, v in kw.items()})
+    want1, kappa1, growth1 = dense_scan(measure, N, f[:1].reshape(1, R), c.reshape(R, N), coef_rows(measure, 1, alpha, dt, t0 + 1, conv))
+    tol1 = tolerance(dtype, N, 1, kappa1, growth1, want1, f[:1], c)
+    np.testing.assert_allclose(step.reshape(R, N), want1[0], rtol=0, atol=tol1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=cases, split=st.integers(0, 12))
+def test_continued_scan_equals_one_call(case, split):
+    measure, N, L, dt, f, c0 = prepare(case)
+    k = min(split, L)
+    kw = dict(method=case["method"], alpha=0.3 if case["method"] == "gbt" else None, convention=case["convention"])
+    kw.update(dt=None if measure == "legs" else dt, params=PARAMS[measure])
+    whole = hippo_rs.scan(measure, f, N, c0=c0, **kw)
+    head = hippo_rs.scan(measure, f[:k], N, c0=c0, return_all=False, **kw)
+    tail = hippo_rs.scan(measure, f[k:], N, c0=head, t0=k, **kw)
+    np.testing.assert_array_equal(tail, whole[k:])
+    if k:
+        np.testing.assert_array_equal(head, whole[k - 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("measure", list(PARAMS))
+def test_evenly_spaced_timestamps_equal_fixed_step(measure, dtype):
+    N, L, h = 16, 30, 0.25
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((L, 4)).astype(dtype)
+    p = {"params": PARAMS[measure]}
+    if measure == "legs":
+        for conv, times, prev in (("original", h * np.arange(L), None), ("paper", h * np.arange(1, L + 1), 0.0)):
+            fixed = hippo_rs.scan(measure, f, N, convention=conv, **p)
+            stamped = hippo_rs.scan(measure, f, N, timestamps=times, t_prev=prev, convention=conv, **p)
+            per_row = hippo_rs.scan(measure, f, N, timestamps=np.repeat(times[:, None], 4, 1), t_prev=prev, convention=conv, **p)
+            tol = 64 * np.finfo(dtype).eps * np.abs(fixed).max()
+            np.testing.assert_allclose(stamped, fixed, rtol=0, atol=tol)
+            np.testing.assert_array_equal(per_row, stamped)
+    else:
+        dt = 0.01
+        fixed = hippo_rs.scan(measure, f, N, dt=dt * h, **p)
+        stamped = hippo_rs.scan(measure, f, N, dt=dt, timestamps=h * np.arange(1, L + 1), **p)
+        # The intervals h (k+1) - h k round to h within a few ulps: a relative perturbation of a step.
+        tol = 64 * np.finfo(dtype).eps * max(1.0, np.abs(fixed).max())
+        np.testing.assert_allclose(stamped, fixed, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("measure", list(PARAMS))
+@pytest.mark.parametrize("return_all", [False, True])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_adjoint_is_the_transpose_of_the_scan(measure, return_all, per_row):
+    N, L, R = 9, 7, 5
+    rng = np.random.default_rng(3)
+    f = rng.standard_normal((L, R))
+    c0 = rng.standard_normal((R, N))
+    if measure == "legs":
+        times = np.cumsum(rng.uniform(0.5, 1.5, (L, R)), axis=0) if per_row else None
+        coef = hippo_rs.gbt_coefficients("legs", L, timestamps=times) if per_row else hippo_rs.gbt_coefficients("legs", L, t0=0)
+    else:
+        dt = 0.02 if measure != "chebt" else 0.002
+        times = np.cumsum(rng.uniform(0.5, 1.5, (L, R)), axis=0) if per_row else None
+        coef = hippo_rs.gbt_coefficients(measure, L, dt=dt, timestamps=times, t_prev=0.0 if per_row else None, params=PARAMS[measure])
+    p = PARAMS[measure]
+    y = _core.gbt_scan(measure, p, f, c0, coef, return_all)
+    g = rng.standard_normal(y.shape)
+    gf, gc0 = _core.gbt_scan_adjoint(measure, p, g, coef, return_all)
+    lhs = float(np.sum(y * g))
+    rhs = float(np.sum(f * gf) + np.sum(c0 * gc0))
+    assert abs(lhs - rhs) <= 1e-11 * (np.abs(y).max() * np.abs(g).sum() + 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adjoint_float32_and_float64_keep_dtype(dtype):
+    coef = hippo_rs.gbt_coefficients("legt", 3, dt=0.1)
+    gf, gc0 = _core.gbt_scan_adjoint("legt", {}, np.ones((3, 2, 4), dtype), coef, True)
+    assert gf.dtype == dtype and gc0.dtype == dtype and gf.shape == (3, 2) and gc0.shape == (2, 4)
+
+
+def _legs_dense_affine(N, t_start, f):
+    """The float64 LegS bilinear recurrence over f as one affine map, composed by a pairwise tree
+    (batched numpy): x -> Ad x + Bd f per step, step indices t_start, t_start + 1, ..."""
+    A, B = hippo_rs.transition("legs", N)
+    I = np.eye(N)
+    t = t_start + np.arange(len(f), dtype=np.float64)
+    K = I - A[None] / (2 * t[:, None, None])
+    E = I + A[None] / (2 * t[:, None, None])
+    rhs = np.concatenate([E, (B[None, :] / t[:, None])[..., None]], axis=2)
+    sol = np.linalg.solve(K, rhs)
+    M, v = sol[:, :, :N], sol[:, :, N] * f[:, None]
+    while len(M) > 1:  # compose neighbours: (M2, v2) o (M1, v1) = (M2 M1, M2 v1 + v2)
+        if len(M) % 2:
+            M = np.concatenate([M, I[None]])
+            v = np.concatenate([v, np.zeros((1, N))])
+        M1, M2, v1, v2 = M[0::2], M[1::2], v[0::2], v[1::2]
+        M, v = M2 @ M1, np.einsum("kij,kj->ki", M2, v1) + v2
+    return M[0], v[0]
+
+
+def test_million_step_legs_scan_is_finite_and_matches_dense():
+    N, L, block = 8, 10**6, 125_000
+    rng = np.random.default_rng(7)
+    # A smooth band-limited signal (sum of a few sines), as in the paper's function approximation.
+    x = np.linspace(0.0, 1.0, L)
+    f = sum(np.sin(2 * np.pi * w * x + ph) for w, ph in zip(rng.uniform(1, 50, 5), rng.uniform(0, 6, 5)))
+    final = hippo_rs.scan("legs", f, N, return_all=False)
+    assert np.all(np.isfinite(final))
+    c = np.zeros(N)
+    c[0] = f[0]
+    for start in range(1, L, block):
+        chunk = f[start : start + block]
+        M, v = _legs_dense_affine(N, start, chunk)
+        c = M @ c + v
+    # Errors of 10^6 steps, each a backward-stable step of a contractive (||Ad|| <= 1 + O(1/t)) map.
+    np.testing.assert_allclose(final, c, rtol=0, atol=1e-9 * max(1.0, np.abs(c).max()))
+
+
+def test_in_place_update_loop_equals_scan():
+    N, L = 32, 50
+    f = np.random.default_rng(2).standard_normal((L, 3, 2)).astype(np.float32)
+    c = np.zeros((3, 2, N), np.float32)
+    for t in range(L):
+        r = hippo_rs.legs_update(c, f[t], t, out=c)
+        assert r is c
+    np.testing.assert_array_equal(c, hippo_rs.scan("legs", f, N, return_all=False))
+    out = np.empty((L, 3, 2, N), np.float32)
+    assert hippo_rs.scan("legs", f, N, out=out) is out
+
+
+def test_per_row_step_indices_and_timestamped_update():
+    N = 6
+    c = np.random.default_rng(0).standard_normal((3, N))
+    f = np.array([1.0, 2.0, 3.0])
+    t = np.array([0, 1, 5])
+    got = hippo_rs.legs_update(c, f, t)
+    for r in range(3):
+        np.testing.assert_array_equal(got[r], hippo_rs.legs_update(c[r], f[r], int(t[r])))
+    np.testing.assert_array_equal(got[0], [1.0, 0, 0, 0, 0, 0])
+    stamped = hippo_rs.legs_update(c, f, np.array([2.0, 4.0, 6.0]), t_prev=np.array([1.0, 2.0, 3.0]))
+    # from t0 = 2 to t1 = 4: delta = (t1 - t0)/t1 = 1/2, the step index t = 2
+    np.testing.assert_allclose(stamped[1], hippo_rs.legs_update(c[1], f[1], 2), rtol=1e-14, atol=1e-14)
+    lti = hippo_rs.update("legt", c, f, t=1.5, t_prev=1.0, dt=0.2)
+    np.testing.assert_allclose(lti, hippo_rs.update("legt", c, f, dt=0.1), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("measure", ["legs", "legt", "lagt"])
+def test_zoh_uses_dense_matrices(measure):
+    N, L = 5, 6
+    f = np.random.default_rng(4).standard_normal((L, 2))
+    kw = {} if measure == "legs" else {"dt": 0.1}
+    got = hippo_rs.scan(measure, f, N, method="zoh", **kw)
+    A, B = hippo_rs.transition(measure, N)
+    c = np.zeros((2, N))
+    for k in range(L):
+        if measure == "legs":
+            if k == 0:
+                c = np.zeros((2, N))
+                c[:, 0] = f[0]
+                np.testing.assert_allclose(got[0], c)
+                continue
+            Ad, Bd = hippo_rs.legs_step_matrices(N, k, "zoh")
+        else:
+            Ad, Bd = hippo_rs.discretize(A, B, 0.1, "zoh")
+        c = c @ Ad.T + f[k][:, None] * Bd
+        np.testing.assert_allclose(got[k], c, rtol=1e-12, atol=1e-12)
+    step = hippo_rs.update(measure, got[-2], f[-1], method="zoh", **({"t": L - 1} if measure == "legs" else kw))
+    np.testing.assert_allclose(step, got[-1], rtol=1e-12, atol=1e-12)
+
+
+def test_empty_and_dtype_conversions():
+    assert hippo_rs.scan("legs", np.zeros((0, 3)), 4).shape == (0, 3, 4)
+    np.testing.assert_array_equal(hippo_rs.scan("legs", np.zeros((0, 3)), 4, return_all=False), np.zeros((3, 4)))
+    assert hippo_rs.scan("legt", np.zeros((5, 0)), 4, dt=0.1).shape == (5, 0, 4)
+    assert hippo_rs.scan("legs", np.arange(5), 3).dtype == np.float64
+    assert hippo_rs.scan("legs", np.arange(5, dtype=np.float16), 3).dtype == np.float32
+    assert hippo_rs.scan("legs", np.ones(1, np.float32), 3).shape == (1, 3)
+    assert hippo_rs.update("lmu", np.zeros(4, np.float32), 1.0, dt=0.1).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: hippo_rs.scan("legs", np.ones(3), 0), ValueError, "N"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 2.5), TypeError, "N"),
+        (lambda: hippo_rs.scan("nope", np.ones(3), 4), ValueError, "measure"),
+        (lambda: hippo_rs.scan(3, np.ones(3), 4), TypeError, "measure"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="rk4"), ValueError, "method"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="gbt"), ValueError, "alpha"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="gbt", alpha=2.0), ValueError, "alpha"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4), ValueError, "dt"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=0.0), ValueError, "dt"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=-1.0), ValueError, "dt"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=float("nan")), ValueError, "dt"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt="x"), TypeError, "dt"),
+        (lambda: hippo_rs.scan("legs", np.ones(3, complex), 4), TypeError, "f"),
+        (lambda: hippo_rs.scan("legs", np.array(["a"]), 4), TypeError, "f"),
+        (lambda: hippo_rs.scan("legs", np.float64(1.0), 4), ValueError, "f"),
+        (lambda: hippo_rs.scan("legs", np.ones((3, 2)), 4, c0=np.ones((3, 4))), ValueError, "c0"),
+        (lambda: hippo_rs.scan("legs", np.ones((3, 2)), 4, c0=np.ones((2, 5))), ValueError, "c0"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, t0=-1), ValueError, "t0"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 2.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 1.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[-1.0, 1.0, 2.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[1.0, 2.0, 3.0], t_prev=1.0), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, timestamps=[0.0, 1.0, 2.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=0.1, theta=-1.0), ValueError, "theta"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, theta=1.0), ValueError, "theta"),
+        (lambda: hippo_rs.scan("legs", np.ones(3), 4, convention="x"), ValueError, "convention"),
+        (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, -1), ValueError, "t"),
+        (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, 1.5), TypeError, "t"),
+        (lambda: hippo_rs.legs_update(np.zeros(4), np.ones(3), 1), ValueError, "f"),
+        (lambda: hippo_rs.legs_update(np.zeros((2, 0)), 1.0, 1), ValueError, "c"),
+        (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, 1, out=np.zeros(4, np.float32)), ValueError, "out"),
+        (lambda: hippo_rs.update("legs", np.zeros(4), 1.0), ValueError, "t"),
+        (lambda: hippo_rs.update("legt", np.zeros(4), 1.0, dt=0.1, t=3), ValueError, "t"),
+        (lambda: hippo_rs.gbt_coefficients("legt", 3, dt=0.1, method="zoh"), ValueError, "method"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3), np.float32), np.ones((2, 3)), True), TypeError, "c0"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3)), np.ones((3, 3)), True), ValueError, "coef"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3)), np.full((2, 3), np.nan), True), ValueError, "coef"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1), np.int64), np.ones((1, 3)), np.ones((2, 3)), True), TypeError, "f"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 0)), np.ones((2, 3)), True), ValueError, "N"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((2, 3)), np.ones((2, 3)), True), ValueError, "c0"),
+        (lambda: _core.gbt_scan("legs", {}, np.ones((4, 2))[::2], np.ones((2, 3)), np.ones((2, 3)), True), ValueError, "contiguous"),
+        (lambda: _core.gbt_scan_adjoint("legs", {}, np.ones((2, 3)), np.ones((2, 3)), True), ValueError, "grad"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
