@@ -98,6 +98,19 @@ def test_columns_and_channels(tmp_path, capsys):
     assert res["signal"]["time_unit"] == "s"
 
 
+def test_offset_signals_start_from_a_constant_history(tmp_path, capsys):
+    # A large offset: LegS is the same either way (constants are exact); LMU with a zero initial state
+    # sees a jump at its window's far edge, the default constant history f(0) does not.
+    x = 300.0 + 0.5 * np.sin(np.linspace(0, 30, 5000))
+    np.save(tmp_path / "x.npy", x)
+    argv = ["--input", str(tmp_path / "x.npy"), "--order", "32", "--no-plot", "--measure", "legs,lmu"]
+    const = run_json(capsys, *argv)
+    zero = run_json(capsys, *argv, "--zero-init")
+    assert const["results"][0]["mse"] == pytest.approx(zero["results"][0]["mse"], rel=1e-6)
+    assert const["results"][1]["mse"] < 0.01 * zero["results"][1]["mse"]
+    assert const["initial_state"] == "constant history f(0)" and zero["initial_state"] == "zero"
+
+
 def test_length_truncates_input(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.sin(np.linspace(0, 5, 500)))
     res = run_json(capsys, "--input", str(tmp_path / "x.npy"), "--length", "200", "--order", "8", "--no-plot")
