@@ -1,7 +1,8 @@
 //! `_core.reconstruct` / `_core.reconstruct_adjoint`: evaluation of the function HiPPO coefficients
 //! encode at past times, and its transpose (hippo_core::reconstruct).
 
-use hippo_core::reconstruct::{reconstruct as core_reconstruct, reconstruct_adjoint as core_adjoint, Scalar};
+use hippo_core::float::Real;
+use hippo_core::reconstruct::{reconstruct as core_reconstruct, reconstruct_adjoint as core_adjoint};
 use hippo_core::{Measure, Result as CoreResult};
 use numpy::{
     Element, IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
@@ -18,7 +19,7 @@ enum Direction {
     Adjoint(usize),
 }
 
-fn run<'py, T: Element + Scalar>(
+fn run<'py, T: Element + Real>(
     py: Python<'py>,
     m: Measure,
     x: &Bound<'py, PyAny>,
