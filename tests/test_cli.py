@@ -117,19 +117,20 @@ def test_length_truncates_input(tmp_path, capsys):
     assert res["signal"]["length"] == 200
 
 
-def test_optimal_fit_paths_agree():
-    # The dense least-squares fit and the quadrature projection (with refinement) agree.
-    x = hippo_rs.signals.white_signal(20_000, dt=1e-3, cutoff=2.0, seed=3)
+@pytest.mark.parametrize("L,N,cutoff", [(20_000, 24, 2.0), (6_000, 120, 60.0), (3_000, 64, 5.0)])
+def test_optimal_fit_cgls_equals_the_dense_solve(L, N, cutoff, monkeypatch):
+    # CGLS through reconstruct/reconstruct_adjoint reaches the dense least-squares fit, also when
+    # L / N^2 is small (equispaced Legendre least squares is then ill-conditioned).
     import hippo_rs.approx as approx
 
-    dense = optimal_fit(x, 24)
-    old = approx.DENSE_FIT_WORK
-    try:
-        approx.DENSE_FIT_WORK = 0
-        quad = optimal_fit(x, 24)
-    finally:
-        approx.DENSE_FIT_WORK = old
-    assert np.mean((dense - x) ** 2) == pytest.approx(np.mean((quad - x) ** 2), rel=1e-3)
+    x = hippo_rs.signals.white_signal(L, dt=1e-3, cutoff=cutoff, seed=3)
+    monkeypatch.setattr(approx, "DENSE_FIT_WORK", float("inf"))
+    dense, info = optimal_fit(x, N)
+    assert info["method"] == "dense"
+    monkeypatch.setattr(approx, "DENSE_FIT_WORK", 0.0)
+    cgls, info = optimal_fit(x, N)
+    assert info["method"] == "cgls" and info["converged"]
+    assert np.mean((cgls - x) ** 2) == pytest.approx(np.mean((dense - x) ** 2), rel=1e-6, abs=1e-14)
 
 
 def bad_inputs(tmp_path):
