@@ -25,24 +25,35 @@
 //   (reference notes section 5: a first-order linear recurrence, scanned with (alpha, beta) pairs).
 //   A^T = -diag(d) - up(r r^T): the same formulas with the running sums taken from n = N-1 down.
 //
-// Family PAR (legt, lmu):  A = T + u v^T,  T_nk = p_n q_k for k < n with n - k odd, else 0.
-//   LegT: A_nk = -(1/theta) r_n r_k s_nk with s = 1 (k <= n), (-1)^(k-n) (k > n). Writing
-//     s = sigma sigma^T + 2 odd(.) (sigma_n = (-1)^n, odd = 1 below the diagonal where n-k is odd):
-//     p_n = -2 r_n / theta, q_k = r_k, u_n = -(-1)^n r_n / theta, v_n = (-1)^n r_n, B_n = r_n / theta.
-//   LMU:  A_nk = (2n+1)/theta * (-(-1)^(n-k) if n >= k else -1) = (2n+1)/theta (2 odd_nk - 1):
-//     p_n = 2 (2n+1) / theta, q_k = 1, u_n = -(2n+1)/theta, v_n = 1, B_n = (2n+1)(-1)^n / theta.
-//   All of u, v, B are parity-dependent multiples of p or q: u = us[n&1] p, v = vs[n&1] q,
-//   B = bp[n&1] p (LegT: us = (1/2, -1/2), vs = (1, -1), bp = (-1/2, -1/2);
-//                  LMU:  us = (-1/2, -1/2), vs = (1, 1),  bp = (1/2, -1/2)).
-//   (T x)_n = p_n O_n, O_n = sum_{k<n, n-k odd} q_k x_k: two running sums (even and odd k).
-//   Solve (I - a A) y = b by Sherman-Morrison on K = I - a T (unit lower triangular):
-//     z = K^{-1} b: z_n = b_n + a p_n O_n(z);    w = K^{-1} u (cached while a is unchanged);
-//     y = z + a w (v.z) / (1 - a v.w).
-//   v.z and v.w are the totals of the even/odd running sums (v = vs q). A^T = T^T + v u^T: the same
-//   formulas with p <-> q, u <-> v and the sums taken from n = N-1 down.
+// Family PAR (legt, lmu): both are the "M" matrix M_lk = 1 (k <= l), s_l s_k (k > l), s_l = (-1)^l
+// (lower triangle of ones, rank-one s s^T strictly above), scaled by diagonals:
+//   LegT: A_nk = -(1/theta) r_n r_k M_nk (measure.rs), i.e. A = -(1/theta) R M R, B = r / theta;
+//   LMU:  A_nk = (2n+1)/theta * (-(-1)^(n-k) if n >= k else -1) = -(2n+1)/theta M_kn,
+//         i.e. A = -Q M^T with Q = diag((2n+1)/theta), B_n = (2n+1)(-1)^n / theta.
+// M^T is M again in reversed index order (its entries depend on n - k through 1 and (-1)^(n+k)),
+// so every solve is (diag(D) + c M) z = b in some scan order ("logical order" l):
+//   LegT  (I - a A) y = b      : l = n,      D_n = 1/(2n+1),     c = a/theta, z = R y, rhs R^{-1} b
+//   LegT  (I - a A)^T w = g    : l = N-1-n,  same D, c,          z = R w, rhs R^{-1} g
+//   LMU   (I - a A) y = b      : l = N-1-n,  D_n = theta/(2n+1), c = a,       z = y,   rhs Q^{-1} b
+//   LMU   (I - a A)^T w = g    : l = n,      same D, c,          z = Q w, rhs g
+// With F_l = sum_{k<=l} z_k and G_l = sum_{k>l} s_k z_k, row l reads D_l z_l + c (F_l + s_l G_l) = b_l,
+// a two-point boundary problem (F_{-1} = 0, G_{N-1} = 0). It is solved by a Riccati sweep, which is
+// stable (|rho| <= 1, every recurrence factor below is in (-1, 1]; I - a A has symmetric part >= I),
+// unlike Sherman-Morrison on the nilpotent triangular part, which overflows for N ~ 100:
+//   G_l = rho_l F_l + tau_l,  rho_{N-1} = tau_{N-1} = 0, running from l = N-1 down:
+//     den_l = D_l + c + c s_l rho_l,  rho_{l-1} = ((D_l - c) rho_l - c s_l) / den_l      (Moebius map,
+//     scanned as normalised 2x2 matrices; it depends only on a_i and is cached while a_i is unchanged)
+//     tau_{l-1} = (D_l tau_l + (rho_l + s_l) b_l) / den_l
+//   then from l = 0 up, F_{-1} = 0:
+//     z_l = (b_l - c (F_{l-1} + s_l (rho_{l-1} F_{l-1} + tau_{l-1}))) / D_l,  F_l = F_{l-1} + z_l.
+// The sweep also yields (M z)_l = F_l + s_l G_l, the matvec the explicit side (I + a_e A) needs at the
+// next step (forward) or right away (adjoint, where A^T w = -(1/theta) R M^T z (LegT), -M z (LMU)),
+// and the totals F_{N-1} = sum z (LegT: <B, w> = F_{N-1} / theta) and tau_{-1} = G_{-1} = sum s z
+// (LMU: <B, w> = sum (-1)^n (2n+1)/theta w_n = G_{-1}).
 //
-// Forward step (one scan per step): the running sums of q.c that (I + a_e A) c_{k-1} needs are the
-// ones the previous step's solve produced, so they are carried in registers with the state.
+// Forward step: the running sums that (I + a_e A) c_{k-1} needs are the ones the previous step's
+// solve produced, so they are carried in registers with the state (TRI: one scan per step;
+// PAR: two, plus one more when a_i changes).
 // Adjoint step (gbt_scan_adjoint in the contract): w = (I - a_i A)^{-T} lambda_k,
 // grad_f_k = a_b <B, w>, lambda_{k-1} = (I + a_e A)^T w (+ grad_{k-1} if return_all); the matvec
 // reuses the running sums of the solve. The recurrence is linear, so the adjoint needs no saved
@@ -66,8 +77,6 @@
 
 namespace hippo_cuda {
 
-constexpr int kFamTri = 0;
-constexpr int kFamPar = 1;
 enum MeasureKind : int { kLegS = 0, kLegT = 1, kLmu = 2, kLagT = 3 };
 
 struct MeasureArgs {
@@ -77,70 +86,87 @@ struct MeasureArgs {
 };
 
 // ------------------------------------------------------------------------------------------------
-// Affine maps composed by the scans. compose(first, second) = second o first.
+// Maps composed by the scans. compose(first, second) = second o first.
 // ------------------------------------------------------------------------------------------------
+
+constexpr unsigned kFull = 0xffffffffu;
 
 template <typename T>
 struct Aff1 {  // s -> a s + b
   T a, b;
   __device__ static Aff1 identity() { return {T(1), T(0)}; }
   __device__ static Aff1 compose(const Aff1& f, const Aff1& s) { return {s.a * f.a, s.a * f.b + s.b}; }
-  __device__ Aff1 shfl_up(unsigned d) const {
-    return {__shfl_up_sync(0xffffffffu, a, d), __shfl_up_sync(0xffffffffu, b, d)};
+  __device__ Aff1 shfl_up(unsigned d) const { return {__shfl_up_sync(kFull, a, d), __shfl_up_sync(kFull, b, d)}; }
+  __device__ Aff1 shfl_down(unsigned d) const {
+    return {__shfl_down_sync(kFull, a, d), __shfl_down_sync(kFull, b, d)};
   }
-  __device__ Aff1 shfl(int src) const { return {__shfl_sync(0xffffffffu, a, src), __shfl_sync(0xffffffffu, b, src)}; }
+  __device__ Aff1 shfl(int src) const { return {__shfl_sync(kFull, a, src), __shfl_sync(kFull, b, src)}; }
 };
 
 template <typename T>
-struct Aff2 {  // s -> M s + c, s = (s0, s1)
-  T m00, m01, m10, m11, c0, c1;
-  __device__ static Aff2 identity() { return {T(1), T(0), T(0), T(1), T(0), T(0)}; }
-  __device__ static Aff2 compose(const Aff2& f, const Aff2& s) {
-    return {s.m00 * f.m00 + s.m01 * f.m10, s.m00 * f.m01 + s.m01 * f.m11,
-            s.m10 * f.m00 + s.m11 * f.m10, s.m10 * f.m01 + s.m11 * f.m11,
-            s.m00 * f.c0 + s.m01 * f.c1 + s.c0, s.m10 * f.c0 + s.m11 * f.c1 + s.c1};
+struct Mob {  // rho -> (a rho + b) / (c rho + d), kept as a 2x2 matrix normalised to max |entry| = 1
+  T a, b, c, d;
+  __device__ static Mob identity() { return {T(1), T(0), T(0), T(1)}; }
+  __device__ static Mob compose(const Mob& f, const Mob& s) {
+    Mob p{s.a * f.a + s.b * f.c, s.a * f.b + s.b * f.d, s.c * f.a + s.d * f.c, s.c * f.b + s.d * f.d};
+    const T m = fmax(fmax(fabs(p.a), fabs(p.b)), fmax(fabs(p.c), fabs(p.d)));
+    if (m > T(0)) { const T im = T(1) / m; p.a *= im; p.b *= im; p.c *= im; p.d *= im; }
+    return p;
   }
-  __device__ Aff2 shfl_up(unsigned d) const {
-    const unsigned m = 0xffffffffu;
-    return {__shfl_up_sync(m, m00, d), __shfl_up_sync(m, m01, d), __shfl_up_sync(m, m10, d),
-            __shfl_up_sync(m, m11, d), __shfl_up_sync(m, c0, d),  __shfl_up_sync(m, c1, d)};
+  __device__ Mob shfl_up(unsigned k) const {
+    return {__shfl_up_sync(kFull, a, k), __shfl_up_sync(kFull, b, k), __shfl_up_sync(kFull, c, k),
+            __shfl_up_sync(kFull, d, k)};
   }
-  __device__ Aff2 shfl(int src) const {
-    const unsigned m = 0xffffffffu;
-    return {__shfl_sync(m, m00, src), __shfl_sync(m, m01, src), __shfl_sync(m, m10, src),
-            __shfl_sync(m, m11, src), __shfl_sync(m, c0, src),  __shfl_sync(m, c1, src)};
+  __device__ Mob shfl_down(unsigned k) const {
+    return {__shfl_down_sync(kFull, a, k), __shfl_down_sync(kFull, b, k), __shfl_down_sync(kFull, c, k),
+            __shfl_down_sync(kFull, d, k)};
+  }
+  __device__ Mob shfl(int src) const {
+    return {__shfl_sync(kFull, a, src), __shfl_sync(kFull, b, src), __shfl_sync(kFull, c, src),
+            __shfl_sync(kFull, d, src)};
   }
 };
 
-// Exclusive scan of one aggregate per thread over the WPR warps of a row (thread order = scan
-// order). Returns the composition of the aggregates of all earlier threads, and the row total.
-// WPR == 1 uses warp shuffles only (no block barrier), so rows of a block are independent.
-// For WPR > 1, `smem` holds 2 * WPR maps (double-buffered by `phase`, so one barrier per scan).
-template <typename Op, int WPR>
-__device__ __forceinline__ Op row_exclusive_scan(Op agg, Op& total, Op* smem, int& phase) {
+// Block-shared scratch of a row: two halves (double buffering by `phase`, so one barrier per scan)
+// of WPR slots, each big enough for the largest map.
+template <typename T, int WPR>
+struct RowSmem {
+  static constexpr int kSlot = sizeof(Mob<T>);
+  unsigned char* raw;
+  int phase;
+};
+
+// Exclusive scan of one aggregate per thread over the WPR warps of a row. Scan order is thread
+// order (REV = false) or reverse thread order (REV = true). Returns the composition of the
+// aggregates of all threads before this one in scan order, and the row total. WPR == 1 uses warp
+// shuffles only (no block barrier), so the rows sharing a block are independent.
+template <typename Op, int WPR, bool REV, typename T>
+__device__ __forceinline__ Op row_scan(Op agg, Op& total, RowSmem<T, WPR>& sm) {
   const int lane = threadIdx.x & 31;
+  const int pos = REV ? 31 - lane : lane;
   Op inc = agg;
 #pragma unroll
   for (int d = 1; d < 32; d <<= 1) {
-    Op o = inc.shfl_up(d);
-    if (lane >= d) inc = Op::compose(o, inc);
+    const Op o = REV ? inc.shfl_down(d) : inc.shfl_up(d);
+    if (pos >= d) inc = Op::compose(o, inc);
   }
-  Op exc = inc.shfl_up(1);
-  if (lane == 0) exc = Op::identity();
+  Op exc = REV ? inc.shfl_down(1) : inc.shfl_up(1);
+  if (pos == 0) exc = Op::identity();
   if constexpr (WPR == 1) {
-    total = inc.shfl(31);
+    total = inc.shfl(REV ? 0 : 31);
     return exc;
   } else {
     const int warp = threadIdx.x >> 5;
-    Op* buf = smem + phase * WPR;
-    phase ^= 1;
-    if (lane == 31) buf[warp] = inc;
+    const int wpos = REV ? WPR - 1 - warp : warp;
+    Op* buf = reinterpret_cast<Op*>(sm.raw + sm.phase * WPR * RowSmem<T, WPR>::kSlot);
+    sm.phase ^= 1;
+    if (pos == 31) buf[wpos] = inc;
     __syncthreads();
     Op before = Op::identity();
     Op all = Op::identity();
 #pragma unroll
     for (int w = 0; w < WPR; ++w) {
-      if (w == warp) before = all;
+      if (w == wpos) before = all;
       all = Op::compose(all, buf[w]);
     }
     total = all;
@@ -150,8 +176,8 @@ __device__ __forceinline__ Op row_exclusive_scan(Op agg, Op& total, Op* smem, in
 
 // ------------------------------------------------------------------------------------------------
 // Row storage: thread t owns the aligned range [base, base + EPT) of its row, register j holding
-// element base + j (forward order) or base + EPT - 1 - j (reverse order, for the transposed
-// operators, whose running sums start at n = N - 1). Elements >= N are zero padding.
+// element base + j (forward layout) or base + EPT - 1 - j (reverse layout), so that thread order
+// is n = 0, 1, ... or n = N-1, N-2, ... Elements >= N are padding, kept out of every scan.
 // ------------------------------------------------------------------------------------------------
 
 template <int EPT, int WPR>
@@ -220,47 +246,6 @@ __device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, c
   }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Measure constants (float64, rounded once to T). Padding elements get zeros, which makes every
-// scan element the identity and keeps the padded coefficients at zero.
-// ------------------------------------------------------------------------------------------------
-
-// TRI: r_n and d_n.
-__device__ __forceinline__ void tri_consts(const MeasureArgs& m, int n, int N, double& r, double& d) {
-  if (n >= N) { r = 0.0; d = 0.0; return; }
-  if (m.kind == kLegS) { r = sqrt(2.0 * n + 1.0); d = n + 1.0; }
-  else { r = 1.0; d = 0.5 * (1.0 + m.beta); }
-}
-
-// PAR: p_n and q_n.
-__device__ __forceinline__ void par_consts(const MeasureArgs& m, int n, int N, double& p, double& q) {
-  if (n >= N) { p = 0.0; q = 0.0; return; }
-  if (m.kind == kLegT) { const double r = sqrt(2.0 * n + 1.0); p = -2.0 * r / m.theta; q = r; }
-  else { p = 2.0 * (2.0 * n + 1.0) / m.theta; q = 1.0; }
-}
-
-// PAR parity multipliers (index 0: even n, 1: odd n): u = us p, v = vs q, B = bp p.
-template <typename T>
-struct ParSigns {
-  T us[2], vs[2], bp[2];
-  __device__ explicit ParSigns(int kind) {
-    if (kind == kLegT) {
-      us[0] = T(0.5); us[1] = T(-0.5); vs[0] = T(1); vs[1] = T(-1); bp[0] = T(-0.5); bp[1] = T(-0.5);
-    } else {
-      us[0] = T(-0.5); us[1] = T(-0.5); vs[0] = T(1); vs[1] = T(1); bp[0] = T(0.5); bp[1] = T(-0.5);
-    }
-  }
-};
-
-// The PAR scan element of index n (parity pi) for the solve z_n = b_n + a P_n O_n, accumulating
-// Z_pi += Q_n z_n: s -> M s + c with M = I + a Q_n P_n e_pi e_{1-pi}^T, c = Q_n b_n e_pi.
-template <typename T>
-__device__ __forceinline__ Aff2<T> par_element(int pi, T aqp, T qb) {
-  Aff2<T> e = Aff2<T>::identity();
-  if (pi == 0) { e.m01 = aqp; e.c0 = qb; } else { e.m10 = aqp; e.c1 = qb; }
-  return e;
-}
-
 // Per-lane prefetch of 32 steps of f and coef: lane i holds step k0 + i.
 template <typename T>
 struct StepChunk {
@@ -282,171 +267,114 @@ __device__ __forceinline__ StepChunk<T> load_chunk(const T* f, const double* coe
 
 __device__ __forceinline__ bool is_reset(double ai) { return isinf(ai) && ai > 0.0; }
 
-// ------------------------------------------------------------------------------------------------
-// Forward scan kernel.
-// ------------------------------------------------------------------------------------------------
+// Broadcast of lambda_k[0] to the row (the adjoint of a reset row): a scan whose only
+// non-identity element is n = 0.
+template <typename T, int EPT, int WPR>
+__device__ __forceinline__ T row_value_at_zero(const T (&v)[EPT], int base, bool rev, RowSmem<T, WPR>& sm) {
+  Aff1<T> agg = Aff1<T>::identity();
+#pragma unroll
+  for (int j = 0; j < EPT; ++j)
+    if (elem<EPT>(base, j, rev) == 0) agg = Aff1<T>{T(1), v[j]};
+  Aff1<T> tot;
+  row_scan<Aff1<T>, WPR, false>(agg, tot, sm);
+  return tot.b;
+}
 
 template <typename T>
-struct FwdArgs {
-  const T* f;          // (L, R)
-  const T* c0;         // (R, N)
+struct KernelArgs {
+  const T* f;          // forward: (L, R)
+  const T* src;        // forward: c0 (R, N); adjoint: grad, (L, R, N) if return_all else (R, N)
   const double* coef;  // (L, 3) or (L, R, 3)
-  T* out;              // (L, R, N) if return_all else (R, N)
+  T* out;              // forward: (L, R, N) if return_all else (R, N); adjoint: grad_c0 (R, N)
+  T* grad_f;           // adjoint: (L, R)
   int L, N;
   int64_t R;
   bool per_row, return_all;
   MeasureArgs m;
 };
 
-template <typename T, int FAM, int EPT, int WPR, int RPB>
-__global__ void __launch_bounds__(32 * WPR * RPB) gbt_scan_fwd_kernel(const FwdArgs<T> a) {
-  using Op = std::conditional_t<FAM == kFamTri, Aff1<T>, Aff2<T>>;
-  __shared__ Op smem[WPR > 1 ? 2 * WPR : 1];
-  int phase = 0;
+// ------------------------------------------------------------------------------------------------
+// TRI (legs, lagt). Constants: r_n, d_n (padding: r = d = 0, which makes every element the identity
+// and keeps the padded state at zero).
+// ------------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ void tri_consts(const MeasureArgs& m, int n, int N, double& r, double& d) {
+  if (n >= N) { r = 0.0; d = 0.0; return; }
+  if (m.kind == kLegS) { r = sqrt(2.0 * n + 1.0); d = n + 1.0; }
+  else { r = 1.0; d = 0.5 * (1.0 + m.beta); }
+}
+
+template <typename T, int EPT, int WPR, int RPB>
+__global__ void __launch_bounds__(32 * WPR * RPB) tri_fwd_kernel(const KernelArgs<T> a) {
+  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  RowSmem<T, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;  // only when WPR == 1 (RPB rows per block), where no barrier is used
-  const int lane = threadIdx.x & 31;
-  const int N = a.N;
+  const int lane = threadIdx.x & 31, N = a.N;
   const int base = range_base<EPT, WPR>(false);
 
-  T x[EPT];    // the state c_k
-  T sx[EPT];   // TRI: P_n = sum_{k<n} r_k x_k; PAR: O_n = sum_{k<n, n-k odd} q_k x_k
-  T c1[EPT];   // TRI: r_n;  PAR: p_n
-  T c2[EPT];   // TRI: d_n;  PAR: q_n
-  T h[EPT];    // TRI: h_n = 1/(1 + a_i d_n) for the cached a_i; PAR: w = K^{-1} u
-  T hs[EPT];   // PAR: O_n(w)
-  T sigma = T(0), vw = T(0);  // PAR: v.x, v.w
+  T x[EPT];   // the state c_k
+  T px[EPT];  // P_n = sum_{k<n} r_k x_k
+  T rr[EPT], dd[EPT];
+  T h[EPT];   // h_n = 1 / (1 + a_i d_n) for the cached a_i
   double cached_ai = NAN;
-  [[maybe_unused]] const ParSigns<T> sg(a.m.kind);
-  double r0, q0;  // r_0 (TRI) or p_0, q_0 (PAR): used by the reset
-  if constexpr (FAM == kFamTri) { double d0; tri_consts(a.m, 0, N, r0, d0); q0 = r0; }
-  else par_consts(a.m, 0, N, r0, q0);
-
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     double u1, u2;
-    const int n = elem<EPT>(base, j, false);
-    if constexpr (FAM == kFamTri) tri_consts(a.m, n, N, u1, u2); else par_consts(a.m, n, N, u1, u2);
-    c1[j] = T(u1); c2[j] = T(u2); h[j] = T(0); hs[j] = T(0);
+    tri_consts(a.m, base + j, N, u1, u2);
+    rr[j] = T(u1); dd[j] = T(u2); h[j] = T(1);
   }
-  load_range<T, EPT>(a.c0 + r * N, base, N, false, x);
-
-  // Running sums of the initial state.
+  load_range<T, EPT>(a.src + r * N, base, N, false, x);
   {
-    Op agg = Op::identity();
-    if constexpr (FAM == kFamTri) {
+    Aff1<T> agg = Aff1<T>::identity();
 #pragma unroll
-      for (int j = 0; j < EPT; ++j) agg = Op::compose(agg, Op{T(1), c1[j] * x[j]});
-      Op tot;
-      T s = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase).b;
+    for (int j = 0; j < EPT; ++j) agg = Aff1<T>::compose(agg, {T(1), rr[j] * x[j]});
+    Aff1<T> tot;
+    T s = row_scan<Aff1<T>, WPR, false>(agg, tot, sm).b;
 #pragma unroll
-      for (int j = 0; j < EPT; ++j) { sx[j] = s; s += c1[j] * x[j]; }
-    } else {
-#pragma unroll
-      for (int j = 0; j < EPT; ++j) agg = Op::compose(agg, par_element<T>((base + j) & 1, T(0), c2[j] * x[j]));
-      Op tot;
-      const Op pre = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-      T z[2] = {pre.c0, pre.c1};
-#pragma unroll
-      for (int j = 0; j < EPT; ++j) {
-        const int pi = (base + j) & 1;
-        sx[j] = z[pi ^ 1];
-        z[pi] += c2[j] * x[j];
-      }
-      sigma = sg.vs[0] * tot.c0 + sg.vs[1] * tot.c1;
-    }
+    for (int j = 0; j < EPT; ++j) { px[j] = s; s += rr[j] * x[j]; }
   }
 
   for (int k0 = 0; k0 < a.L; k0 += 32) {
     const StepChunk<T> chunk = load_chunk<T>(a.f, a.coef, a.per_row, a.R, r, k0 + lane, a.L);
     const int kend = min(a.L - k0, 32);
     for (int kk = 0; kk < kend; ++kk) {
-      const T fk = __shfl_sync(0xffffffffu, chunk.f, kk);
-      const double ai = __shfl_sync(0xffffffffu, chunk.ai, kk);
-      const double ae = __shfl_sync(0xffffffffu, chunk.ae, kk);
-      const double ab = __shfl_sync(0xffffffffu, chunk.ab, kk);
+      const T fk = __shfl_sync(kFull, chunk.f, kk);
+      const double ai = __shfl_sync(kFull, chunk.ai, kk);
+      const double ae = __shfl_sync(kFull, chunk.ae, kk);
+      const double ab = __shfl_sync(kFull, chunk.ab, kk);
       if (is_reset(ai)) {
-        // c_k = f_k e_0; its running sums: TRI P_n = r_0 f (n >= 1); PAR O_n = q_0 f (n odd), v.c = vs_0 q_0 f.
+        // c_k = f_k e_0, P_n = r_0 f_k for n >= 1 (r_0 = 1 for legs and lagt).
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
           const int n = base + j;
           x[j] = n == 0 ? fk : T(0);
-          if constexpr (FAM == kFamTri) sx[j] = (n >= 1 && n < N) ? T(r0) * fk : T(0);
-          else sx[j] = ((n & 1) && n < N) ? T(q0) * fk : T(0);
-        }
-        if constexpr (FAM == kFamPar) sigma = sg.vs[0] * T(q0) * fk;
-      } else if constexpr (FAM == kFamTri) {
-        const T ti = T(ai), te = T(ae), tbf = T(ab) * fk;
-        if (ai != cached_ai) {
-#pragma unroll
-          for (int j = 0; j < EPT; ++j) h[j] = T(1) / (T(1) + ti * c2[j]);
-          cached_ai = ai;
-        }
-        // b_n = x_n (1 - a_e d_n) - a_e r_n P_n + a_b r_n f;  S_{n+1} = (1 - a_i r_n^2 h_n) S_n + r_n h_n b_n
-        Op agg = Op::identity();
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          x[j] = x[j] * (T(1) - te * c2[j]) - te * c1[j] * sx[j] + tbf * c1[j];
-          agg = Op::compose(agg, Op{T(1) - ti * c1[j] * c1[j] * h[j], c1[j] * h[j] * x[j]});
-        }
-        Op tot;
-        T s = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase).b;
-        // y_n = h_n (b_n - a_i r_n S_n); the S_n become next step's P_n.
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          const T y = h[j] * (x[j] - ti * c1[j] * s);
-          sx[j] = s;
-          s += c1[j] * y;
-          x[j] = y;
+          px[j] = (n >= 1 && n < N) ? fk : T(0);
         }
       } else {
         const T ti = T(ai), te = T(ae), tbf = T(ab) * fk;
         if (ai != cached_ai) {
-          // w = K^{-1} u: w_n = u_n + a_i p_n O_n(w), u_n = us p_n; v.w from the totals (v = vs q).
-          Op agg = Op::identity();
 #pragma unroll
-          for (int j = 0; j < EPT; ++j) {
-            const int pi = (base + j) & 1;
-            agg = Op::compose(agg, par_element<T>(pi, ti * c2[j] * c1[j], c2[j] * sg.us[pi] * c1[j]));
-          }
-          Op tot;
-          const Op pre = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-          T z[2] = {pre.c0, pre.c1};
-#pragma unroll
-          for (int j = 0; j < EPT; ++j) {
-            const int pi = (base + j) & 1;
-            hs[j] = z[pi ^ 1];
-            h[j] = sg.us[pi] * c1[j] + ti * c1[j] * hs[j];
-            z[pi] += c2[j] * h[j];
-          }
-          vw = sg.vs[0] * tot.c0 + sg.vs[1] * tot.c1;
+          for (int j = 0; j < EPT; ++j) h[j] = T(1) / (T(1) + ti * dd[j]);
           cached_ai = ai;
         }
-        // b0_n = x_n + a_e p_n O_n(x) + a_b B_n f (b = b0 + a_e (v.x) u);  z0 = K^{-1} b0.
-        Op agg = Op::identity();
+        // b_n = x_n (1 - a_e d_n) - a_e r_n P_n + a_b r_n f;  S_{n+1} = (1 - a_i r_n^2 h_n) S_n + r_n h_n b_n
+        Aff1<T> agg = Aff1<T>::identity();
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
-          const int pi = (base + j) & 1;
-          x[j] = x[j] + te * c1[j] * sx[j] + tbf * sg.bp[pi] * c1[j];
-          agg = Op::compose(agg, par_element<T>(pi, ti * c2[j] * c1[j], c2[j] * x[j]));
+          x[j] = x[j] * (T(1) - te * dd[j]) - te * rr[j] * px[j] + tbf * rr[j];
+          agg = Aff1<T>::compose(agg, {T(1) - ti * rr[j] * rr[j] * h[j], rr[j] * h[j] * x[j]});
         }
-        Op tot;
-        const Op pre = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-        T z[2] = {pre.c0, pre.c1};
+        Aff1<T> tot;
+        T s = row_scan<Aff1<T>, WPR, false>(agg, tot, sm).b;
+        // y_n = h_n (b_n - a_i r_n S_n); the S_n are next step's P_n.
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
-          const int pi = (base + j) & 1;
-          sx[j] = z[pi ^ 1];
-          x[j] = x[j] + ti * c1[j] * sx[j];
-          z[pi] += c2[j] * x[j];
+          const T y = h[j] * (x[j] - ti * rr[j] * s);
+          px[j] = s;
+          s += rr[j] * y;
+          x[j] = y;
         }
-        // y = z0 + g w with g = a_e (v.x) + a_i (v.z) / (1 - a_i v.w), v.z = v.z0 + a_e (v.x)(v.w).
-        const T vz0 = sg.vs[0] * tot.c0 + sg.vs[1] * tot.c1;
-        const T vz = vz0 + te * sigma * vw;
-        const T g = te * sigma + ti * vz / (T(1) - ti * vw);
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) { x[j] += g * h[j]; sx[j] += g * hs[j]; }
-        sigma = vz0 + g * vw;
       }
       if (a.return_all) store_range<T, EPT>(a.out + ((int64_t)(k0 + kk) * a.R + r) * N, base, N, false, x);
     }
@@ -454,60 +382,33 @@ __global__ void __launch_bounds__(32 * WPR * RPB) gbt_scan_fwd_kernel(const FwdA
   if (!a.return_all) store_range<T, EPT>(a.out + r * N, base, N, false, x);
 }
 
-// ------------------------------------------------------------------------------------------------
-// Adjoint (backward) scan kernel: runs k = L-1 .. 0 with the transposed operators (reverse order).
-// ------------------------------------------------------------------------------------------------
-
-template <typename T>
-struct AdjArgs {
-  const T* grad;       // (L, R, N) if return_all else (R, N)
-  const double* coef;  // (L, 3) or (L, R, 3)
-  T* grad_f;           // (L, R)
-  T* grad_c0;          // (R, N)
-  int L, N;
-  int64_t R;
-  bool per_row, return_all;
-  MeasureArgs m;
-};
-
-template <typename T, int FAM, int EPT, int WPR, int RPB>
-__global__ void __launch_bounds__(32 * WPR * RPB) gbt_scan_adj_kernel(const AdjArgs<T> a) {
-  using Op = std::conditional_t<FAM == kFamTri, Aff1<T>, Aff2<T>>;
-  __shared__ Op smem[WPR > 1 ? 2 * WPR : 1];
-  int phase = 0;
-  const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
-  if (r >= a.R) return;  // only when WPR == 1
+// Writes grad_f for the 32 steps of a chunk: lane i of the row's first warp holds step k0 + i.
+template <typename T, int WPR>
+__device__ __forceinline__ void store_grad_f(const KernelArgs<T>& a, int64_t r, int k0, T v) {
   const int lane = threadIdx.x & 31;
-  const int N = a.N;
-  const int base = range_base<EPT, WPR>(true);
+  if (threadIdx.x % (32 * WPR) < 32 && k0 + lane < a.L) a.grad_f[(int64_t)(k0 + lane) * a.R + r] = v;
+}
 
-  T lam[EPT];   // lambda_k (register j <-> element base + EPT - 1 - j)
-  T nxt[EPT];   // grad_{k-1}, prefetched
-  T c1[EPT];    // TRI: r_n;  PAR: p_n (= Q in the transposed roles)
-  T c2[EPT];    // TRI: d_n;  PAR: q_n (= P)
-  T h[EPT];     // TRI: h_n;  PAR: W = K^{-T} v
-  T hs[EPT];    // PAR: O_n(W), the running sums of p.W from the top
-  T VW = T(0), BW = T(0);  // PAR: u.W, B.W
+template <typename T, int EPT, int WPR, int RPB>
+__global__ void __launch_bounds__(32 * WPR * RPB) tri_adj_kernel(const KernelArgs<T> a) {
+  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  RowSmem<T, WPR> sm{raw, 0};
+  const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
+  if (r >= a.R) return;
+  const int lane = threadIdx.x & 31, N = a.N;
+  const int64_t R = a.R;
+  const int base = range_base<EPT, WPR>(true);  // A^T is upper triangular: sums run from n = N-1 down
+
+  T lam[EPT], nxt[EPT], rr[EPT], dd[EPT], h[EPT];
   double cached_ai = NAN;
-  [[maybe_unused]] const ParSigns<T> sg(a.m.kind);
-
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     double u1, u2;
-    const int n = elem<EPT>(base, j, true);
-    if constexpr (FAM == kFamTri) tri_consts(a.m, n, N, u1, u2); else par_consts(a.m, n, N, u1, u2);
-    c1[j] = T(u1); c2[j] = T(u2); h[j] = T(0); hs[j] = T(0); nxt[j] = T(0);
+    tri_consts(a.m, elem<EPT>(base, j, true), N, u1, u2);
+    rr[j] = T(u1); dd[j] = T(u2); h[j] = T(1); lam[j] = T(0); nxt[j] = T(0);
   }
-  const int64_t R = a.R;
-  if (a.return_all) {
-    if (a.L > 0) load_range<T, EPT>(a.grad + ((int64_t)(a.L - 1) * R + r) * N, base, N, true, lam);
-    else {
-#pragma unroll
-      for (int j = 0; j < EPT; ++j) lam[j] = T(0);
-    }
-  } else {
-    load_range<T, EPT>(a.grad + r * N, base, N, true, lam);
-  }
+  if (!a.return_all) load_range<T, EPT>(a.src + r * N, base, N, true, lam);
+  else if (a.L > 0) load_range<T, EPT>(a.src + ((int64_t)(a.L - 1) * R + r) * N, base, N, true, lam);
 
   for (int kc = (a.L - 1) >> 5; kc >= 0; --kc) {
     const int k0 = kc * 32;
@@ -515,103 +416,38 @@ __global__ void __launch_bounds__(32 * WPR * RPB) gbt_scan_adj_kernel(const AdjA
     T gf_lane = T(0);
     for (int kk = min(a.L - k0, 32) - 1; kk >= 0; --kk) {
       const int k = k0 + kk;
-      if (a.return_all && k >= 1) load_range<T, EPT>(a.grad + ((int64_t)(k - 1) * R + r) * N, base, N, true, nxt);
-      const double ai = __shfl_sync(0xffffffffu, chunk.ai, kk);
-      const double ae = __shfl_sync(0xffffffffu, chunk.ae, kk);
-      const double ab = __shfl_sync(0xffffffffu, chunk.ab, kk);
+      if (a.return_all && k >= 1) load_range<T, EPT>(a.src + ((int64_t)(k - 1) * R + r) * N, base, N, true, nxt);
+      const double ai = __shfl_sync(kFull, chunk.ai, kk);
+      const double ae = __shfl_sync(kFull, chunk.ae, kk);
+      const double ab = __shfl_sync(kFull, chunk.ab, kk);
       T gf;
       if (is_reset(ai)) {
-        // grad_f_k = lambda_k[0]; lambda_{k-1} = 0. lambda_k[0] is broadcast with a scan over e_0.
-        Op agg = Op::identity();
+        // grad_f_k = lambda_k[0]; lambda_{k-1} = 0.
+        gf = row_value_at_zero<T, EPT, WPR>(lam, base, true, sm);
 #pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          if (elem<EPT>(base, j, true) == 0) {
-            if constexpr (FAM == kFamTri) agg = Op{T(1), lam[j]};
-            else agg = par_element<T>(0, T(0), lam[j]);
-          }
-          lam[j] = T(0);
-        }
-        Op tot;
-        row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-        if constexpr (FAM == kFamTri) gf = tot.b; else gf = tot.c0;
-      } else if constexpr (FAM == kFamTri) {
+        for (int j = 0; j < EPT; ++j) lam[j] = T(0);
+      } else {
         const T ti = T(ai), te = T(ae);
         if (ai != cached_ai) {
 #pragma unroll
-          for (int j = 0; j < EPT; ++j) h[j] = T(1) / (T(1) + ti * c2[j]);
+          for (int j = 0; j < EPT; ++j) h[j] = T(1) / (T(1) + ti * dd[j]);
           cached_ai = ai;
         }
         // w_n = h_n (lambda_n - a_i r_n S_n), S_n = sum_{m>n} r_m w_m (running from the top);
-        // lambda'_n = w_n (1 - a_e d_n) - a_e r_n S_n; <B, w> = S total (B = r).
-        Op agg = Op::identity();
+        // lambda'_n = w_n (1 - a_e d_n) - a_e r_n S_n;  <B, w> = total of S (B = r).
+        Aff1<T> agg = Aff1<T>::identity();
 #pragma unroll
         for (int j = 0; j < EPT; ++j)
-          agg = Op::compose(agg, Op{T(1) - ti * c1[j] * c1[j] * h[j], c1[j] * h[j] * lam[j]});
-        Op tot;
-        T s = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase).b;
+          agg = Aff1<T>::compose(agg, {T(1) - ti * rr[j] * rr[j] * h[j], rr[j] * h[j] * lam[j]});
+        Aff1<T> tot;
+        T s = row_scan<Aff1<T>, WPR, false>(agg, tot, sm).b;
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
-          const T w = h[j] * (lam[j] - ti * c1[j] * s);
-          lam[j] = w * (T(1) - te * c2[j]) - te * c1[j] * s;
-          s += c1[j] * w;
+          const T w = h[j] * (lam[j] - ti * rr[j] * s);
+          lam[j] = w * (T(1) - te * dd[j]) - te * rr[j] * s;
+          s += rr[j] * w;
         }
         gf = T(ab) * tot.b;
-      } else {
-        const T ti = T(ai), te = T(ae);
-        // Transposed roles: P = q (c2), Q = p (c1), U = v = vs q, V = u = us p, B = bp p.
-        if (ai != cached_ai) {
-          // W = K^{-T} U: W_n = U_n + a_i P_n O_n(W); u.W and B.W from the totals of Q W.
-          Op agg = Op::identity();
-#pragma unroll
-          for (int j = 0; j < EPT; ++j) {
-            const int pi = elem<EPT>(base, j, true) & 1;
-            agg = Op::compose(agg, par_element<T>(pi, ti * c1[j] * c2[j], c1[j] * sg.vs[pi] * c2[j]));
-          }
-          Op tot;
-          const Op pre = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-          T z[2] = {pre.c0, pre.c1};
-#pragma unroll
-          for (int j = 0; j < EPT; ++j) {
-            const int pi = elem<EPT>(base, j, true) & 1;
-            hs[j] = z[pi ^ 1];
-            h[j] = sg.vs[pi] * c2[j] + ti * c2[j] * hs[j];
-            z[pi] += c1[j] * h[j];
-          }
-          VW = sg.us[0] * tot.c0 + sg.us[1] * tot.c1;
-          BW = sg.bp[0] * tot.c0 + sg.bp[1] * tot.c1;
-          cached_ai = ai;
-        }
-        // z0 = K^{-T} lambda: z0_n = lambda_n + a_i P_n O_n(z0).
-        Op agg = Op::identity();
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          const int pi = elem<EPT>(base, j, true) & 1;
-          agg = Op::compose(agg, par_element<T>(pi, ti * c1[j] * c2[j], c1[j] * lam[j]));
-        }
-        Op tot;
-        const Op pre = row_exclusive_scan<Op, WPR>(agg, tot, smem, phase);
-        T z[2] = {pre.c0, pre.c1};
-        T oz[EPT];
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          const int pi = elem<EPT>(base, j, true) & 1;
-          oz[j] = z[pi ^ 1];
-          lam[j] = lam[j] + ti * c2[j] * oz[j];
-          z[pi] += c1[j] * lam[j];
-        }
-        // w = z0 + g W, g = a_i (u.z0) / (1 - a_i u.W); grad_f = a_b <B, w>;
-        // lambda' = w + a_e (P_n O_n(w) + U_n (u.w)), O_n(w) = O_n(z0) + g O_n(W).
-        const T Vz0 = sg.us[0] * tot.c0 + sg.us[1] * tot.c1;
-        const T Bz0 = sg.bp[0] * tot.c0 + sg.bp[1] * tot.c1;
-        const T g = ti * Vz0 / (T(1) - ti * VW);
-        const T Vw = Vz0 + g * VW;
-#pragma unroll
-        for (int j = 0; j < EPT; ++j) {
-          const int pi = elem<EPT>(base, j, true) & 1;
-          const T w = lam[j] + g * h[j];
-          lam[j] = w + te * (c2[j] * (oz[j] + g * hs[j]) + sg.vs[pi] * c2[j] * Vw);
-        }
-        gf = T(ab) * (Bz0 + g * BW);
       }
       if (lane == kk) gf_lane = gf;
       if (a.return_all && k >= 1) {
@@ -619,10 +455,267 @@ __global__ void __launch_bounds__(32 * WPR * RPB) gbt_scan_adj_kernel(const AdjA
         for (int j = 0; j < EPT; ++j) lam[j] += nxt[j];
       }
     }
-    // One lane per step writes grad_f[k, r] (a single warp of the row writes).
-    if (threadIdx.x % (32 * WPR) < 32 && k0 + lane < a.L) a.grad_f[(int64_t)(k0 + lane) * R + r] = gf_lane;
+    store_grad_f<T, WPR>(a, r, k0, gf_lane);
   }
-  store_range<T, EPT>(a.grad_c0 + r * N, base, N, true, lam);
+  store_range<T, EPT>(a.out + r * N, base, N, true, lam);
+}
+
+// ------------------------------------------------------------------------------------------------
+// PAR (legt, lmu): the Riccati sweep for (diag(D) + c M) z = b in thread order.
+// ------------------------------------------------------------------------------------------------
+
+// Per-element constants: D_n and r_n (padding: D = 1, r = 0; padded elements are identities).
+__device__ __forceinline__ void par_consts(const MeasureArgs& m, int n, int N, double& D, double& r) {
+  if (n >= N) { D = 1.0; r = 0.0; return; }
+  r = sqrt(2.0 * n + 1.0);
+  D = m.kind == kLegT ? 1.0 / (2.0 * n + 1.0) : m.theta / (2.0 * n + 1.0);
+}
+
+// rho_l (at l) and 1/den_l for the current c, by a reverse scan of the Moebius maps
+// rho_l -> rho_{l-1} = ((D_l - c) rho_l - c s_l) / (c s_l rho_l + D_l + c), starting at rho_{N-1} = 0.
+template <typename T, int EPT, int WPR>
+__device__ __forceinline__ void par_rho(const T (&D)[EPT], int base, bool rev, int N, T c, T (&rho)[EPT],
+                                        T (&iden)[EPT], RowSmem<T, WPR>& sm) {
+  Mob<T> agg = Mob<T>::identity();
+#pragma unroll
+  for (int j = EPT - 1; j >= 0; --j) {
+    const int n = elem<EPT>(base, j, rev);
+    const T s = (n & 1) ? T(-1) : T(1);
+    if (n < N) agg = Mob<T>::compose(agg, {D[j] - c, -c * s, c * s, D[j] + c});
+  }
+  Mob<T> tot;
+  const Mob<T> pre = row_scan<Mob<T>, WPR, true>(agg, tot, sm);
+  T p = pre.b / pre.d;  // the prefix applied to rho = 0
+#pragma unroll
+  for (int j = EPT - 1; j >= 0; --j) {
+    const int n = elem<EPT>(base, j, rev);
+    const T s = (n & 1) ? T(-1) : T(1);
+    rho[j] = p;
+    if (n < N) {
+      iden[j] = T(1) / (c * s * p + D[j] + c);
+      p = ((D[j] - c) * p - c * s) * iden[j];
+    } else {
+      iden[j] = T(1);
+    }
+  }
+}
+
+// The sweep: on entry b holds the right-hand side (zero on padding); on exit b holds z, m = M z,
+// Ftot = sum z, taum1 = tau_{-1} = sum s z.
+template <typename T, int EPT, int WPR>
+__device__ __forceinline__ void par_sweep(const T (&D)[EPT], const T (&rho)[EPT], const T (&iden)[EPT], int base,
+                                          bool rev, int N, T c, T (&b)[EPT], T (&m)[EPT], T& Ftot, T& taum1,
+                                          RowSmem<T, WPR>& sm) {
+  // tau_{l-1} = D_l iden_l tau_l + (rho_l + s_l) b_l iden_l, from l = N-1 down (tau_{N-1} = 0).
+  T tl[EPT];
+  {
+    Aff1<T> agg = Aff1<T>::identity();
+#pragma unroll
+    for (int j = EPT - 1; j >= 0; --j) {
+      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      agg = Aff1<T>::compose(agg, {D[j] * iden[j], (rho[j] + s) * b[j] * iden[j]});
+    }
+    Aff1<T> tot;
+    T t = row_scan<Aff1<T>, WPR, true>(agg, tot, sm).b;
+#pragma unroll
+    for (int j = EPT - 1; j >= 0; --j) {
+      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      tl[j] = t;
+      t = D[j] * iden[j] * t + (rho[j] + s) * b[j] * iden[j];
+    }
+    taum1 = tot.b;
+  }
+  // F_l = alpha_l F_{l-1} + beta_l: alpha_l = 1 - c (1 + s_l rho_{l-1}) / D_l, beta_l = (b_l - c s_l tau_{l-1}) / D_l.
+  T rm[EPT], tm[EPT];  // rho_{l-1}, tau_{l-1}
+  Aff1<T> agg = Aff1<T>::identity();
+#pragma unroll
+  for (int j = 0; j < EPT; ++j) {
+    const int n = elem<EPT>(base, j, rev);
+    const T s = (n & 1) ? T(-1) : T(1);
+    rm[j] = ((D[j] - c) * rho[j] - c * s) * iden[j];
+    tm[j] = D[j] * iden[j] * tl[j] + (rho[j] + s) * b[j] * iden[j];
+    if (n < N) agg = Aff1<T>::compose(agg, {T(1) - c * (T(1) + s * rm[j]) / D[j], (b[j] - c * s * tm[j]) / D[j]});
+  }
+  Aff1<T> tot;
+  T F = row_scan<Aff1<T>, WPR, false>(agg, tot, sm).b;
+  Ftot = tot.b;
+#pragma unroll
+  for (int j = 0; j < EPT; ++j) {
+    const int n = elem<EPT>(base, j, rev);
+    const T s = (n & 1) ? T(-1) : T(1);
+    if (n < N) {
+      const T z = (b[j] - c * (F + s * (rm[j] * F + tm[j]))) / D[j];
+      F += z;
+      m[j] = F + s * (rho[j] * F + tl[j]);
+      b[j] = z;
+    } else {
+      m[j] = T(0);
+      b[j] = T(0);
+    }
+  }
+}
+
+template <typename T, int EPT, int WPR, int RPB>
+__global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArgs<T> a) {
+  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  RowSmem<T, WPR> sm{raw, 0};
+  const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
+  if (r >= a.R) return;
+  const int lane = threadIdx.x & 31, N = a.N;
+  const bool legt = a.m.kind == kLegT;
+  const bool rev = !legt;  // LMU solves with M^T: reverse layout
+  const int base = range_base<EPT, WPR>(rev);
+  // c = a_i / theta (LegT) or a_i (LMU); em = 1/theta (LegT) or 1 (LMU) scales the explicit matvec.
+  const double cscale = legt ? 1.0 / a.m.theta : 1.0;
+
+  T x[EPT];   // the state c_k
+  T m[EPT];   // (M R x) (LegT) or (M^T x) (LMU), from the last solve
+  T D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
+  double cached_ai = NAN;
+#pragma unroll
+  for (int j = 0; j < EPT; ++j) {
+    double u1, u2;
+    par_consts(a.m, elem<EPT>(base, j, rev), N, u1, u2);
+    D[j] = T(u1); rn[j] = T(u2); rho[j] = T(0); iden[j] = T(1);
+  }
+  load_range<T, EPT>(a.src + r * N, base, N, rev, x);
+  {
+    // m = M u with u = R x (LegT) or x (LMU): F_l = sum_{k<=l} u_k (forward), G_l = sum_{k>l} s_k u_k (reverse).
+    Aff1<T> af = Aff1<T>::identity(), ag = Aff1<T>::identity();
+#pragma unroll
+    for (int j = 0; j < EPT; ++j) af = Aff1<T>::compose(af, {T(1), legt ? rn[j] * x[j] : x[j]});
+#pragma unroll
+    for (int j = EPT - 1; j >= 0; --j) {
+      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      ag = Aff1<T>::compose(ag, {T(1), s * (legt ? rn[j] * x[j] : x[j])});
+    }
+    Aff1<T> tot;
+    T F = row_scan<Aff1<T>, WPR, false>(af, tot, sm).b;
+    T G = row_scan<Aff1<T>, WPR, true>(ag, tot, sm).b;
+    T Gl[EPT];
+#pragma unroll
+    for (int j = EPT - 1; j >= 0; --j) {
+      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      Gl[j] = G;
+      G += s * (legt ? rn[j] * x[j] : x[j]);
+    }
+#pragma unroll
+    for (int j = 0; j < EPT; ++j) {
+      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      F += legt ? rn[j] * x[j] : x[j];
+      m[j] = elem<EPT>(base, j, rev) < N ? F + s * Gl[j] : T(0);
+    }
+  }
+
+  for (int k0 = 0; k0 < a.L; k0 += 32) {
+    const StepChunk<T> chunk = load_chunk<T>(a.f, a.coef, a.per_row, a.R, r, k0 + lane, a.L);
+    const int kend = min(a.L - k0, 32);
+    for (int kk = 0; kk < kend; ++kk) {
+      const T fk = __shfl_sync(kFull, chunk.f, kk);
+      const double ai = __shfl_sync(kFull, chunk.ai, kk);
+      const double ae = __shfl_sync(kFull, chunk.ae, kk);
+      const double ab = __shfl_sync(kFull, chunk.ab, kk);
+      if (is_reset(ai)) {
+        // c_k = f_k e_0: (M R e_0)_n = 1 (LegT), (M^T e_0)_n = (-1)^n (LMU).
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) {
+          const int n = elem<EPT>(base, j, rev);
+          x[j] = n == 0 ? fk : T(0);
+          m[j] = n < N ? ((legt || !(n & 1)) ? fk : -fk) : T(0);
+        }
+      } else {
+        const T c = T(ai * cscale), te = T(ae * cscale), tbf = T(ab * cscale) * fk;
+        if (ai != cached_ai) {
+          par_rho<T, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
+          cached_ai = ai;
+        }
+        // Right-hand side in the scaled unknowns:
+        //   LegT: R^{-1} ((I + a_e A) x + a_b B f) = x / r - (a_e/theta) m + (a_b/theta) f,   1/r = r D
+        //   LMU:  Q^{-1} ((I + a_e A) x + a_b B f) = D x - a_e m + a_b (-1)^n f
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) {
+          const int n = elem<EPT>(base, j, rev);
+          const T s = (n & 1) ? T(-1) : T(1);
+          b[j] = n < N ? (legt ? x[j] * rn[j] * D[j] - te * m[j] + tbf : D[j] * x[j] - te * m[j] + s * tbf) : T(0);
+        }
+        T Ftot, taum1;
+        par_sweep<T, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
+        // y = R^{-1} z (LegT) or z (LMU).
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) x[j] = legt ? b[j] * rn[j] * D[j] : b[j];
+      }
+      if (a.return_all) store_range<T, EPT>(a.out + ((int64_t)(k0 + kk) * a.R + r) * N, base, N, rev, x);
+    }
+  }
+  if (!a.return_all) store_range<T, EPT>(a.out + r * N, base, N, rev, x);
+}
+
+template <typename T, int EPT, int WPR, int RPB>
+__global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArgs<T> a) {
+  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  RowSmem<T, WPR> sm{raw, 0};
+  const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
+  if (r >= a.R) return;
+  const int lane = threadIdx.x & 31, N = a.N;
+  const int64_t R = a.R;
+  const bool legt = a.m.kind == kLegT;
+  const bool rev = legt;  // LegT^T solves with M^T: reverse layout; LMU^T with M: forward
+  const int base = range_base<EPT, WPR>(rev);
+  const double cscale = legt ? 1.0 / a.m.theta : 1.0;
+
+  T lam[EPT], nxt[EPT], m[EPT], D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
+  double cached_ai = NAN;
+#pragma unroll
+  for (int j = 0; j < EPT; ++j) {
+    double u1, u2;
+    par_consts(a.m, elem<EPT>(base, j, rev), N, u1, u2);
+    D[j] = T(u1); rn[j] = T(u2); rho[j] = T(0); iden[j] = T(1); lam[j] = T(0); nxt[j] = T(0);
+  }
+  if (!a.return_all) load_range<T, EPT>(a.src + r * N, base, N, rev, lam);
+  else if (a.L > 0) load_range<T, EPT>(a.src + ((int64_t)(a.L - 1) * R + r) * N, base, N, rev, lam);
+
+  for (int kc = (a.L - 1) >> 5; kc >= 0; --kc) {
+    const int k0 = kc * 32;
+    const StepChunk<T> chunk = load_chunk<T>(nullptr, a.coef, a.per_row, R, r, k0 + lane, a.L);
+    T gf_lane = T(0);
+    for (int kk = min(a.L - k0, 32) - 1; kk >= 0; --kk) {
+      const int k = k0 + kk;
+      if (a.return_all && k >= 1) load_range<T, EPT>(a.src + ((int64_t)(k - 1) * R + r) * N, base, N, rev, nxt);
+      const double ai = __shfl_sync(kFull, chunk.ai, kk);
+      const double ae = __shfl_sync(kFull, chunk.ae, kk);
+      const double ab = __shfl_sync(kFull, chunk.ab, kk);
+      T gf;
+      if (is_reset(ai)) {
+        gf = row_value_at_zero<T, EPT, WPR>(lam, base, rev, sm);
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) lam[j] = T(0);
+      } else {
+        const T c = T(ai * cscale), te = T(ae * cscale);
+        if (ai != cached_ai) {
+          par_rho<T, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
+          cached_ai = ai;
+        }
+        // LegT: z = R w solves (D + c M^T) z = R^{-1} lambda (1/r = r D); LMU: z = Q w solves (D + c M) z = lambda.
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) b[j] = legt ? lam[j] * rn[j] * D[j] : lam[j];
+        T Ftot, taum1;
+        par_sweep<T, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
+        // w = R^{-1} z (LegT) or D z (LMU); lambda' = w + a_e A^T w = w - (a_e/theta) r (M^T z) (LegT),
+        // w - a_e (M z) (LMU); <B, w> = F_{N-1} / theta (LegT), tau_{-1} (LMU).
+#pragma unroll
+        for (int j = 0; j < EPT; ++j)
+          lam[j] = legt ? b[j] * rn[j] * D[j] - te * rn[j] * m[j] : D[j] * b[j] - te * m[j];
+        gf = legt ? T(ab * cscale) * Ftot : T(ab) * taum1;
+      }
+      if (lane == kk) gf_lane = gf;
+      if (a.return_all && k >= 1) {
+#pragma unroll
+        for (int j = 0; j < EPT; ++j) lam[j] += nxt[j];
+      }
+    }
+    store_grad_f<T, WPR>(a, r, k0, gf_lane);
+  }
+  store_range<T, EPT>(a.out + r * N, base, N, rev, lam);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -663,7 +756,7 @@ MeasureArgs parse_measure(const std::string& measure, const std::vector<double>&
   return m;
 }
 
-int family_of(const MeasureArgs& m) { return (m.kind == kLegS || m.kind == kLagT) ? kFamTri : kFamPar; }
+bool is_tri(const MeasureArgs& m) { return m.kind == kLegS || m.kind == kLagT; }
 
 void check_cuda_float(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_cuda(), name, ": expected a CUDA tensor, got one on ", t.device());
@@ -685,39 +778,36 @@ void check_sizes(int64_t L, int64_t N) {
   TORCH_CHECK_VALUE(L <= INT32_MAX, "L: expected at most 2^31 - 1 steps, got ", L);
 }
 
-// Launch configuration for N: (EPT, WPR, RPB) chosen so that 32 * WPR * EPT >= N.
+template <int V>
+using IC = std::integral_constant<int, V>;
+
+// Launch configuration for N: (EPT, WPR, RPB) with 32 * WPR * EPT >= N; one warp per row (4 rows
+// per block) up to N = 256, then one block of WPR warps per row.
 template <typename Fn>
 void dispatch_n(int64_t N, Fn&& fn) {
-  if (N <= 32) fn(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{}, std::integral_constant<int, 4>{});
-  else if (N <= 64) fn(std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{}, std::integral_constant<int, 4>{});
-  else if (N <= 128) fn(std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{}, std::integral_constant<int, 4>{});
-  else if (N <= 256) fn(std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{}, std::integral_constant<int, 4>{});
-  else if (N <= 512) fn(std::integral_constant<int, 8>{}, std::integral_constant<int, 2>{}, std::integral_constant<int, 1>{});
-  else if (N <= 1024) fn(std::integral_constant<int, 8>{}, std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
-  else if (N <= 2048) fn(std::integral_constant<int, 8>{}, std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
-  else fn(std::integral_constant<int, 8>{}, std::integral_constant<int, 16>{}, std::integral_constant<int, 1>{});
+  if (N <= 32) fn(IC<1>{}, IC<1>{}, IC<4>{});
+  else if (N <= 64) fn(IC<2>{}, IC<1>{}, IC<4>{});
+  else if (N <= 128) fn(IC<4>{}, IC<1>{}, IC<4>{});
+  else if (N <= 256) fn(IC<8>{}, IC<1>{}, IC<4>{});
+  else if (N <= 512) fn(IC<8>{}, IC<2>{}, IC<1>{});
+  else if (N <= 1024) fn(IC<8>{}, IC<4>{}, IC<1>{});
+  else if (N <= 2048) fn(IC<8>{}, IC<8>{}, IC<1>{});
+  else fn(IC<8>{}, IC<16>{}, IC<1>{});
 }
 
 template <typename T>
-void launch_fwd(const FwdArgs<T>& args, int fam) {
+void launch(const KernelArgs<T>& args, bool adjoint) {
   dispatch_n(args.N, [&](auto ept, auto wpr, auto rpb) {
     constexpr int EPT = decltype(ept)::value, WPR = decltype(wpr)::value, RPB = decltype(rpb)::value;
     const dim3 grid((unsigned)((args.R + RPB - 1) / RPB)), block(32 * WPR * RPB);
-    auto stream = at::cuda::getCurrentCUDAStream();
-    if (fam == kFamTri) gbt_scan_fwd_kernel<T, kFamTri, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-    else gbt_scan_fwd_kernel<T, kFamPar, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
-}
-
-template <typename T>
-void launch_adj(const AdjArgs<T>& args, int fam) {
-  dispatch_n(args.N, [&](auto ept, auto wpr, auto rpb) {
-    constexpr int EPT = decltype(ept)::value, WPR = decltype(wpr)::value, RPB = decltype(rpb)::value;
-    const dim3 grid((unsigned)((args.R + RPB - 1) / RPB)), block(32 * WPR * RPB);
-    auto stream = at::cuda::getCurrentCUDAStream();
-    if (fam == kFamTri) gbt_scan_adj_kernel<T, kFamTri, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-    else gbt_scan_adj_kernel<T, kFamPar, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
+    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    if (is_tri(args.m)) {
+      if (adjoint) tri_adj_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
+      else tri_fwd_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
+    } else {
+      if (adjoint) par_adj_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
+      else par_fwd_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
+    }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
@@ -742,9 +832,10 @@ at::Tensor gbt_scan(const at::Tensor& f, const at::Tensor& c0, const at::Tensor&
   if (R == 0 || (return_all && L == 0)) return out;
   const at::Tensor fc = f.contiguous(), cc = c0.contiguous(), kc = coef.contiguous();
   AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "hippo_rs::gbt_scan", [&] {
-    FwdArgs<scalar_t> args{fc.data_ptr<scalar_t>(), cc.data_ptr<scalar_t>(), kc.data_ptr<double>(),
-                           out.data_ptr<scalar_t>(), (int)L, (int)N, R, kc.dim() == 3, return_all, m};
-    launch_fwd<scalar_t>(args, family_of(m));
+    const KernelArgs<scalar_t> args{fc.data_ptr<scalar_t>(), cc.data_ptr<scalar_t>(), kc.data_ptr<double>(),
+                                    out.data_ptr<scalar_t>(), nullptr, (int)L, (int)N, R, kc.dim() == 3,
+                                    return_all, m};
+    launch<scalar_t>(args, false);
   });
   return out;
 }
@@ -775,9 +866,10 @@ std::tuple<at::Tensor, at::Tensor> gbt_scan_backward(const at::Tensor& grad, con
   if (R == 0) return {grad_f, grad_c0};
   const at::Tensor gc = grad.contiguous(), kc = coef.contiguous();
   AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "hippo_rs::gbt_scan_backward", [&] {
-    AdjArgs<scalar_t> args{gc.data_ptr<scalar_t>(), kc.data_ptr<double>(), grad_f.data_ptr<scalar_t>(),
-                           grad_c0.data_ptr<scalar_t>(), (int)L, (int)N, R, kc.dim() == 3, return_all, m};
-    launch_adj<scalar_t>(args, family_of(m));
+    const KernelArgs<scalar_t> args{nullptr, gc.data_ptr<scalar_t>(), kc.data_ptr<double>(),
+                                    grad_c0.data_ptr<scalar_t>(), grad_f.data_ptr<scalar_t>(), (int)L, (int)N, R,
+                                    kc.dim() == 3, return_all, m};
+    launch<scalar_t>(args, true);
   });
   return {grad_f, grad_c0};
 }
