@@ -1,4 +1,4 @@
-// Python binding of the CUDA kernels (cuda/hippo_scan.cu). hippo_rs.torch._cuda loads this extension
+// Python binding of the CUDA kernels (hippo_scan.cu). hippo_rs.torch._cuda loads this extension
 // with torch.utils.cpp_extension and registers the functions as the CUDA kernels of the ops
 // torch.ops.hippo_rs.{gbt_scan, gbt_scan_backward, gbt_step, gbt_step_backward} (schemas in
 // python/hippo_rs/torch/_ops.py); argument checks happen in C++ (TORCH_CHECK, messages name shapes
