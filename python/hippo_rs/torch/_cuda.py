@@ -67,6 +67,27 @@ def _pip_cuda_home() -> Optional[str]:
     return None
 
 
+def _cudart_link_flags(cuda_home: str) -> List[str]:
+    """Linker flags for a toolkit without the unversioned ``libcudart.so`` (NVIDIA's pip wheels ship
+    only ``libcudart.so.<major>``, while cpp_extension links with ``-lcudart``): a private directory
+    holding ``libcudart.so`` -> the versioned library. At run time the library torch already loaded
+    satisfies the dependency."""
+    libs = [Path(cuda_home) / d for d in ("lib64", "lib")]
+    if any((d / "libcudart.so").exists() for d in libs):
+        return []
+    versioned = sorted(p for d in libs if d.is_dir() for p in d.glob("libcudart.so.*"))
+    if not versioned:
+        return []
+    from torch.utils import cpp_extension
+
+    link_dir = Path(cpp_extension.get_default_build_root()) / "hippo_rs_cudart_link"
+    link_dir.mkdir(parents=True, exist_ok=True)
+    link = link_dir / "libcudart.so"
+    if not link.exists():
+        link.symlink_to(versioned[0])
+    return [f"-L{link_dir}"]
+
+
 def _missing() -> Optional[str]:
     """Why the extension cannot be built here, or None."""
     if torch.version.cuda is None:
@@ -118,6 +139,7 @@ def load(verbose: bool = False) -> ModuleType:
                 sources=sources(),
                 extra_cflags=["-O3"],
                 extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],
+                extra_ldflags=_cudart_link_flags(cpp_extension.CUDA_HOME),
                 verbose=verbose,
             )
         except Exception as exc:  # the compiler's output is in the exception (or above, verbose=True)
