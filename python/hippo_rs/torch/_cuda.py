@@ -114,6 +114,14 @@ def _missing() -> Optional[str]:
     return None
 
 
+def _is_built() -> bool:
+    """Whether torch's extension cache already holds a build (then load() only loads it)."""
+    from torch.utils import cpp_extension
+
+    build_dir = Path(cpp_extension._get_build_directory(_NAME, verbose=False))
+    return (build_dir / f"{_NAME}.so").exists()
+
+
 def load(verbose: bool = False) -> ModuleType:
     """Builds (first time) and loads the CUDA extension; raises RuntimeError saying what is missing."""
     global _module, _error
@@ -128,11 +136,12 @@ def load(verbose: bool = False) -> ModuleType:
             raise RuntimeError(_error)
         from torch.utils import cpp_extension
 
-        warnings.warn(
-            "hippo_rs: compiling the CUDA kernels (first use; cached afterwards, about a minute)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        if not _is_built():
+            warnings.warn(
+                "hippo_rs: compiling the CUDA kernels (first use, a few minutes; cached afterwards)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         try:
             _module = cpp_extension.load(
                 name=_NAME,
