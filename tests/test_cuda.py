@@ -7,6 +7,7 @@ training step with the same loss and gradients on CPU and GPU.
 """
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def lti_coef(L, dt, alpha):
     return torch.tensor([[alpha * dt, (1 - alpha) * dt, dt]], dtype=torch.float64).expand(L, 3).contiguous()
 
 
-def per_row_coef(L, R, alpha, measure, rng):
+def per_row_coef(L, R, alpha, measure, rng, dt_scale):
     """Timestamped rows, one per step and row: random steps, and LegS resets at random places."""
     if measure == "legs":
         t1 = np.cumsum(rng.uniform(0.1, 2.0, (L, R)), axis=0)
@@ -53,18 +54,21 @@ def per_row_coef(L, R, alpha, measure, rng):
         coef[0] = (INF, 0.0, 0.0)
         coef[rng.random((L, R)) < 0.05] = (INF, 0.0, 0.0)
     else:
-        dt = rng.uniform(0.001, 0.2, (L, R))
+        dt = rng.uniform(0.001, 0.2, (L, R)) * dt_scale
         coef = np.stack([alpha * dt, (1 - alpha) * dt, dt], axis=-1)
     return torch.from_numpy(coef)
 
 
-def coef_for(measure, L, R, method, layout, rng):
+def coef_for(measure, L, R, method, layout, rng, N):
+    """Rows for a test case. Explicit-leaning weights (alpha < 1/2) are unstable for stiff A: their
+    time-invariant steps shrink with N (dt ~ 1/N^2) so that the states stay finite."""
     alpha = METHODS[method]
+    dt_scale = 1.0 if alpha >= 0.5 else 1.0 / N**2
     if layout == "per_row":
-        return per_row_coef(L, R, alpha, measure, rng)
+        return per_row_coef(L, R, alpha, measure, rng, dt_scale)
     if measure == "legs":
         return legs_coef(L, alpha, "paper" if layout == "paper" else "original", t0=int(rng.integers(0, 3)))
-    return lti_coef(L, float(rng.uniform(0.005, 0.1)), alpha)
+    return lti_coef(L, float(rng.uniform(0.005, 0.1)) * dt_scale, alpha)
 
 
 def close(gpu, cpu, dtype, what):
@@ -94,9 +98,11 @@ CASES = [
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("measure", MEASURES)
 def test_scan_forward_and_backward_match_cpu(measure, method, layout, dtype):
-    rng = np.random.default_rng(abs(hash((measure, method, layout, str(dtype)))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{measure} {method} {layout} {dtype}".encode()))
     for N, R, L in CASES:
-        coef = coef_for(measure, L, R, method, layout, rng)
+        if measure == "legs" and METHODS[method] < 0.5 and N > 16:
+            continue  # LegS with alpha < 1/2 amplifies by ~prod_t |1 - (n+1)/t|: overflows float32 for large N
+        coef = coef_for(measure, L, R, method, layout, rng, N)
         f = torch.from_numpy(rng.standard_normal((L, R))).to(dtype)
         c0 = torch.from_numpy(rng.standard_normal((R, N))).to(dtype) * 0.1
         for return_all in (True, False):
@@ -147,7 +153,7 @@ def test_long_legs_scan_keeps_constant_input_at_e0():
 def test_gradcheck_float64_on_gpu(measure):
     rng = np.random.default_rng(3)
     L, R, N = 6, 3, 9
-    coef = coef_for(measure, L, R, "bilinear", "per_row", rng).to(CUDA)
+    coef = coef_for(measure, L, R, "bilinear", "per_row", rng, N).to(CUDA)
     f = torch.randn(L, R, dtype=torch.float64, device=CUDA, requires_grad=True)
     c0 = torch.randn(R, N, dtype=torch.float64, device=CUDA, requires_grad=True)
     p = PARAMS[measure]
@@ -291,7 +297,7 @@ def test_argument_errors_name_shapes_and_dtypes():
     f = torch.randn(4, 3, device=CUDA)
     c0 = torch.randn(3, 8, device=CUDA)
     coef = legs_coef(4, 0.5).to(CUDA)
-    with pytest.raises(RuntimeError, match=r"coef: expected shape \(4, 3\) or \(4, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"coef: expected shape \(4, 3\) or \(4, 3, 3\)"):
         _cuda.load().gbt_scan(f, c0, coef[:2], "legs", [], True)
     with pytest.raises(TypeError, match="c0: expected the dtype of f"):
         _cuda.load().gbt_scan(f, c0.double(), coef, "legs", [], True)

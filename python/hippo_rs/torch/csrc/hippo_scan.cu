@@ -25,7 +25,8 @@
 //   (reference notes section 5: a first-order linear recurrence, scanned with (alpha, beta) pairs).
 //   A^T = -diag(d) - up(r r^T): the same formulas with the running sums taken from n = N-1 down.
 //
-// Family PAR (legt, lmu): both are the "M" matrix M_lk = 1 (k <= l), s_l s_k (k > l), s_l = (-1)^l
+// Family PAR (legt, lmu): both are the "M" matrix M_lk = 1 (k <= l), s_l s_k (k > l), s_l = (-1)^n with n
+// the element's own index (M needs only the products; the sums below use this sign)
 // (lower triangle of ones, rank-one s s^T strictly above), scaled by diagonals:
 //   LegT: A_nk = -(1/theta) r_n r_k M_nk (measure.rs), i.e. A = -(1/theta) R M R, B = r / theta;
 //   LMU:  A_nk = (2n+1)/theta * (-(-1)^(n-k) if n >= k else -1) = -(2n+1)/theta M_kn,
