@@ -64,10 +64,15 @@
 // does), with the coefficients converted from float64 once per step and the measure constants
 // computed in float64 and rounded once.
 
+#ifdef HIPPO_CUDA_EMULATION
+// tests/cuda_emu: the kernels below compiled as host code, one std::thread per CUDA thread.
+#include "emu.h"
+#else
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/util/Exception.h>
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -307,7 +312,7 @@ __device__ __forceinline__ void tri_consts(const MeasureArgs& m, int n, int N, d
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) tri_fwd_kernel(const KernelArgs<T> a) {
-  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
   RowSmem<T, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;  // only when WPR == 1 (RPB rows per block), where no barrier is used
@@ -392,7 +397,7 @@ __device__ __forceinline__ void store_grad_f(const KernelArgs<T>& a, int64_t r, 
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) tri_adj_kernel(const KernelArgs<T> a) {
-  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
   RowSmem<T, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;
@@ -558,7 +563,7 @@ __device__ __forceinline__ void par_sweep(const T (&D)[EPT], const T (&rho)[EPT]
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArgs<T> a) {
-  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
   RowSmem<T, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;
@@ -653,7 +658,7 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArgs<T> a) {
-  __shared__ alignas(16) unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
   RowSmem<T, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;
@@ -719,6 +724,25 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArg
   store_range<T, EPT>(a.out + r * N, base, N, rev, lam);
 }
 
+template <int V>
+using IC = std::integral_constant<int, V>;
+
+// Launch configuration for N: (EPT, WPR, RPB) with 32 * WPR * EPT >= N; one warp per row (4 rows
+// per block) up to N = 256, then one block of WPR warps per row.
+template <typename Fn>
+void dispatch_n(int64_t N, Fn&& fn) {
+  if (N <= 32) fn(IC<1>{}, IC<1>{}, IC<4>{});
+  else if (N <= 64) fn(IC<2>{}, IC<1>{}, IC<4>{});
+  else if (N <= 128) fn(IC<4>{}, IC<1>{}, IC<4>{});
+  else if (N <= 256) fn(IC<8>{}, IC<1>{}, IC<4>{});
+  else if (N <= 512) fn(IC<8>{}, IC<2>{}, IC<1>{});
+  else if (N <= 1024) fn(IC<8>{}, IC<4>{}, IC<1>{});
+  else if (N <= 2048) fn(IC<8>{}, IC<8>{}, IC<1>{});
+  else fn(IC<8>{}, IC<16>{}, IC<1>{});
+}
+
+#ifndef HIPPO_CUDA_EMULATION
+
 // ------------------------------------------------------------------------------------------------
 // Host side: argument checks, configuration choice, launches.
 // ------------------------------------------------------------------------------------------------
@@ -777,23 +801,6 @@ void check_coef(const at::Tensor& coef, int64_t L, int64_t R, const at::Device& 
 void check_sizes(int64_t L, int64_t N) {
   TORCH_CHECK_VALUE(N >= 1 && N <= kMaxN, "N: the CUDA kernels support 1 <= N <= ", kMaxN, ", got ", N);
   TORCH_CHECK_VALUE(L <= INT32_MAX, "L: expected at most 2^31 - 1 steps, got ", L);
-}
-
-template <int V>
-using IC = std::integral_constant<int, V>;
-
-// Launch configuration for N: (EPT, WPR, RPB) with 32 * WPR * EPT >= N; one warp per row (4 rows
-// per block) up to N = 256, then one block of WPR warps per row.
-template <typename Fn>
-void dispatch_n(int64_t N, Fn&& fn) {
-  if (N <= 32) fn(IC<1>{}, IC<1>{}, IC<4>{});
-  else if (N <= 64) fn(IC<2>{}, IC<1>{}, IC<4>{});
-  else if (N <= 128) fn(IC<4>{}, IC<1>{}, IC<4>{});
-  else if (N <= 256) fn(IC<8>{}, IC<1>{}, IC<4>{});
-  else if (N <= 512) fn(IC<8>{}, IC<2>{}, IC<1>{});
-  else if (N <= 1024) fn(IC<8>{}, IC<4>{}, IC<1>{});
-  else if (N <= 2048) fn(IC<8>{}, IC<8>{}, IC<1>{});
-  else fn(IC<8>{}, IC<16>{}, IC<1>{});
 }
 
 template <typename T>
@@ -900,5 +907,7 @@ std::tuple<at::Tensor, at::Tensor> gbt_step_backward(const at::Tensor& grad, con
   auto [grad_f, grad_c] = gbt_scan_backward(grad, coef.unsqueeze(0), measure, params, false, grad.size(1));
   return {grad_c, grad_f.reshape({grad.size(0)})};
 }
+
+#endif  // HIPPO_CUDA_EMULATION
 
 }  // namespace hippo_cuda
