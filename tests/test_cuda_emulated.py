@@ -132,7 +132,8 @@ CASES = [(1, 2, 5), (5, 5, 7), (33, 3, 6), (64, 2, 5), (100, 5, 4), (257, 1, 4),
 @pytest.mark.parametrize("measure", list(KINDS))
 def test_emulated_kernels_match_dense(lib, measure, per_row, dtype):
     rng = np.random.default_rng(len(measure) + 10 * per_row)
-    tol = 1e-10 if dtype == np.float64 else 3e-4
+    # float32 legt/lmu compute in float64 internally (only the stores round); legs/lagt in float32.
+    tol = 1e-10 if dtype == np.float64 else (1e-5 if measure in ("legt", "lmu") else 3e-4)
     for N, R, L in CASES:
         coef = make_coef(measure, L, R, per_row, rng)
         f = rng.standard_normal((L, R)).astype(dtype)

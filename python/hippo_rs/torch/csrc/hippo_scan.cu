@@ -60,9 +60,11 @@
 // reuses the running sums of the solve. The recurrence is linear, so the adjoint needs no saved
 // forward state. Reset rows: forward c = f e_0; adjoint grad_f_k = lambda_k[0], lambda_{k-1} = 0.
 //
-// Precision: float64 rows compute in float64; float32 rows compute in float32 (as the Rust core
-// does), with the coefficients converted from float64 once per step and the measure constants
-// computed in float64 and rounded once.
+// Precision: float64 rows compute in float64. float32 rows of legs/lagt compute in float32 (as the
+// Rust core does; every scan factor is in (-1, 1]), with the coefficients converted from float64
+// once per step and the measure constants computed in float64 and rounded once. float32 rows of
+// legt/lmu compute in float64 (loads and stores stay float32): the sweep's z_l = (...)/D_l with
+// D_l ~ 1/(2n+1) cancels, which in float32 cost ~4e-4 relative at N = 600 (tests/test_cuda_emulated.py).
 
 #ifdef HIPPO_CUDA_EMULATION
 // tests/cuda_emu: the kernels below compiled as host code, one std::thread per CUDA thread.
@@ -198,8 +200,8 @@ __device__ __forceinline__ int elem(int base, int j, bool rev) {
   return rev ? base + EPT - 1 - j : base + j;
 }
 
-template <typename T, int EPT>
-__device__ __forceinline__ void load_range(const T* row, int base, int N, bool rev, T (&v)[EPT]) {
+template <typename T, int EPT, typename C>
+__device__ __forceinline__ void load_range(const T* row, int base, int N, bool rev, C (&v)[EPT]) {
   constexpr int VW = 16 / sizeof(T);
   if constexpr (EPT % VW == 0) {
     if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) & 15) == 0) {
@@ -214,7 +216,7 @@ __device__ __forceinline__ void load_range(const T* row, int base, int N, bool r
           tmp[0] = q.x; tmp[1] = q.y;
         }
 #pragma unroll
-        for (int i = 0; i < VW; ++i) v[rev ? EPT - 1 - (j0 + i) : j0 + i] = tmp[i];
+        for (int i = 0; i < VW; ++i) v[rev ? EPT - 1 - (j0 + i) : j0 + i] = C(tmp[i]);
       }
       return;
     }
@@ -222,12 +224,12 @@ __device__ __forceinline__ void load_range(const T* row, int base, int N, bool r
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     const int n = elem<EPT>(base, j, rev);
-    v[j] = n < N ? row[n] : T(0);
+    v[j] = n < N ? C(row[n]) : C(0);
   }
 }
 
-template <typename T, int EPT>
-__device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, const T (&v)[EPT]) {
+template <typename T, int EPT, typename C>
+__device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, const C (&v)[EPT]) {
   constexpr int VW = 16 / sizeof(T);
   if constexpr (EPT % VW == 0) {
     if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) & 15) == 0) {
@@ -235,7 +237,7 @@ __device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, c
       for (int j0 = 0; j0 < EPT; j0 += VW) {
         T tmp[VW];
 #pragma unroll
-        for (int i = 0; i < VW; ++i) tmp[i] = v[rev ? EPT - 1 - (j0 + i) : j0 + i];
+        for (int i = 0; i < VW; ++i) tmp[i] = T(v[rev ? EPT - 1 - (j0 + i) : j0 + i]);
         if constexpr (VW == 4) {
           *reinterpret_cast<float4*>(row + base + j0) = make_float4(tmp[0], tmp[1], tmp[2], tmp[3]);
         } else {
@@ -248,7 +250,7 @@ __device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, c
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     const int n = elem<EPT>(base, j, rev);
-    if (n < N) row[n] = v[j];
+    if (n < N) row[n] = T(v[j]);
   }
 }
 
@@ -563,8 +565,9 @@ __device__ __forceinline__ void par_sweep(const T (&D)[EPT], const T (&rho)[EPT]
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArgs<T> a) {
-  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
-  RowSmem<T, WPR> sm{raw, 0};
+  using C = double;  // float32 rows too: the sweep divides by D_n ~ 1/(2n+1) (see the header)
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<C, WPR>::kSlot : 16];
+  RowSmem<C, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;
   const int lane = threadIdx.x & 31, N = a.N;
@@ -574,42 +577,42 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
   // c = a_i / theta (LegT) or a_i (LMU); em = 1/theta (LegT) or 1 (LMU) scales the explicit matvec.
   const double cscale = legt ? 1.0 / a.m.theta : 1.0;
 
-  T x[EPT];   // the state c_k
-  T m[EPT];   // (M R x) (LegT) or (M^T x) (LMU), from the last solve
-  T D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
+  C x[EPT];   // the state c_k
+  C m[EPT];   // (M R x) (LegT) or (M^T x) (LMU), from the last solve
+  C D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
   double cached_ai = NAN;
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     double u1, u2;
     par_consts(a.m, elem<EPT>(base, j, rev), N, u1, u2);
-    D[j] = T(u1); rn[j] = T(u2); rho[j] = T(0); iden[j] = T(1);
+    D[j] = C(u1); rn[j] = C(u2); rho[j] = C(0); iden[j] = C(1);
   }
   load_range<T, EPT>(a.src + r * N, base, N, rev, x);
   {
     // m = M u with u = R x (LegT) or x (LMU): F_l = sum_{k<=l} u_k (forward), G_l = sum_{k>l} s_k u_k (reverse).
-    Aff1<T> af = Aff1<T>::identity(), ag = Aff1<T>::identity();
+    Aff1<C> af = Aff1<C>::identity(), ag = Aff1<C>::identity();
 #pragma unroll
-    for (int j = 0; j < EPT; ++j) af = Aff1<T>::compose(af, {T(1), legt ? rn[j] * x[j] : x[j]});
+    for (int j = 0; j < EPT; ++j) af = Aff1<C>::compose(af, {C(1), legt ? rn[j] * x[j] : x[j]});
 #pragma unroll
     for (int j = EPT - 1; j >= 0; --j) {
-      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
-      ag = Aff1<T>::compose(ag, {T(1), s * (legt ? rn[j] * x[j] : x[j])});
+      const C s = (elem<EPT>(base, j, rev) & 1) ? C(-1) : C(1);
+      ag = Aff1<C>::compose(ag, {C(1), s * (legt ? rn[j] * x[j] : x[j])});
     }
-    Aff1<T> tot;
-    T F = row_scan<Aff1<T>, WPR, false>(af, tot, sm).b;
-    T G = row_scan<Aff1<T>, WPR, true>(ag, tot, sm).b;
-    T Gl[EPT];
+    Aff1<C> tot;
+    C F = row_scan<Aff1<C>, WPR, false>(af, tot, sm).b;
+    C G = row_scan<Aff1<C>, WPR, true>(ag, tot, sm).b;
+    C Gl[EPT];
 #pragma unroll
     for (int j = EPT - 1; j >= 0; --j) {
-      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      const C s = (elem<EPT>(base, j, rev) & 1) ? C(-1) : C(1);
       Gl[j] = G;
       G += s * (legt ? rn[j] * x[j] : x[j]);
     }
 #pragma unroll
     for (int j = 0; j < EPT; ++j) {
-      const T s = (elem<EPT>(base, j, rev) & 1) ? T(-1) : T(1);
+      const C s = (elem<EPT>(base, j, rev) & 1) ? C(-1) : C(1);
       F += legt ? rn[j] * x[j] : x[j];
-      m[j] = elem<EPT>(base, j, rev) < N ? F + s * Gl[j] : T(0);
+      m[j] = elem<EPT>(base, j, rev) < N ? F + s * Gl[j] : C(0);
     }
   }
 
@@ -617,7 +620,7 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
     const StepChunk<T> chunk = load_chunk<T>(a.f, a.coef, a.per_row, a.R, r, k0 + lane, a.L);
     const int kend = min(a.L - k0, 32);
     for (int kk = 0; kk < kend; ++kk) {
-      const T fk = __shfl_sync(kFull, chunk.f, kk);
+      const C fk = C(__shfl_sync(kFull, chunk.f, kk));
       const double ai = __shfl_sync(kFull, chunk.ai, kk);
       const double ae = __shfl_sync(kFull, chunk.ae, kk);
       const double ab = __shfl_sync(kFull, chunk.ab, kk);
@@ -626,13 +629,13 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
           const int n = elem<EPT>(base, j, rev);
-          x[j] = n == 0 ? fk : T(0);
-          m[j] = n < N ? ((legt || !(n & 1)) ? fk : -fk) : T(0);
+          x[j] = n == 0 ? fk : C(0);
+          m[j] = n < N ? ((legt || !(n & 1)) ? fk : -fk) : C(0);
         }
       } else {
-        const T c = T(ai * cscale), te = T(ae * cscale), tbf = T(ab * cscale) * fk;
+        const C c = C(ai * cscale), te = C(ae * cscale), tbf = C(ab * cscale) * fk;
         if (ai != cached_ai) {
-          par_rho<T, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
+          par_rho<C, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
           cached_ai = ai;
         }
         // Right-hand side in the scaled unknowns:
@@ -641,11 +644,11 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
 #pragma unroll
         for (int j = 0; j < EPT; ++j) {
           const int n = elem<EPT>(base, j, rev);
-          const T s = (n & 1) ? T(-1) : T(1);
-          b[j] = n < N ? (legt ? x[j] * rn[j] * D[j] - te * m[j] + tbf : D[j] * x[j] - te * m[j] + s * tbf) : T(0);
+          const C s = (n & 1) ? C(-1) : C(1);
+          b[j] = n < N ? (legt ? x[j] * rn[j] * D[j] - te * m[j] + tbf : D[j] * x[j] - te * m[j] + s * tbf) : C(0);
         }
-        T Ftot, taum1;
-        par_sweep<T, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
+        C Ftot, taum1;
+        par_sweep<C, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
         // y = R^{-1} z (LegT) or z (LMU).
 #pragma unroll
         for (int j = 0; j < EPT; ++j) x[j] = legt ? b[j] * rn[j] * D[j] : b[j];
@@ -658,8 +661,9 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_fwd_kernel(const KernelArg
 
 template <typename T, int EPT, int WPR, int RPB>
 __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArgs<T> a) {
-  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<T, WPR>::kSlot : 16];
-  RowSmem<T, WPR> sm{raw, 0};
+  using C = double;  // float32 rows too: the sweep divides by D_n ~ 1/(2n+1) (see the header)
+  alignas(16) __shared__ unsigned char raw[WPR > 1 ? 2 * WPR * RowSmem<C, WPR>::kSlot : 16];
+  RowSmem<C, WPR> sm{raw, 0};
   const int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (32 * WPR);
   if (r >= a.R) return;
   const int lane = threadIdx.x & 31, N = a.N;
@@ -669,13 +673,13 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArg
   const int base = range_base<EPT, WPR>(rev);
   const double cscale = legt ? 1.0 / a.m.theta : 1.0;
 
-  T lam[EPT], nxt[EPT], m[EPT], D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
+  C lam[EPT], nxt[EPT], m[EPT], D[EPT], rn[EPT], rho[EPT], iden[EPT], b[EPT];
   double cached_ai = NAN;
 #pragma unroll
   for (int j = 0; j < EPT; ++j) {
     double u1, u2;
     par_consts(a.m, elem<EPT>(base, j, rev), N, u1, u2);
-    D[j] = T(u1); rn[j] = T(u2); rho[j] = T(0); iden[j] = T(1); lam[j] = T(0); nxt[j] = T(0);
+    D[j] = C(u1); rn[j] = C(u2); rho[j] = C(0); iden[j] = C(1); lam[j] = C(0); nxt[j] = C(0);
   }
   if (!a.return_all) load_range<T, EPT>(a.src + r * N, base, N, rev, lam);
   else if (a.L > 0) load_range<T, EPT>(a.src + ((int64_t)(a.L - 1) * R + r) * N, base, N, rev, lam);
@@ -683,35 +687,35 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArg
   for (int kc = (a.L - 1) >> 5; kc >= 0; --kc) {
     const int k0 = kc * 32;
     const StepChunk<T> chunk = load_chunk<T>(nullptr, a.coef, a.per_row, R, r, k0 + lane, a.L);
-    T gf_lane = T(0);
+    C gf_lane = C(0);
     for (int kk = min(a.L - k0, 32) - 1; kk >= 0; --kk) {
       const int k = k0 + kk;
       if (a.return_all && k >= 1) load_range<T, EPT>(a.src + ((int64_t)(k - 1) * R + r) * N, base, N, rev, nxt);
       const double ai = __shfl_sync(kFull, chunk.ai, kk);
       const double ae = __shfl_sync(kFull, chunk.ae, kk);
       const double ab = __shfl_sync(kFull, chunk.ab, kk);
-      T gf;
+      C gf;
       if (is_reset(ai)) {
-        gf = row_value_at_zero<T, EPT, WPR>(lam, base, rev, sm);
+        gf = row_value_at_zero<C, EPT, WPR>(lam, base, rev, sm);
 #pragma unroll
-        for (int j = 0; j < EPT; ++j) lam[j] = T(0);
+        for (int j = 0; j < EPT; ++j) lam[j] = C(0);
       } else {
-        const T c = T(ai * cscale), te = T(ae * cscale);
+        const C c = C(ai * cscale), te = C(ae * cscale);
         if (ai != cached_ai) {
-          par_rho<T, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
+          par_rho<C, EPT, WPR>(D, base, rev, N, c, rho, iden, sm);
           cached_ai = ai;
         }
         // LegT: z = R w solves (D + c M^T) z = R^{-1} lambda (1/r = r D); LMU: z = Q w solves (D + c M) z = lambda.
 #pragma unroll
         for (int j = 0; j < EPT; ++j) b[j] = legt ? lam[j] * rn[j] * D[j] : lam[j];
-        T Ftot, taum1;
-        par_sweep<T, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
+        C Ftot, taum1;
+        par_sweep<C, EPT, WPR>(D, rho, iden, base, rev, N, c, b, m, Ftot, taum1, sm);
         // w = R^{-1} z (LegT) or D z (LMU); lambda' = w + a_e A^T w = w - (a_e/theta) r (M^T z) (LegT),
         // w - a_e (M z) (LMU); <B, w> = F_{N-1} / theta (LegT), tau_{-1} (LMU).
 #pragma unroll
         for (int j = 0; j < EPT; ++j)
           lam[j] = legt ? b[j] * rn[j] * D[j] - te * rn[j] * m[j] : D[j] * b[j] - te * m[j];
-        gf = legt ? T(ab * cscale) * Ftot : T(ab) * taum1;
+        gf = legt ? C(ab * cscale) * Ftot : C(ab) * taum1;
       }
       if (lane == kk) gf_lane = gf;
       if (a.return_all && k >= 1) {
@@ -719,7 +723,7 @@ __global__ void __launch_bounds__(32 * WPR * RPB) par_adj_kernel(const KernelArg
         for (int j = 0; j < EPT; ++j) lam[j] += nxt[j];
       }
     }
-    store_grad_f<T, WPR>(a, r, k0, gf_lane);
+    store_grad_f<T, WPR>(a, r, k0, T(gf_lane));
   }
   store_range<T, EPT>(a.out + r * N, base, N, rev, lam);
 }
