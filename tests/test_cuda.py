@@ -6,6 +6,7 @@ gradcheck in float64 on the GPU; opcheck; torch.compile; CUDA-graph capture; and
 training step with the same loss and gradients on CPU and GPU.
 """
 
+import copy
 import math
 import zlib
 
@@ -291,6 +292,26 @@ def test_hippo_rnn_training_step_same_on_cpu_and_gpu(dtype):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     for a, b in zip(gpu_model.parameters(), cpu_model.parameters()):
         torch.testing.assert_close(a.detach().cpu(), b.detach(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("measure", ["legs", "tlegs", "legt", "lmu", "lagt"])
+def test_hippo_rnn_module_training_step_same_on_cpu_and_gpu(measure):
+    """hippo_rs.torch.HiPPORNN (the package's cell, coefficient rows built on the signal's device)."""
+    torch.manual_seed(0)
+    cpu = hippo_rs.torch.HiPPORNN(None, 1, 16, memory_order=12, memory_size=2, measure=measure).double()
+    gpu = copy.deepcopy(cpu).to(CUDA)
+    x = torch.randn(25, 4, 1, dtype=torch.float64)
+    ts = torch.cumsum(torch.rand(25, 4, dtype=torch.float64) + 0.1, 0) if measure == "tlegs" else None
+    losses, grads = [], []
+    for model, dev in ((cpu, "cpu"), (gpu, CUDA)):
+        out, _ = model(x.to(dev), timestamps=None if ts is None else ts.to(dev))
+        loss = out[-1].square().sum()
+        loss.backward()
+        losses.append(loss.detach().cpu())
+        grads.append([p.grad.detach().cpu() for p in model.parameters()])
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-10, atol=1e-10)
+    for a, b in zip(grads[1], grads[0]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
 def test_argument_errors_name_shapes_and_dtypes():
