@@ -19,10 +19,9 @@ struct dim3 {
   dim3() = default;
   dim3(unsigned x_) : x(x_) {}
 };
-struct float4 { float x, y, z, w; };
-struct double2 { double x, y; };
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
-inline double2 make_double2(double x, double y) { return {x, y}; }
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) double2 { double x, y; };
 
 #define __global__
 #define __device__

@@ -51,8 +51,9 @@ def sources() -> List[str]:
 
 
 def _pip_cuda_home() -> Optional[str]:
-    """The toolkit of NVIDIA's pip wheels (``nvidia-cuda-nvcc``: ``nvidia/cu13`` or ``nvidia/cu12``
-    holding ``bin/nvcc``) matching torch's CUDA major version, when no other toolkit is configured."""
+    """The toolkit of NVIDIA's pip wheels matching torch's CUDA major version, when no other toolkit is
+    configured: ``nvidia/cu<major>`` with ``bin/nvcc`` next to the runtime headers (the layout of the
+    CUDA 13 wheels ``nvidia-cuda-nvcc``, ``nvidia-cuda-crt``, ``nvidia-nvvm`` of the same version)."""
     if torch.version.cuda is None:
         return None
     try:

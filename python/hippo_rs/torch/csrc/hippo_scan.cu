@@ -200,21 +200,28 @@ __device__ __forceinline__ int elem(int base, int j, bool rev) {
   return rev ? base + EPT - 1 - j : base + j;
 }
 
+// Vector accesses of W consecutive elements (16 or 8 bytes), used when the range is aligned.
+template <typename T, int W>
+struct VecOf;
+template <> struct VecOf<float, 4> { using type = float4; };
+template <> struct VecOf<float, 2> { using type = float2; };
+template <> struct VecOf<double, 2> { using type = double2; };
+
+template <typename T, int EPT>
+constexpr int vec_width() {
+  constexpr int w = 16 / (int)sizeof(T);
+  return EPT < w ? EPT : w;  // 4 floats or 2 doubles; 2 floats for EPT = 2; 1 = scalar
+}
+
 template <typename T, int EPT, typename C>
 __device__ __forceinline__ void load_range(const T* row, int base, int N, bool rev, C (&v)[EPT]) {
-  constexpr int VW = 16 / sizeof(T);
-  if constexpr (EPT % VW == 0) {
-    if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) & 15) == 0) {
+  constexpr int VW = vec_width<T, EPT>();
+  if constexpr (VW > 1) {
+    if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) % (VW * sizeof(T))) == 0) {
 #pragma unroll
       for (int j0 = 0; j0 < EPT; j0 += VW) {
-        T tmp[VW];
-        if constexpr (VW == 4) {
-          const float4 q = *reinterpret_cast<const float4*>(row + base + j0);
-          tmp[0] = q.x; tmp[1] = q.y; tmp[2] = q.z; tmp[3] = q.w;
-        } else {
-          const double2 q = *reinterpret_cast<const double2*>(row + base + j0);
-          tmp[0] = q.x; tmp[1] = q.y;
-        }
+        const auto q = *reinterpret_cast<const typename VecOf<T, VW>::type*>(row + base + j0);
+        const T* tmp = reinterpret_cast<const T*>(&q);
 #pragma unroll
         for (int i = 0; i < VW; ++i) v[rev ? EPT - 1 - (j0 + i) : j0 + i] = C(tmp[i]);
       }
@@ -230,19 +237,16 @@ __device__ __forceinline__ void load_range(const T* row, int base, int N, bool r
 
 template <typename T, int EPT, typename C>
 __device__ __forceinline__ void store_range(T* row, int base, int N, bool rev, const C (&v)[EPT]) {
-  constexpr int VW = 16 / sizeof(T);
-  if constexpr (EPT % VW == 0) {
-    if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) & 15) == 0) {
+  constexpr int VW = vec_width<T, EPT>();
+  if constexpr (VW > 1) {
+    if (base + EPT <= N && (reinterpret_cast<uintptr_t>(row + base) % (VW * sizeof(T))) == 0) {
 #pragma unroll
       for (int j0 = 0; j0 < EPT; j0 += VW) {
-        T tmp[VW];
+        typename VecOf<T, VW>::type q;
+        T* tmp = reinterpret_cast<T*>(&q);
 #pragma unroll
         for (int i = 0; i < VW; ++i) tmp[i] = T(v[rev ? EPT - 1 - (j0 + i) : j0 + i]);
-        if constexpr (VW == 4) {
-          *reinterpret_cast<float4*>(row + base + j0) = make_float4(tmp[0], tmp[1], tmp[2], tmp[3]);
-        } else {
-          *reinterpret_cast<double2*>(row + base + j0) = make_double2(tmp[0], tmp[1]);
-        }
+        *reinterpret_cast<typename VecOf<T, VW>::type*>(row + base + j0) = q;
       }
       return;
     }
