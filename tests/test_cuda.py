@@ -57,6 +57,7 @@ def per_row_coef(L, R, alpha, measure, rng, dt_scale):
     else:
         dt = rng.uniform(0.001, 0.2, (L, R)) * dt_scale
         coef = np.stack([alpha * dt, (1 - alpha) * dt, dt], axis=-1)
+        coef[rng.random((L, R)) < 0.05] = (INF, 0.0, 0.0)  # the reset rule holds for every measure
     return torch.from_numpy(coef)
 
 

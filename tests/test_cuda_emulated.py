@@ -119,7 +119,9 @@ def make_coef(measure, L, R, per_row, rng):
     alpha = 0.5
     if per_row:
         dt = rng.uniform(0.01, 0.3, (L, R))
-        return np.ascontiguousarray(np.stack([alpha * dt, (1 - alpha) * dt, dt], -1))
+        rows = np.stack([alpha * dt, (1 - alpha) * dt, dt], -1)
+        rows[rng.random((L, R)) < 0.15] = (np.inf, 0, 0)  # the reset rule holds for every measure
+        return np.ascontiguousarray(rows)
     dt = np.where(np.arange(L) % 3 == 2, 0.2, 0.05)  # a_i changes: exercises the cached solve
     return np.ascontiguousarray(np.stack([alpha * dt, (1 - alpha) * dt, dt], -1))
 
