@@ -807,7 +807,8 @@ void check_coef(const at::Tensor& coef, int64_t L, int64_t R, const at::Device& 
 }
 
 void check_sizes(int64_t L, int64_t N) {
-  TORCH_CHECK_VALUE(N >= 1 && N <= kMaxN, "N: the CUDA kernels support 1 <= N <= ", kMaxN, ", got ", N);
+  TORCH_CHECK_VALUE(N >= 1 && N <= kMaxN, "N: the CUDA kernels support 1 <= N <= ", kMaxN, ", got ", N,
+                    " (larger N: run on the CPU, tensor.cpu())");
   TORCH_CHECK_VALUE(L <= INT32_MAX, "L: expected at most 2^31 - 1 steps, got ", L);
 }
 
