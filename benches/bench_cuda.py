@@ -60,7 +60,6 @@ def copy_bandwidth() -> Dict[str, float]:
     src = torch.empty(n, dtype=torch.float32, device="cuda").normal_()
     dst = torch.empty_like(src)
     ms = median_ms(lambda: dst.copy_(src), warmup=3, iters=10)
-    del src, dst
     return {"bytes": 2 * n * 4, "ms": ms, "GBps": 2 * n * 4 / ms / 1e6}
 
 
@@ -120,44 +119,45 @@ def dense_scan(f: torch.Tensor, c0: torch.Tensor, Ad: torch.Tensor, Bd: torch.Te
 # --------------------------------------------------------------------------------------------------
 
 
-def bench_scan(R: int, L: int, Ns: List[int], copy_GBps: float, dense_max_N: int) -> List[Dict]:
+def scan_row(R: int, L: int, N: int, coef: torch.Tensor, copy_GBps: float, dense: bool) -> Dict[str, object]:
+    """One N: its tensors are freed when it returns (the largest case holds ~32 GiB)."""
     ops = torch.ops.hippo_rs
-    rows = []
+    f = torch.randn(L, R, device="cuda")
+    c0 = torch.zeros(R, N, device="cuda")
+    state_bytes = L * R * N * 4
+    fwd_bytes = f.numel() * 4 + c0.numel() * 4 + coef.numel() * 8 + state_bytes
+    bwd_bytes = state_bytes + coef.numel() * 8 + L * R * 4 + R * N * 4
+    row: Dict[str, object] = {"R": R, "L": L, "N": N, "dtype": "float32", "measure": "legs", "method": "bilinear"}
+    row["fwd_ms"] = median_ms(lambda: ops.gbt_scan(f, c0, coef, "legs", [], True))
+    row["fwd_GBps"] = fwd_bytes / row["fwd_ms"] / 1e6
+    row["fwd_frac_copy_bw"] = row["fwd_GBps"] / copy_GBps
+    grad = torch.randn(L, R, N, device="cuda")
+
+    def fwd_bwd():
+        ops.gbt_scan(f, c0, coef, "legs", [], True)
+        ops.gbt_scan_backward(grad, coef, "legs", [], True, N)
+
+    row["fwd_bwd_ms"] = median_ms(fwd_bwd)
+    row["fwd_bwd_GBps"] = (fwd_bytes + bwd_bytes) / row["fwd_bwd_ms"] / 1e6
+    row["fwd_bwd_frac_copy_bw"] = row["fwd_bwd_GBps"] / copy_GBps
+    grad = None  # frees ~L R N floats before the dense baseline allocates its matrices
+    if dense:
+        torch.cuda.empty_cache()
+        try:
+            Ad, Bd = dense_steps(coef, N)
+            row["dense_fwd_ms"] = median_ms(lambda: dense_scan(f, c0, Ad, Bd), warmup=1, iters=3)
+            row["speedup_vs_dense_fwd"] = row["dense_fwd_ms"] / row["fwd_ms"]
+        except torch.cuda.OutOfMemoryError as exc:
+            row["dense_fwd_ms"] = f"out of memory: {exc}".splitlines()[0]
+    return row
+
+
+def bench_scan(R: int, L: int, Ns: List[int], copy_GBps: float, dense_max_N: int) -> List[Dict]:
     coef = legs_coef(L)
+    rows = []
     for N in Ns:
         torch.cuda.empty_cache()
-        f = torch.randn(L, R, device="cuda")
-        c0 = torch.zeros(R, N, device="cuda")
-        state_bytes = L * R * N * 4
-        fwd_bytes = f.numel() * 4 + c0.numel() * 4 + coef.numel() * 8 + state_bytes
-        bwd_bytes = state_bytes + coef.numel() * 8 + L * R * 4 + R * N * 4
-        row: Dict[str, object] = {"R": R, "L": L, "N": N, "dtype": "float32", "measure": "legs", "method": "bilinear"}
-        out = ops.gbt_scan(f, c0, coef, "legs", [], True)
-        row["fwd_ms"] = median_ms(lambda: ops.gbt_scan(f, c0, coef, "legs", [], True))
-        row["fwd_GBps"] = fwd_bytes / row["fwd_ms"] / 1e6
-        row["fwd_frac_copy_bw"] = row["fwd_GBps"] / copy_GBps
-        grad = torch.randn_like(out)
-        del out
-
-        def fwd_bwd():
-            ops.gbt_scan(f, c0, coef, "legs", [], True)
-            ops.gbt_scan_backward(grad, coef, "legs", [], True, N)
-
-        row["fwd_bwd_ms"] = median_ms(fwd_bwd)
-        row["fwd_bwd_GBps"] = (fwd_bytes + bwd_bytes) / row["fwd_bwd_ms"] / 1e6
-        row["fwd_bwd_frac_copy_bw"] = row["fwd_bwd_GBps"] / copy_GBps
-        del grad
-        if N <= dense_max_N:
-            torch.cuda.empty_cache()
-            try:
-                Ad, Bd = dense_steps(coef, N)
-                row["dense_fwd_ms"] = median_ms(lambda: dense_scan(f, c0, Ad, Bd), warmup=1, iters=3)
-                row["speedup_vs_dense_fwd"] = row["dense_fwd_ms"] / row["fwd_ms"]
-                del Ad, Bd
-            except torch.cuda.OutOfMemoryError as exc:
-                row["dense_fwd_ms"] = f"out of memory: {exc}".splitlines()[0]
-        rows.append(row)
-        del f, c0
+        rows.append(scan_row(R, L, N, coef, copy_GBps, N <= dense_max_N))
     return rows
 
 
@@ -229,6 +229,37 @@ class LSTMClassifier(nn.Module):
         return self.head(out[-1])
 
 
+def train_row(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Dict[str, object]:
+    """Eager and CUDA-graph time of one training step (forward, loss, backward, Adam)."""
+    model = model.cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    L, B = x.shape[0], x.shape[1]
+    row: Dict[str, object] = {"model": name, "L": L, "batch": B}
+    row["eager_ms"] = median_ms(step, warmup=2, iters=5)
+    try:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        row["cuda_graph_ms"] = median_ms(graph.replay, warmup=2, iters=10)
+    except Exception as exc:  # capture is best effort; the reason is recorded
+        row["cuda_graph_ms"] = f"capture failed: {type(exc).__name__}: {exc}".splitlines()[0]
+    return row
+
+
 def bench_train(L: int, B: int, hidden: int, N: int) -> List[Dict]:
     rows = []
     x = torch.randn(L, B, 1, device="cuda")
@@ -240,33 +271,7 @@ def bench_train(L: int, B: int, hidden: int, N: int) -> List[Dict]:
     }
     for name, make in models.items():
         torch.cuda.empty_cache()
-        model = make().cuda()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
-
-        def step():
-            opt.zero_grad(set_to_none=False)
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        row: Dict[str, object] = {"model": name, "L": L, "batch": B, "hidden": hidden, "N": N}
-        row["eager_ms"] = median_ms(step, warmup=2, iters=5)
-        try:
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(2):
-                    step()
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                step()
-            row["cuda_graph_ms"] = median_ms(graph.replay, warmup=2, iters=10)
-        except Exception as exc:  # capture is best effort; the reason is recorded
-            row["cuda_graph_ms"] = f"capture failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        rows.append(row)
-        del model, opt
+        rows.append({**train_row(name, make(), x, y), "hidden": hidden, "N": N})
     by = {r["model"]: r for r in rows}
     for key in ("eager_ms", "cuda_graph_ms"):
         op, dense, lstm = (by[m].get(key) for m in ("hippo_legs_op", "hippo_legs_dense", "lstm_cudnn"))

@@ -1,9 +1,9 @@
 """The O(N) formulas of cuda/hippo_scan.cu, transcribed to numpy (sequential running sums instead of
 block scans) and checked against the dense GBT step built from measure.rs's A and B.
 
-Runs without a GPU: it checks the kernels' derivation (structure constants, Sherman-Morrison,
-parity signs, the running sums carried between steps, the adjoint), not the CUDA code itself,
-which tests/test_cuda.py compares against the CPU ops on a GPU.
+Runs without a GPU: it checks the kernels' derivation (structure constants, the Riccati sweep of
+LegT/LMU, parity signs, the running sums carried between steps, the adjoint), not the CUDA code
+itself (tests/test_cuda_emulated.py runs that on CPU threads, tests/test_cuda.py on a GPU).
 """
 
 import numpy as np
@@ -179,8 +179,9 @@ def test_reset_row(measure, kw):
 @pytest.mark.parametrize("measure", ["legt", "lmu"])
 @pytest.mark.parametrize("a", [1e-3, 0.05, 1.0, 20.0])
 def test_par_sweep_is_stable_for_large_n_and_steps(measure, a):
-    # Sherman-Morrison on the nilpotent triangular part overflows here (N = 512); the sweep keeps
-    # |rho| <= 1 and its error tracks the conditioning of I - a A (symmetric part >= I).
+    # Sherman-Morrison on the nilpotent triangular part (the first design) overflowed float64 here
+    # already at N = 64, a = 0.05; the sweep keeps |rho| <= 1 and its error tracks the conditioning
+    # of I - a A (whose symmetric part is >= I).
     N = 512
     A, B = dense(measure, N)
     k = consts(measure, N)
