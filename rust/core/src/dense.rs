@@ -38,15 +38,15 @@ pub fn norm1(a: &[f64], n: usize) -> f64 {
 }
 
 /// Solves M X = Y in place (Y is n x m, row-major) by LU with partial pivoting.
-/// Errors when M is singular to working precision; `what` names M in that error.
+/// Errors, like LAPACK's `dgesv`, when a pivot is exactly zero (or M is not finite); an ill-conditioned
+/// but nonsingular M is solved. `what` names M in that error.
 pub fn solve(mat: &[f64], y: &mut [f64], n: usize, m: usize, what: &str) -> Result<()> {
     let mut lu = mat.to_vec();
-    let scale = norm1(mat, n).max(f64::MIN_POSITIVE);
     for col in 0..n {
         let piv = (col..n)
             .max_by(|&i, &j| lu[i * n + col].abs().total_cmp(&lu[j * n + col].abs()))
             .unwrap_or(col);
-        if !(lu[piv * n + col].abs() > scale * f64::EPSILON * n as f64) {
+        if !(lu[piv * n + col].abs() > 0.0 && lu[piv * n + col].is_finite()) {
             return Err(HippoError::invalid(what, "expected a nonsingular matrix, got a singular one"));
         }
         if piv != col {

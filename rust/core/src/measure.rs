@@ -207,13 +207,12 @@ impl Measure {
                     }
                     b[i] = v[i] / theta;
                 }
-                // After the rank-one fill: setting row i + 1 inside the loop above would be overwritten.
-                for i in 0..n {
-                    if i >= 1 && i % 2 == 1 && i + 1 < n {
-                        let w = 2.0 * std::f64::consts::PI * ((i + 1) / 2) as f64 / theta;
-                        a[i * n + i + 1] -= w;
-                        a[(i + 1) * n + i] += w;
-                    }
+                // Rotation block of frequency j on (cos_j, sin_j) = (2j - 1, 2j); a trailing cosine
+                // without its sine (even N) keeps only the rank-one part.
+                for j in 1..=(n - 1) / 2 {
+                    let w = 2.0 * std::f64::consts::PI * j as f64 / theta;
+                    a[(2 * j - 1) * n + 2 * j] -= w;
+                    a[2 * j * n + 2 * j - 1] += w;
                 }
             }
             // Paper App. D.5 (as transcribed in the project's reference notes): paper sign
@@ -311,6 +310,27 @@ mod tests {
         }
         for (x, y) in b1.iter().zip(&b2) {
             assert!((x - beta.sqrt() * y).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn fout_has_rank_one_part_and_rotation_blocks() {
+        let (n, theta) = (6, 2.0);
+        let (a, b) = Measure::FouT { theta }.transition(n).unwrap();
+        let v = fout_v(n);
+        for i in 0..n {
+            assert_eq!(b[i], v[i] / theta);
+            for k in 0..n {
+                let w = |j: usize| 2.0 * std::f64::consts::PI * j as f64 / theta;
+                let rotation = match (i, k) {
+                    (1, 2) => -w(1),
+                    (2, 1) => w(1),
+                    (3, 4) => -w(2),
+                    (4, 3) => w(2),
+                    _ => 0.0,
+                };
+                assert!((a[i * n + k] - (rotation - v[i] * v[k] / theta)).abs() < 1e-14, "({i}, {k})");
+            }
         }
     }
 

@@ -1,0 +1,152 @@
+"""Sequence modules: :class:`HiPPORNN` (a cell over a sequence) and :class:`HiPPOMemory` (the linear
+HiPPO memory of a whole sequence through the ``hippo_rs::gbt_scan`` op)."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from .._validate import order
+from ._functional import _merge_params, coefficients, scan
+from .cells import _DEFAULTS, HiPPOCell, make_cell
+
+__all__ = ["HiPPOMemory", "HiPPORNN"]
+
+
+def _select(mask: Tensor, new, old):
+    """Per batch row: ``new`` where mask else ``old`` (states are tuples of batch-first tensors)."""
+    out = [torch.where(mask.view(-1, *([1] * (n.dim() - 1))), n, o) for n, o in zip(new, old)]
+    return type(new)(*out) if hasattr(new, "_fields") else type(new)(out)
+
+
+class HiPPORNN(nn.Module):
+    """Runs a cell over a sequence, like ``torch.nn.RNN`` with one layer.
+
+    ``HiPPORNN(cell)`` with a cell module, or ``HiPPORNN(name, input_size, hidden_size, **kwargs)`` /
+    ``HiPPORNN(input_size=..., hidden_size=..., measure=...)`` to build one (:func:`make_cell`; the
+    default is the LegS :class:`HiPPOCell`). ``forward(input, state=None, lengths=None, timestamps=None)``:
+    input (L, B, I) (or (B, L, I) with ``batch_first``) -> (outputs (L, B, H), final state). With
+    ``lengths`` (B,) the state of row b stops after ``lengths[b]`` steps (the final state is the one
+    at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) feed timestamped cells
+    (cells that are not timestamped ignore them, so that cells can be swapped by name).
+    """
+
+    def __init__(self, cell: Union[nn.Module, str, None] = None, *args, batch_first: bool = False, **kwargs) -> None:
+        super().__init__()
+        if isinstance(cell, nn.Module):
+            if args or kwargs:
+                raise ValueError("cell: pass either a cell module or the arguments to build one, not both")
+            self.cell = cell
+        elif isinstance(cell, str):
+            self.cell = make_cell(cell, *args, **kwargs)
+        elif cell is None:
+            self.cell = HiPPOCell(*args, **kwargs)
+        else:
+            raise TypeError(f"cell: expected an nn.Module, a cell name or None, got {type(cell).__name__}")
+        self.batch_first = batch_first
+
+    def forward(
+        self,
+        input: Tensor,
+        state=None,
+        lengths: Optional[Tensor] = None,
+        timestamps: Optional[Tensor] = None,
+    ):
+        x = input.transpose(0, 1) if self.batch_first else input
+        L, B = x.shape[0], x.shape[1]
+        if state is None:
+            state = self.cell.initial_state(B, x.dtype, x.device)
+        if timestamps is not None:
+            timestamps = timestamps.transpose(0, 1) if self.batch_first else timestamps
+            if timestamps.shape[:2] != (L, B):
+                raise ValueError(f"timestamps: expected shape ({L}, {B}), got {tuple(timestamps.shape)}")
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device)
+            if lengths.shape != (B,):
+                raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
+        outputs = []
+        for k in range(L):
+            out, new_state = self.cell(x[k], state, None if timestamps is None else timestamps[k])
+            if lengths is not None:
+                active = lengths > k
+                new_state = _select(active, new_state, state)
+                out = out * active[:, None].to(out.dtype)
+            state = new_state
+            outputs.append(out)
+        y = torch.stack(outputs, dim=1 if self.batch_first else 0)
+        return y, state
+
+
+class HiPPOMemory(nn.Module):
+    """The linear HiPPO memory of a whole sequence (no feedback; no parameters): ``f -> c``.
+
+    ``forward(f, c0=None, t0=0, timestamps=None, t_prev=None, return_all=True)``: f (L, ...) (or
+    (B, L, ...) with ``batch_first``) -> all states (L, ..., N) or the last one (..., N), computed by
+    the ``hippo_rs::gbt_scan`` op in O(L N) per row and differentiable in ``f`` and ``c0``. It is
+    the memory of :class:`HiPPOCell` with the same arguments run over the sequence at once (LegS
+    ``t0`` = samples already absorbed). ``measure="tlegs"`` (or ``timestamped=True``) needs
+    ``timestamps``. Measure parameters as in :class:`HiPPOCell`.
+    """
+
+    def __init__(
+        self,
+        memory_order: int,
+        measure: str = "legs",
+        method: str = "bilinear",
+        alpha: Optional[float] = None,
+        dt: Optional[float] = None,
+        theta: Optional[float] = None,
+        convention: str = "original",
+        timestamped: bool = False,
+        batch_first: bool = False,
+        params: Optional[dict] = None,
+        **measure_params: float,
+    ) -> None:
+        super().__init__()
+        if measure == "tlegs":
+            measure, timestamped = "legs", True
+        if measure not in _DEFAULTS:
+            raise ValueError(f"measure: expected one of {('tlegs', *_DEFAULTS)}, got {measure!r}")
+        defaults = _DEFAULTS[measure]
+        if "theta" in defaults:
+            measure_params["theta"] = defaults["theta"] if theta is None else theta
+        elif theta is not None:
+            raise ValueError(f"theta: not a parameter of measure {measure!r}")
+        self.memory_order = order(memory_order, "memory_order")
+        self.measure, self.method, self.alpha, self.convention = measure, method, alpha, convention
+        self.dt = None if measure == "legs" else (defaults["dt"] if dt is None else float(dt))
+        self.timestamped, self.batch_first = timestamped, batch_first
+        self.params = _merge_params(measure, measure_params, params)
+        coefficients(
+            measure, 1, method=method, alpha=alpha, dt=self.dt, convention=convention,
+            timestamps=torch.ones(1, dtype=torch.float64) if timestamped else None,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.memory_order}, measure={self.measure!r}, method={self.method!r}, dt={self.dt}, "
+            f"timestamped={self.timestamped}, params={self.params}"
+        )
+
+    def forward(
+        self,
+        f: Tensor,
+        c0: Optional[Tensor] = None,
+        t0: Union[int, Tensor] = 0,
+        timestamps: Optional[Tensor] = None,
+        t_prev: Union[None, float, Tensor] = None,
+        return_all: bool = True,
+    ) -> Tensor:
+        if self.timestamped and timestamps is None:
+            raise ValueError("timestamps: required by the timestamped LegS memory")
+        if self.batch_first:
+            f = f.transpose(0, 1)
+            timestamps = None if timestamps is None else timestamps.transpose(0, 1)
+        c = scan(
+            f, self.memory_order, measure=self.measure, method=self.method, alpha=self.alpha, dt=self.dt,
+            timestamps=timestamps, c0=c0, t0=t0, t_prev=t_prev, return_all=return_all,
+            convention=self.convention, params=self.params,
+        )
+        return c.transpose(0, 1) if (self.batch_first and return_all) else c
