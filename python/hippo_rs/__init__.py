@@ -42,6 +42,13 @@ __all__ = [
     "update",
 ]
 
+# Online memory and reconstruction (issue 4).
+from . import signals  # noqa: E402
+from ._reconstruct import reconstruct  # noqa: E402
+from .memory import Memory  # noqa: E402
+
+__all__ += ["Memory", "reconstruct", "signals"]
+
 
 def transition(measure: str, N: int, **params: float) -> Tuple[np.ndarray, np.ndarray]:
     """Closed-form HiPPO matrices ``(A, B)`` of order ``N`` (float64, A: (N, N), B: (N,)).

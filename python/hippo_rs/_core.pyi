@@ -16,6 +16,17 @@ def discretize(
 def legs_step_matrices(
     n: int, t: int, method: str, alpha: Optional[float] = None, convention: str = "original"
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def reconstruct(
+    measure: str, params: List[Tuple[str, float]], c: npt.NDArray[np.floating], times: npt.NDArray[np.float64], t: float
+) -> npt.NDArray[np.floating]: ...
+def reconstruct_adjoint(
+    measure: str,
+    params: List[Tuple[str, float]],
+    y: npt.NDArray[np.floating],
+    times: npt.NDArray[np.float64],
+    t: float,
+    n: int,
+) -> npt.NDArray[np.floating]: ...
 
 # ---- issue 3 (branch ops): O(N) scans (float32 or float64, C-contiguous; GIL released) ----
 _Float = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]

@@ -47,9 +47,14 @@ def _measure(measure: Any) -> str:
     return measure
 
 
+_FAST = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _params(measure: str, params: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
     """Measure parameters from ``**params`` and the ``params=`` dict (the only way to pass GLagT's
     ``alpha``, since the keyword ``alpha`` is the GBT weight)."""
+    if not params and not extra:
+        return {}
     if extra is not None:
         if not isinstance(extra, dict):
             raise TypeError(f"params: expected a dict of measure parameters, got {type(extra).__name__}")
@@ -116,18 +121,23 @@ def _step_index(t: Any, name: str = "t0") -> int:
         value = operator.index(t)
     except TypeError:
         raise TypeError(f"{name}: expected an integer >= 0, got {type(t).__name__}") from None
-    if value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {value}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name}: expected an integer 0 <= {name} < 2**63, got {value}")
     return value
 
 
 def _legs_rows(t: np.ndarray, alpha: float, convention: str) -> np.ndarray:
     """LegS coefficients at step indices t (float64 array, t >= 0): t = 0 is the reset row."""
+    rows = np.empty(t.shape + (3,))
     with np.errstate(divide="ignore", invalid="ignore"):
         if convention == "original":
-            rows = np.stack([alpha / t, (1.0 - alpha) / t, 1.0 / t], axis=-1)
+            np.divide(alpha, t, out=rows[..., 0])
+            np.divide(1.0 - alpha, t, out=rows[..., 1])
+            np.divide(1.0, t, out=rows[..., 2])
         else:
-            rows = np.stack([alpha / (t + 1.0), (1.0 - alpha) / t, alpha / (t + 1.0) + (1.0 - alpha) / t], axis=-1)
+            np.divide(alpha, t + 1.0, out=rows[..., 0])
+            np.divide(1.0 - alpha, t, out=rows[..., 1])
+            np.add(rows[..., 0], rows[..., 1], out=rows[..., 2])
     rows[t == 0] = (np.inf, 0.0, 0.0)
     return rows
 
@@ -450,14 +460,18 @@ def update(
         raise ValueError(f"c: expected a memory order N >= 1 in the last axis, got shape {c.shape}")
     weak = isinstance(f, (int, float)) and not isinstance(f, bool)  # Python scalars don't promote (NEP 50)
     f = np.asarray(f)
-    dtype = _float_dtype((c, "c")) if weak else _float_dtype((c, "c"), (f, "f"))
+    if c.dtype in _FAST and (weak or f.dtype == c.dtype):
+        dtype = c.dtype
+    else:
+        dtype = _float_dtype((c, "c")) if weak else _float_dtype((c, "c"), (f, "f"))
     batch = c.shape[:-1]
-    try:
-        fb = np.broadcast_to(f, batch)
-    except ValueError:
-        raise ValueError(f"f: expected a shape broadcastable to {batch} (c.shape[:-1]), got {f.shape}") from None
-    R = int(np.prod(batch, dtype=np.int64))
-    f2 = np.ascontiguousarray(fb.reshape(1, R), dtype=dtype)
+    R = math.prod(batch)
+    if f.shape != batch:
+        try:
+            f = np.broadcast_to(f, batch)
+        except ValueError:
+            raise ValueError(f"f: expected a shape broadcastable to {batch} (c.shape[:-1]), got {f.shape}") from None
+    f2 = np.ascontiguousarray(f.reshape(1, R), dtype=dtype)
     legs = measure == "legs"
     if a is None:
         coef = None
@@ -484,12 +498,13 @@ def update(
     else:
         if t is not None:
             raise ValueError(f"t: measure '{measure}' is time-invariant; pass dt (or t with t_prev for timestamps)")
-        coef = _coefficients(measure, 1, a, dt, None, 0, None, conv)
+        h = _dt(dt, True, measure)
+        coef = _cached_row(("dt", h, a), (a * h, (1.0 - a) * h, h))
     target = _out_view(out, batch + (n,), dtype, (R, n))
     if a is None:
         res = _update_zoh(measure, checked, c, f2, dt, t, t_prev, dtype, batch, R, n)
         return _deliver(res, out)
-    if target is not None and np.shares_memory(target, c):
+    if target is not None and np.may_share_memory(target, c):
         if not (target.__array_interface__["data"][0] == c.__array_interface__["data"][0] and c.flags.c_contiguous):
             raise ValueError("out: may be c itself but must not partially overlap it")
         _core.gbt_scan(measure, checked, f2, None, coef, False, target)
@@ -499,17 +514,39 @@ def update(
     return out if out is not None else res.reshape(batch + (n,))
 
 
+_ROW_CACHE: Dict[Tuple[Any, ...], np.ndarray] = {}
+
+
+def _cached_row(key: Tuple[Any, ...], row: Tuple[float, float, float]) -> np.ndarray:
+    """A read-only (1, 3) coefficient array, cached: a stepping loop asks for the same few rows."""
+    arr = _ROW_CACHE.get(key)
+    if arr is None:
+        if len(_ROW_CACHE) > 4096:
+            _ROW_CACHE.clear()
+        arr = np.array([row])
+        arr.flags.writeable = False
+        _ROW_CACHE[key] = arr
+    return arr
+
+
 def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, conv: str) -> np.ndarray:
-    if isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_)):
-        return _legs_rows(np.array([float(_step_index(t, "t"))]), a, conv)
+    if type(t) is int or (isinstance(t, numbers.Integral) and not isinstance(t, (bool, np.bool_))):
+        k = float(_step_index(t, "t"))  # one row, in Python floats (the same formulas as _legs_rows)
+        if k == 0:
+            row = (math.inf, 0.0, 0.0)
+        elif conv == "original":
+            row = (a / k, (1.0 - a) / k, 1.0 / k)
+        else:
+            row = (a / (k + 1.0), (1.0 - a) / k, a / (k + 1.0) + (1.0 - a) / k)
+        return _cached_row(("legs", k, a, conv), row)
     ta = np.asarray(t)
     if ta.dtype.kind == "f" and ta.size and np.all(ta == np.round(ta)) and np.all(np.isfinite(ta)):
         ta = ta.astype(np.int64)
     if ta.dtype.kind not in "iu":
         raise TypeError(f"t: expected an integer step index (or an integer array per row), got dtype {ta.dtype}; "
                         "pass t_prev for timestamps")
-    if np.any(ta < 0):
-        raise ValueError("t: expected step indices t >= 0 (t = 0 initialises the state)")
+    if np.any(ta < 0) or (ta.dtype.kind == "u" and np.any(ta >= 2**63)):
+        raise ValueError("t: expected step indices 0 <= t < 2**63 (t = 0 initialises the state)")
     try:
         tb = np.broadcast_to(ta, batch).reshape(R)
     except ValueError:
@@ -520,6 +557,9 @@ def _legs_index_coefficients(t: Any, batch: Tuple[int, ...], R: int, a: float, c
 def _update_zoh(measure, params, c, f2, dt, t, t_prev, dtype, batch, R, n):
     c2 = np.ascontiguousarray(c.reshape(R, n), dtype=dtype)
     if measure == "legs" and t_prev is None:
+        if t is None:
+            raise ValueError("t: LegS needs the step index t (samples already absorbed; t = 0 initialises)")
+        _legs_index_coefficients(t, batch, R, 0.5, "original")  # validates t
         ta = np.broadcast_to(np.asarray(t), batch).reshape(R)
         out = np.empty((R, n), dtype)
         for value in np.unique(ta):
@@ -547,4 +587,38 @@ def legs_update(
     initialises ``c = f e_0``), or, with ``t_prev``, the time of ``f`` (timestamped step). Returns the
     new state; ``out`` (may be ``c``) allows allocation-free loops. See :func:`update`.
     """
+    if t_prev is None and alpha is None and type(t) is int and type(c) is np.ndarray:
+        done = _legs_update_fast(c, f, t, method, convention, out)
+        if done is not None:
+            return done
     return update("legs", c, f, t=t, method=method, alpha=alpha, convention=convention, t_prev=t_prev, out=out)
+
+
+def _legs_update_fast(c: np.ndarray, f: Any, t: int, method: str, convention: str, out: Any) -> Optional[np.ndarray]:
+    """The common stepping-loop call (float32/float64 C-contiguous state, an int step index, f of the
+    batch's shape and dtype or a Python number, `out` None, c itself or a fresh array of the same
+    kind) without the general argument handling; None when the call is not of that kind."""
+    dtype = c.dtype
+    if dtype not in _FAST or not c.flags.c_contiguous or c.ndim == 0 or c.shape[-1] == 0 or t < 0:
+        return None
+    if method not in _ALPHA or convention not in ("original", "paper"):
+        return None
+    if type(f) is float or type(f) is int:
+        f = np.full(c.shape[:-1], f, dtype)
+    elif type(f) is not np.ndarray or f.dtype != dtype or f.shape != c.shape[:-1]:
+        return None
+    n = c.shape[-1]
+    R = c.size // n
+    coef = _legs_index_coefficients(t, c.shape[:-1], R, _ALPHA[method], convention)
+    f2 = f.reshape(1, R)
+    if out is None:
+        return _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False).reshape(c.shape)
+    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != c.shape or not out.flags.c_contiguous or not out.flags.writeable:
+        return None
+    if out is c:
+        _core.gbt_scan("legs", {}, f2, None, coef, False, out.reshape(R, n))
+    elif np.may_share_memory(out, c):
+        return None
+    else:
+        _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False, out.reshape(R, n))
+    return out

@@ -1,13 +1,15 @@
 """PyTorch front end of hippo_rs: custom ops with autograd, HiPPO-RNN cells and a sequence memory layer.
 
 Importing this subpackage imports torch and registers the ops ``torch.ops.hippo_rs.gbt_scan``,
-``gbt_scan_backward``, ``gbt_step`` and ``gbt_step_backward`` (schemas in ``docs/torch.md``); the
-top-level ``hippo_rs`` package never imports torch.
+``gbt_scan_backward``, ``gbt_step`` and ``gbt_step_backward`` (schemas in ``docs/torch.md``) with their
+CPU kernels (the Rust core) and CUDA kernels (``csrc/``, compiled on first CUDA use); the top-level
+``hippo_rs`` package never imports torch.
 """
 
 from __future__ import annotations
 
-from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.*)
+from . import _cuda  # noqa: F401  (registers the CUDA kernels of the ops, built on first CUDA use)
+from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.* and their CPU kernels)
 from ._functional import coefficients, scan, step
 from ._ops import PARAM_NAMES
 from .cells import CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell

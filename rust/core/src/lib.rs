@@ -3,6 +3,7 @@
 //! - [`measure`]: the HiPPO measures and their closed-form (A, B), defined once.
 //! - [`discretize`]: methods, GBT step coefficients, LegS conventions, dense reference discretisations.
 //! - [`dense`]: dense float64 linear algebra (LU, expm) for the reference paths.
+//! - [`reconstruct`]: evaluation of the function a state encodes, at past times.
 //!
 //! Conventions (sign, normalisation, theta, LegS step index) are in `docs/conventions.md`.
 
@@ -10,6 +11,7 @@ pub mod dense;
 pub mod discretize;
 pub mod error;
 pub mod measure;
+pub mod reconstruct;
 
 pub use discretize::{GbtStep, LegsConvention, Method};
 pub use error::{HippoError, Result};

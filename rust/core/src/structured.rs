@@ -4,6 +4,7 @@
 //! Every measure of `crate::measure` falls into one of three structures (code sign, s = 1/theta).
 //! Each is derived from `Measure::transition` and checked against it in the tests below.
 //!
+//! ```text
 //! 1. `Prefix`: A = -diag(l) L diag(r) + diag(h), L the lower-triangular ones *with* the diagonal.
 //!    (A x)_n = -l_n P_n + h_n x_n with the running sum P_n = sum_{k<=n} r_k x_k.
 //!    - LegS: l = r = sqrt(2n+1), h = n (paper: A = D(L + D0)D, D0 = -diag(n/(2n+1))).
@@ -28,11 +29,12 @@
 //!    J[i+1, i] = w_j for i = 2j - 1, w_j = 2 pi j / theta. K = I - dJ has 2x2 inverse blocks
 //!    [[1, d w], [-d w, 1]]^{-1} = [[1, -d w], [d w, 1]] / (1 + (d w)^2); rank one by Sherman-Morrison.
 //!    Transpose: J^T = -J.
+//! ```
 //!
-//! All operators work in place on one state vector of length N.
+//! All operators work in place, on one state vector of length N or on a transposed tile of rows.
 
 use crate::error::{HippoError, Result};
-use crate::float::Real;
+use crate::float::{Lane, Real};
 use crate::measure::{fout_v, ln_gamma, Measure};
 
 /// Which way the running sums go: `Forward` for A (lower triangular parts), `Backward` for A^T.
@@ -59,6 +61,20 @@ pub(crate) struct PrefixTables<'a, T> {
     pub b: &'a [T],
 }
 
+/// Tables of a solve that depend only on (d, sweep): the Thomas pivots of LegT and LMU. Kept across
+/// calls (rows, steps) by the scans; a solve with another (d, sweep) recomputes them.
+#[derive(Debug, Clone)]
+pub(crate) struct SolveCache<T> {
+    key: Option<(T, Sweep)>,
+    table: Vec<[T; 3]>,
+}
+
+impl<T> Default for SolveCache<T> {
+    fn default() -> Self {
+        SolveCache { key: None, table: Vec::new() }
+    }
+}
+
 /// The O(N) operators of one measure at one order N, with B, tables precomputed in `T`.
 #[derive(Debug, Clone)]
 pub struct Structured<T> {
@@ -70,7 +86,7 @@ pub struct Structured<T> {
 /// Which structure a measure has: the tables of its `Shape`, in float64 (see the module docs).
 fn shape_f64(measure: &Measure, n: usize) -> Shape<f64> {
     let root = |i: usize| ((2 * i + 1) as f64).sqrt();
-    let sign = |i: usize| if i % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
     let prefix = |l: Vec<f64>, r: Vec<f64>, h: Vec<f64>| {
         let lr_minus_h = (0..n).map(|i| l[i] * r[i] - h[i]).collect();
         Shape::Prefix { l, r, h, lr_minus_h }
@@ -234,27 +250,29 @@ impl<T: Real> Structured<T> {
 
     /// x <- (I - d A)^{-1} x.
     pub fn solve_implicit(&self, d: T, x: &mut [T]) {
-        self.solve(d, x, Sweep::Forward, &mut Vec::new())
+        self.solve(d, x, Sweep::Forward, &mut Vec::new(), &mut SolveCache::default())
     }
 
     /// x <- (I - d A)^{-T} x.
     pub fn solve_implicit_transpose(&self, d: T, x: &mut [T]) {
-        self.solve(d, x, Sweep::Backward, &mut Vec::new())
+        self.solve(d, x, Sweep::Backward, &mut Vec::new(), &mut SolveCache::default())
     }
 
-    /// x <- (I + d A) x (`Forward`) or (I + d A)^T x (`Backward`); `scratch` is grown as needed.
+    /// x <- (I + d A) x (`Forward`) or (I + d A)^T x (`Backward`), on one row (`V = T`) or a
+    /// transposed tile of rows (`V = [T; W]`); `scratch` is grown as needed.
     #[inline(always)]
-    pub(crate) fn mul(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
+    pub(crate) fn mul<V: Lane<T>>(&self, d: T, x: &mut [V], sweep: Sweep, scratch: &mut Vec<V>) {
         debug_assert_eq!(x.len(), self.n);
         let n = self.n;
+        let zero = V::splat(T::zero());
         match &self.shape {
             Shape::Prefix { l, r, h, .. } => {
                 let (l, r) = if sweep == Sweep::Forward { (l, r) } else { (r, l) };
-                let mut p = T::zero();
+                let mut p = zero;
                 for step in 0..n {
                     let i = at(sweep, n, step);
-                    p = r[i].mul_add(x[i], p);
-                    x[i] = d.mul_add(h[i], T::one()) * x[i] - d * l[i] * p;
+                    p = x[i].scale_add(r[i], p);
+                    x[i] = x[i].scale(d.mul_add(h[i], T::one())).sub(p.scale(d * l[i]));
                 }
             }
             Shape::Semiseparable { s, dl, dr, p, q, .. } => {
@@ -263,98 +281,108 @@ impl<T: Real> Structured<T> {
                 let g = d * *s;
                 let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
                 let against = if sweep == Sweep::Forward { Sweep::Backward } else { Sweep::Forward };
-                scratch.resize(n, T::zero());
-                let mut acc = T::zero();
+                scratch.resize(n, zero);
+                let mut acc = zero;
                 for step in 0..n {
                     let i = at(against, n, step);
                     scratch[i] = acc;
-                    acc = (q[i] * inner[i]).mul_add(x[i], acc);
+                    acc = x[i].scale_add(q[i] * inner[i], acc);
                 }
-                let mut acc = T::zero();
+                let mut acc = zero;
                 for step in 0..n {
                     let i = at(sweep, n, step);
-                    acc = (p[i] * inner[i]).mul_add(x[i], acc);
-                    x[i] = x[i] - g * outer[i] * p[i].mul_add(acc, q[i] * scratch[i]);
+                    acc = x[i].scale_add(p[i] * inner[i], acc);
+                    x[i] = x[i].sub(acc.scale_add(p[i], scratch[i].scale(q[i])).scale(g * outer[i]));
                 }
             }
             Shape::OddTriangular { s, dl, dr } => {
                 let g = d * *s;
                 let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
-                let mut sums = [T::zero(); 2];
+                let mut sums = [zero; 2];
                 for step in 0..n {
                     let i = at(sweep, n, step);
                     let odd = sums[(i + 1) & 1];
-                    sums[i & 1] = inner[i].mul_add(x[i], sums[i & 1]);
-                    x[i] = x[i] - g * outer[i] * odd;
+                    sums[i & 1] = x[i].scale_add(inner[i], sums[i & 1]);
+                    x[i] = x[i].sub(odd.scale(g * outer[i]));
                 }
             }
             Shape::Rotations { s, v, omega } => {
                 // (I + dA)x = x + d (+-J) x - g v (v.x); J^T = -J.
                 let g = d * *s;
-                let sigma = dot(v, x);
+                let sigma = x.iter().zip(v).fold(zero, |acc, (xi, vi)| xi.scale_add(*vi, acc));
                 let turn = if sweep == Sweep::Forward { d } else { -d };
                 for (j, w) in omega.iter().enumerate() {
                     let (i, k) = (2 * j + 1, 2 * j + 2);
                     let (xi, xk) = (x[i], x[k]);
-                    x[i] = xi - turn * *w * xk;
-                    x[k] = xk + turn * *w * xi;
+                    x[i] = xi.sub(xk.scale(turn * *w));
+                    x[k] = xk.add(xi.scale(turn * *w));
                 }
                 for (xi, vi) in x.iter_mut().zip(v) {
-                    *xi = *xi - g * *vi * sigma;
+                    *xi = xi.sub(sigma.scale(g * *vi));
                 }
             }
         }
     }
 
-    /// x <- (I - d A)^{-1} x (`Forward`) or (I - d A)^{-T} x (`Backward`); `scratch` is grown as needed.
+    /// x <- (I - d A)^{-1} x (`Forward`) or (I - d A)^{-T} x (`Backward`), on one row or a tile of
+    /// rows; `scratch` is grown as needed; `cache` keeps the tables that depend on (d, sweep) only.
     #[inline(always)]
-    pub(crate) fn solve(&self, d: T, x: &mut [T], sweep: Sweep, scratch: &mut Vec<T>) {
+    pub(crate) fn solve<V: Lane<T>>(&self, d: T, x: &mut [V], sweep: Sweep, scratch: &mut Vec<V>, cache: &mut SolveCache<T>) {
         debug_assert_eq!(x.len(), self.n);
         let n = self.n;
+        let zero = V::splat(T::zero());
         match &self.shape {
             Shape::Prefix { l, r, lr_minus_h, .. } => {
                 let (l, r) = if sweep == Sweep::Forward { (l, r) } else { (r, l) };
-                let mut q = T::zero();
+                let mut q = zero;
                 for step in 0..n {
                     let i = at(sweep, n, step);
-                    let y = (x[i] - d * l[i] * q) / d.mul_add(lr_minus_h[i], T::one());
+                    let y = x[i].sub(q.scale(d * l[i])).div(d.mul_add(lr_minus_h[i], T::one()));
                     x[i] = y;
-                    q = r[i].mul_add(y, q);
+                    q = y.scale_add(r[i], q);
                 }
             }
             Shape::Semiseparable { s, dl, dr, sub, .. } => {
-                // (T3' + g diag(outer inner)) w = inner x, y = x - g outer w (module docs); Thomas
-                // algorithm with the eliminated super-diagonal in scratch[..n] and rhs in scratch[n..].
+                // (T3' + g diag(outer inner)) w = inner x, y = x - g outer w (module docs), by the
+                // Thomas algorithm. Its pivots depend on d only: with piv_i = g outer_i inner_i +
+                // corner_i - lower sup_{i-1} and sup_i = upper / piv_i, the sweeps are
+                // rhs_i = (inner_i / piv_i) x_i - (lower / piv_i) rhs_{i-1}, w_i = rhs_i - sup_i w_{i+1}.
                 let g = d * *s;
                 let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
-                let (lower, upper) = if sweep == Sweep::Forward { (*sub, -*sub) } else { (-*sub, *sub) };
-                let half = T::cast(0.5);
-                scratch.resize(2 * n, T::zero());
-                let (sup, rhs) = scratch.split_at_mut(n);
-                let (mut sup_prev, mut rhs_prev) = (T::zero(), T::zero());
-                for i in 0..n {
-                    let corner = if i == 0 { half } else { T::zero() } + if i + 1 == n { half } else { T::zero() };
-                    let pivot = (g * outer[i]).mul_add(inner[i], corner) - lower * sup_prev;
-                    sup_prev = upper / pivot;
-                    rhs_prev = (inner[i] * x[i] - lower * rhs_prev) / pivot;
-                    sup[i] = sup_prev;
-                    rhs[i] = rhs_prev;
+                if cache.key != Some((d, sweep)) {
+                    let (lower, upper) = if sweep == Sweep::Forward { (*sub, -*sub) } else { (-*sub, *sub) };
+                    let half = T::cast(0.5);
+                    cache.table.clear();
+                    let mut sup = T::zero();
+                    for i in 0..n {
+                        let corner = if i == 0 { half } else { T::zero() } + if i + 1 == n { half } else { T::zero() };
+                        let piv = (g * outer[i]).mul_add(inner[i], corner) - lower * sup;
+                        sup = upper / piv;
+                        cache.table.push([sup, inner[i] / piv, -lower / piv]);
+                    }
+                    cache.key = Some((d, sweep));
                 }
-                let mut w = T::zero();
+                scratch.resize(n, zero);
+                let mut rhs = zero;
+                for (i, t) in cache.table.iter().enumerate() {
+                    rhs = rhs.scale_add(t[2], x[i].scale(t[1]));
+                    scratch[i] = rhs;
+                }
+                let mut w = zero;
                 for i in (0..n).rev() {
-                    w = rhs[i] - sup[i] * w;
-                    x[i] = x[i] - g * outer[i] * w;
+                    w = w.scale_add(-cache.table[i][0], scratch[i]);
+                    x[i] = x[i].sub(w.scale(g * outer[i]));
                 }
             }
             Shape::OddTriangular { s, dl, dr } => {
                 // Forward substitution: y_i = x_i - g outer_i (sum of inner_k y_k over the other parity).
                 let g = d * *s;
                 let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
-                let mut sums = [T::zero(); 2];
+                let mut sums = [zero; 2];
                 for step in 0..n {
                     let i = at(sweep, n, step);
-                    let y = x[i] - g * outer[i] * sums[(i + 1) & 1];
-                    sums[i & 1] = inner[i].mul_add(y, sums[i & 1]);
+                    let y = x[i].sub(sums[(i + 1) & 1].scale(g * outer[i]));
+                    sums[i & 1] = y.scale_add(inner[i], sums[i & 1]);
                     x[i] = y;
                 }
             }
@@ -362,17 +390,14 @@ impl<T: Real> Structured<T> {
                 let g = d * *s;
                 let turn = if sweep == Sweep::Forward { d } else { -d };
                 // x <- K^{-1} x block by block; w = K^{-1} v on the fly; y = K^{-1}x - g tau w.
-                let rotate_back = |x: &mut [T]| {
-                    for (j, w) in omega.iter().enumerate() {
-                        let (i, k) = (2 * j + 1, 2 * j + 2);
-                        let a = turn * *w;
-                        let den = a.mul_add(a, T::one());
-                        let (xi, xk) = (x[i], x[k]);
-                        x[i] = (xi - a * xk) / den;
-                        x[k] = (xk + a * xi) / den;
-                    }
-                };
-                rotate_back(x);
+                for (j, w) in omega.iter().enumerate() {
+                    let (i, k) = (2 * j + 1, 2 * j + 2);
+                    let a = turn * *w;
+                    let den = a.mul_add(a, T::one());
+                    let (xi, xk) = (x[i], x[k]);
+                    x[i] = xi.sub(xk.scale(a)).div(den);
+                    x[k] = xk.add(xi.scale(a)).div(den);
+                }
                 // w = K^{-1} v, one entry at a time (index 0 and an unpaired last index keep v).
                 let kinv_v = |i: usize| -> T {
                     if i == 0 || (i % 2 == 1 && i + 1 >= n) {
@@ -382,24 +407,17 @@ impl<T: Real> Structured<T> {
                     let a = turn * omega[j];
                     (sign * a).mul_add(v[partner], v[i]) / a.mul_add(a, T::one())
                 };
-                let (mut vx, mut vw) = (T::zero(), T::zero());
-                for i in 0..n {
-                    vx = v[i].mul_add(x[i], vx);
-                    vw = v[i].mul_add(kinv_v(i), vw);
-                }
-                let g_tau = g * vx / g.mul_add(vw, T::one());
+                let vx = x.iter().zip(v).fold(zero, |acc, (xi, vi)| xi.scale_add(*vi, acc));
+                let vw = (0..n).fold(T::zero(), |acc, i| v[i].mul_add(kinv_v(i), acc));
+                let g_tau = vx.scale(g).div(g.mul_add(vw, T::one()));
                 for (i, xi) in x.iter_mut().enumerate() {
-                    *xi = *xi - g_tau * kinv_v(i);
+                    *xi = xi.sub(g_tau.scale(kinv_v(i)));
                 }
             }
         }
     }
 }
 
-#[inline(always)]
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).fold(T::zero(), |acc, (x, y)| x.mul_add(*y, acc))
-}
 
 #[cfg(test)]
 mod tests {

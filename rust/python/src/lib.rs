@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod convert;
 mod dense;
+mod reconstruct;
 // issue 3 (branch ops)
 mod scan;
 
@@ -13,6 +14,7 @@ mod scan;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     dense::register(m)?;
+    reconstruct::register(m)?;
     scan::register(m)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `structured_apply`. float32 and float64 arrays keep their dtype; the GIL is released during the work.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use hippo_core::scan::{self as core_scan, Coefficients};
 use hippo_core::{Measure, Real, Structured};
@@ -16,10 +17,44 @@ fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
     Measure::new(name, &pairs).map_err(to_py)
 }
 
+/// The operators of the last (measure, N) used, per dtype: a stepping loop reuses them instead of
+/// rebuilding their O(N) tables on every call.
+type OpsSlot<T> = Mutex<Option<(Measure, usize, Arc<Structured<T>>)>>;
+
+trait CachedOps: Real + Element {
+    fn slot() -> &'static OpsSlot<Self>;
+}
+
+impl CachedOps for f32 {
+    fn slot() -> &'static OpsSlot<f32> {
+        static SLOT: OpsSlot<f32> = Mutex::new(None);
+        &SLOT
+    }
+}
+
+impl CachedOps for f64 {
+    fn slot() -> &'static OpsSlot<f64> {
+        static SLOT: OpsSlot<f64> = Mutex::new(None);
+        &SLOT
+    }
+}
+
+fn ops_for<T: CachedOps>(m: Measure, n: usize) -> PyResult<Arc<Structured<T>>> {
+    let mut slot = T::slot().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((cm, cn, ops)) = slot.as_ref() {
+        if *cm == m && *cn == n {
+            return Ok(ops.clone());
+        }
+    }
+    let ops = Arc::new(m.structured::<T>(n).map_err(to_py)?);
+    *slot = Some((m, n, ops.clone()));
+    Ok(ops)
+}
+
 fn describe(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => format!("an array of dtype {} and shape {:?}", a.dtype(), a.shape()),
-        Err(_) => format!("{}", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()),
+        Err(_) => obj.get_type().name().map(|n| n.to_string()).unwrap_or_default(),
     }
 }
 
@@ -65,7 +100,7 @@ fn coef_array<'py>(coef: &Bound<'py, PyAny>, steps: Option<usize>, rows: usize) 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scan_typed<'py, T: Real + Element>(
+fn scan_typed<'py, T: CachedOps>(
     py: Python<'py>,
     m: Measure,
     f: Bound<'py, PyArrayDyn<T>>,
@@ -110,7 +145,7 @@ fn scan_typed<'py, T: Real + Element>(
         Some(o) => o,
         None => PyArrayDyn::<T>::zeros(py, want.as_slice(), false),
     };
-    let op: Structured<T> = m.structured(n).map_err(to_py)?;
+    let op = ops_for::<T>(m, n)?;
     {
         let f_ro = f.try_readonly().map_err(|e| PyValueError::new_err(format!("f: {e}")))?;
         let c0_ro = match &c0 {
@@ -165,7 +200,7 @@ fn gbt_scan<'py>(
     scan_typed(py, m, f64s, c0, coef, return_all, out, "float64")
 }
 
-fn adjoint_typed<'py, T: Real + Element>(
+fn adjoint_typed<'py, T: CachedOps>(
     py: Python<'py>,
     m: Measure,
     grad: Bound<'py, PyArrayDyn<T>>,
@@ -191,7 +226,7 @@ fn adjoint_typed<'py, T: Real + Element>(
     let steps = coef.shape()[0];
     let grad_f = PyArrayDyn::<T>::zeros(py, [steps, rows].as_slice(), false);
     let grad_c0 = PyArrayDyn::<T>::zeros(py, [rows, n].as_slice(), false);
-    let op: Structured<T> = m.structured(n).map_err(to_py)?;
+    let op = ops_for::<T>(m, n)?;
     {
         let g_ro = grad.try_readonly().map_err(|e| PyValueError::new_err(format!("grad: {e}")))?;
         let coef_ro = coef.try_readonly().map_err(|e| PyValueError::new_err(format!("coef: {e}")))?;

@@ -1,0 +1,312 @@
+"""``Memory``: an online HiPPO memory that absorbs a stream in chunks of any length.
+
+Feeding a signal in chunks gives exactly the state that one ``hippo_rs.scan`` over the whole signal
+gives: each chunk continues the scan from the stored state (``c0``), the LegS step index (``t0``,
+the number of samples absorbed) or the time of the last absorbed sample (``t_prev``).
+
+Time axis. Without timestamps, sample k (0-based) is at time ``k * dt`` (``dt`` = 1 when not given,
+i.e. times count samples), so after ``t`` samples the state is at time ``(t - 1) * dt``. With
+timestamps (absolute times, shape (L,), shared by the batch, strictly increasing), the state is at the
+last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
+timestamps=...)``; the very first sample takes one step of ``dt``), so ``theta`` is in the timestamps'
+unit; LegS's first sample initialises the state whatever its time.
+
+The remembered window at state time T is [0, T] for ``legs``, [T - theta, T] for ``legt``/``lmu``/
+``fout``/``chebt`` and (-inf, T] for ``lagt``/``glagt`` (see ``hippo_rs.reconstruct``).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _validate as _v
+from ._reconstruct import WINDOWED, reconstruct
+
+__all__ = ["Memory"]
+
+_CONFIG = ("measure", "N", "method", "alpha", "dtype", "batch_shape", "dt", "convention", "params")
+
+
+def _scan(*args: Any, **kwargs: Any) -> np.ndarray:
+    """``hippo_rs.scan`` (looked up at call time: the package imports this module first)."""
+    import hippo_rs
+
+    return hippo_rs.scan(*args, **kwargs)
+
+
+class Memory:
+    """Online HiPPO memory of order ``N`` over a batch of independent streams.
+
+    ``Memory(measure="legs", N=256, method="bilinear", dtype=np.float32, batch_shape=(), dt=None,
+    convention="original", gbt_alpha=None, **params)``: ``params`` are the measure's parameters
+    (``theta``, ``beta``, glagt's ``alpha``); the GBT weight of ``method="gbt"`` is ``gbt_alpha``.
+
+    * ``update(chunk, timestamps=None)``: absorb ``chunk`` of shape ``(L, *batch_shape)`` (or one
+      sample of shape ``batch_shape``); returns ``self``.
+    * ``state``: the coefficients, ``(*batch_shape, N)`` in ``dtype`` (a copy).
+    * ``t``: samples absorbed (int) without timestamps, the last timestamp (float) with them.
+    * ``time``: the time of the state; ``window``: the remembered interval (lo, hi).
+    * ``grid()``: the default reconstruction times; ``reconstruct(times=None)``:
+      ``(*batch_shape, len(times))``.
+    * ``reset()``, ``state_dict()`` / ``load_state_dict()``, ``copy.copy``/pickle round trips.
+    """
+
+    def __init__(
+        self,
+        measure: str = "legs",
+        N: int = 256,
+        method: str = "bilinear",
+        dtype: Any = np.float32,
+        batch_shape: Tuple[int, ...] = (),
+        dt: Optional[float] = None,
+        convention: str = "original",
+        gbt_alpha: Optional[float] = None,
+        **params: float,
+    ) -> None:
+        if not isinstance(measure, str):
+            raise TypeError(f"measure: expected a str, got {type(measure).__name__}")
+        if not isinstance(method, str):
+            raise TypeError(f"method: expected a str, got {type(method).__name__}")
+        if convention not in ("original", "paper"):
+            raise ValueError(f"convention: expected 'original' or 'paper', got {convention!r}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        try:
+            batch = tuple(operator.index(b) for b in batch_shape)
+        except TypeError:
+            raise TypeError(f"batch_shape: expected a tuple of integers, got {batch_shape!r}") from None
+        if any(b < 0 for b in batch):
+            raise ValueError(f"batch_shape: expected non-negative sizes, got {batch}")
+        if dt is not None:
+            dt = _v.real(dt, "dt")
+            if not (np.isfinite(dt) and dt > 0):
+                raise ValueError(f"dt: expected a finite step > 0, got {dt}")
+        self.measure = measure
+        self.N = _v.order(N)
+        self.method = method
+        self.alpha = None if gbt_alpha is None else _v.real(gbt_alpha, "gbt_alpha")
+        self.dtype = dtype
+        self.batch_shape = batch
+        self.dt = dt
+        self.convention = convention
+        self.params: Dict[str, float] = dict(_v.params(params))
+        # Measure, parameters, method and gbt_alpha are checked here, before any data is absorbed.
+        import hippo_rs
+
+        hippo_rs.transition(measure, 1, **self.params)
+        hippo_rs.legs_step_matrices(1, 1, method, self.alpha)
+        self.reset()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _empty_state(self) -> np.ndarray:
+        return np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
+
+    def reset(self) -> "Memory":
+        """Forget everything: zero state, no samples absorbed."""
+        self._state = self._empty_state()
+        self._count = 0
+        self._timestamped: Optional[bool] = None
+        self._first: Optional[float] = None
+        self._last: Optional[float] = None
+        return self
+
+    @property
+    def state(self) -> np.ndarray:
+        """The coefficients, shape ``(*batch_shape, N)``, in ``dtype`` (a copy)."""
+        return self._state.copy()
+
+    @property
+    def t(self) -> Any:
+        """Samples absorbed (int), or the last timestamp (float) for a timestamped stream."""
+        if self._timestamped:
+            return self._last
+        return self._count
+
+    @property
+    def count(self) -> int:
+        """The number of samples absorbed."""
+        return self._count
+
+    @property
+    def _step(self) -> float:
+        return 1.0 if self.dt is None else self.dt
+
+    @property
+    def time(self) -> float:
+        """The time of the state: ``(t - 1) * dt`` without timestamps, the last timestamp with them."""
+        if self._count == 0:
+            raise ValueError("time: the memory is empty (no samples absorbed yet)")
+        if self._timestamped:
+            assert self._last is not None
+            return self._last
+        return (self._count - 1) * self._step
+
+    @property
+    def window(self) -> Tuple[float, float]:
+        """The remembered interval (lo, hi) at the state's time (lo = -inf for Laguerre measures)."""
+        hi = self.time
+        if self.measure == "legs":
+            return (0.0, hi)
+        if self.measure in WINDOWED:
+            return (hi - self.params.get("theta", 1.0), hi)
+        return (-np.inf, hi)
+
+    # -- streaming -----------------------------------------------------------------------------
+    def update(self, chunk: Any, timestamps: Any = None) -> "Memory":
+        """Absorb ``chunk`` (``(L, *batch_shape)``, or one sample of shape ``batch_shape``).
+
+        ``timestamps``: None, or the absolute times of the samples, shape (L,), strictly increasing
+        and after the last absorbed one. A memory is timestamped or not from its first update on.
+        """
+        x = np.asarray(chunk)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"chunk: expected real numbers, got dtype {x.dtype}")
+        if x.shape == self.batch_shape:
+            x = x[None]
+        if x.shape[1:] != self.batch_shape:
+            raise ValueError(f"chunk: expected shape (L, *{self.batch_shape}) or {self.batch_shape}, got {x.shape}")
+        L = x.shape[0]
+        stamped = timestamps is not None
+        if self._timestamped is not None and stamped != self._timestamped:
+            kind = "with" if self._timestamped else "without"
+            raise ValueError(f"timestamps: this memory was started {kind} timestamps; keep feeding it that way")
+        if stamped:
+            ts = np.asarray(timestamps)
+            if ts.dtype.kind not in "biuf":
+                raise TypeError(f"timestamps: expected real numbers, got dtype {ts.dtype}")
+            ts = ts.astype(np.float64).reshape(-1) if ts.ndim <= 1 else ts
+            if ts.shape != (L,):
+                raise ValueError(f"timestamps: expected shape ({L},) to match the chunk, got {np.shape(timestamps)}")
+            if not np.all(np.isfinite(ts)):
+                raise ValueError("timestamps: expected finite values")
+            if np.any(np.diff(ts) <= 0) or (self._last is not None and L and ts[0] <= self._last):
+                raise ValueError("timestamps: expected strictly increasing times after the last absorbed one")
+        if L == 0:
+            return self
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        # Measure parameters go in params= (glagt's `alpha` would collide with the GBT weight keyword).
+        kwargs: Dict[str, Any] = dict(
+            method=self.method, convention=self.convention, return_all=False, params=dict(self.params)
+        )
+        if self.alpha is not None:
+            kwargs["alpha"] = self.alpha
+        if self._count:
+            kwargs["c0"] = self._state
+        if self.measure == "legs":
+            kwargs["t0"] = self._count
+        if stamped:
+            kwargs["timestamps"] = ts
+            kwargs["t_prev"] = self._last
+            if self.measure != "legs":
+                kwargs["dt"] = 1.0  # the step is the time difference itself
+                if self._last is None:  # the first sample takes one step of dt, as without timestamps
+                    kwargs["t_prev"] = float(ts[0]) - self._step
+        elif self.measure != "legs":
+            kwargs["dt"] = self._step
+        self._state = np.asarray(_scan(self.measure, x, self.N, **kwargs), dtype=self.dtype)
+        if stamped:
+            self._first = float(ts[0]) if self._first is None else self._first
+            self._last = float(ts[-1])
+        self._timestamped = stamped
+        self._count += L
+        return self
+
+    # -- reconstruction ------------------------------------------------------------------------
+    def grid(self) -> np.ndarray:
+        """Default reconstruction times: the absorbed samples' times inside the remembered window.
+
+        Without timestamps these are the sample times ``k * dt``; with timestamps, ``count`` points
+        evenly spaced from the first timestamp (or the window's start) to the last.
+        """
+        lo, hi = self.window
+        if self._timestamped:
+            assert self._first is not None
+            return np.linspace(max(lo, self._first), hi, self._count)
+        step = self._step
+        first = 0 if not np.isfinite(lo) else max(0, int(np.ceil(lo / step - 1e-9)))
+        return np.arange(first, self._count, dtype=np.float64) * step
+
+    def reconstruct(self, times: Any = None) -> np.ndarray:
+        """The remembered signal at ``times`` (default ``grid()``): ``(*batch_shape, len(times))``."""
+        if times is None:
+            times = self.grid()
+        return reconstruct(self.measure, self._state, times, t=self.time, **self.params)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _config(self) -> Dict[str, Any]:
+        return {
+            "measure": self.measure,
+            "N": self.N,
+            "method": self.method,
+            "alpha": self.alpha,
+            "dtype": self.dtype.name,
+            "batch_shape": self.batch_shape,
+            "dt": self.dt,
+            "convention": self.convention,
+            "params": dict(self.params),
+        }
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything needed to continue the stream: the configuration, the state and the clock."""
+        d = self._config()
+        d.update(
+            state=self._state.copy(),
+            count=self._count,
+            timestamped=self._timestamped,
+            first=self._first,
+            last=self._last,
+        )
+        return d
+
+    def load_state_dict(self, d: Dict[str, Any]) -> "Memory":
+        """Restore a ``state_dict()`` taken from a memory with the same configuration."""
+        missing = [k for k in _CONFIG + ("state", "count", "timestamped", "first", "last") if k not in d]
+        if missing:
+            raise ValueError(f"state_dict: missing keys {missing}")
+        mine = self._config()
+        for key in _CONFIG:
+            theirs = tuple(d[key]) if key == "batch_shape" else d[key]
+            if theirs != mine[key]:
+                raise ValueError(f"state_dict: '{key}' is {theirs!r}, this memory has {mine[key]!r}")
+        state = np.asarray(d["state"])
+        if state.shape != self._state.shape:
+            raise ValueError(f"state_dict: 'state' has shape {state.shape}, expected {self._state.shape}")
+        self._state = np.array(state, dtype=self.dtype)
+        self._count = int(d["count"])
+        self._timestamped = d["timestamped"]
+        self._first = d["first"]
+        self._last = d["last"]
+        return self
+
+    @classmethod
+    def from_state_dict(cls, d: Dict[str, Any]) -> "Memory":
+        """A new memory with the configuration and state of ``d``."""
+        mem = cls(
+            d["measure"],
+            d["N"],
+            d["method"],
+            d["dtype"],
+            tuple(d["batch_shape"]),
+            d["dt"],
+            d["convention"],
+            d["alpha"],
+            **d["params"],
+        )
+        return mem.load_state_dict(d)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return self.state_dict()
+
+    def __setstate__(self, d: Dict[str, Any]) -> None:
+        self.__dict__.update(Memory.from_state_dict(d).__dict__)
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return (
+            f"Memory(measure={self.measure!r}, N={self.N}, method={self.method!r}, dtype={self.dtype.name}, "
+            f"batch_shape={self.batch_shape}, dt={self.dt}{params}; t={self.t})"
+        )
