@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import time
 
 import hippo_rs
@@ -139,6 +140,15 @@ def bench_rnn(hidden: int, L: int, batch: int, reps: int, mats):
     return ts, td, err
 
 
+def _git_rev() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)))
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--L", type=int, default=784)
@@ -155,7 +165,7 @@ def main() -> None:
     lines = [
         "hippo_rs.torch vs dense PyTorch (per-step matrices + F.linear, as the original HiPPO code), float32, CPU",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-        f"{torch.__version__} ({torch.get_num_threads()} threads), hippo_rs {hippo_rs.__version__}",
+        f"{torch.__version__} ({torch.get_num_threads()} threads), hippo_rs {hippo_rs.__version__} (git {_git_rev()})",
         f"L = {args.L}, batch = {args.batch}, one memory unit, LegS bilinear; best of the timed repetitions; "
         f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')} (torch huge pages for large tensors)",
         "",
