@@ -140,6 +140,19 @@ def test_rnn_lengths_and_batch_first(name):
         torch.testing.assert_close(a, b)
 
 
+def test_rnn_lengths_with_padded_timestamps():
+    """Timestamps past a row's length (padding: zeros here) are never checked or used."""
+    torch.manual_seed(4)
+    rnn = ht.HiPPORNN("tlegs", 2, 4)
+    x = torch.randn(6, 2, 2)
+    ts = torch.tensor([[0.0, 0.5], [0.7, 0.9], [1.5, 2.0], [2.0, 0.0], [2.5, 0.0], [3.0, 0.0]], dtype=F64)
+    y, state = rnn(x, lengths=torch.tensor([6, 3]), timestamps=ts)
+    y1, s1 = rnn(x[:3, 1:], timestamps=ts[:3, 1:])
+    torch.testing.assert_close(y[:3, 1], y1[:, 0])
+    for a, b in zip(state, s1):
+        torch.testing.assert_close(a[1:], b)
+
+
 def test_make_cell_and_constructor_errors():
     assert set(ht.CELLS) >= {"legs", "tlegs", "legt", "lmu", "lagt", "glagt", "lstm", "gru"}
     cell = ht.make_cell("lmu", 2, 4, memory_order=3, memory_size=2)

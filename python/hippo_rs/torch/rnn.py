@@ -21,6 +21,15 @@ def _select(mask: Tensor, new, old):
     return type(new)(*out) if hasattr(new, "_fields") else type(new)(out)
 
 
+def _continue_padding(timestamps: Tensor, lengths: Tensor) -> Tensor:
+    """Timestamps (L, B) with the padding after ``lengths[b]`` replaced by last + 1, last + 2, ...: the
+    padded steps are discarded, but they must stay valid (increasing, finite) for the cells' checks."""
+    k = torch.arange(timestamps.shape[0], device=timestamps.device)[:, None]
+    lengths = lengths.to(timestamps.device)[None, :]
+    last = timestamps.gather(0, (lengths - 1).clamp(min=0))
+    return torch.where(k >= lengths, last + (k - lengths + 1).to(timestamps.dtype), timestamps)
+
+
 class HiPPORNN(nn.Module):
     """Runs a cell over a sequence, like ``torch.nn.RNN`` with one layer.
 
@@ -66,6 +75,8 @@ class HiPPORNN(nn.Module):
             lengths = torch.as_tensor(lengths, device=x.device)
             if lengths.shape != (B,):
                 raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
+            if timestamps is not None:
+                timestamps = _continue_padding(timestamps, lengths)
         outputs = []
         for k in range(L):
             out, new_state = self.cell(x[k], state, None if timestamps is None else timestamps[k])
