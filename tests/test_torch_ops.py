@@ -402,3 +402,24 @@ def test_compile_fullgraph_cell_rnn_equals_eager(name):
     g_got = torch.autograd.grad(got.sum(), list(rnn.parameters()))
     for a, b in zip(g_got, g_eager):
         torch.testing.assert_close(a, b)
+
+
+def test_export_with_dynamic_length():
+    """torch.export traces the scan op (its fake kernel) with a symbolic sequence length."""
+    torch.manual_seed(0)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = torch.nn.Linear(3, 2)
+            self.mem = ht.HiPPOMemory(8, measure="legs")
+            self.out = torch.nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.out(self.mem(self.inp(x)).flatten(2))
+
+    model = Model()
+    L = torch.export.Dim("L", min=2)
+    exported = torch.export.export(model, (torch.randn(12, 4, 3),), dynamic_shapes={"x": {0: L}})
+    x = torch.randn(20, 4, 3)
+    torch.testing.assert_close(exported.module()(x), model(x))
