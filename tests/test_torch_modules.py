@@ -18,7 +18,15 @@ F64 = torch.float64
 CELL_MEASURES = ["legs", "legt", "lmu", "lagt", "glagt", "fout", "chebt"]
 
 
-def _numpy_memory_step(cell, c, f, t):
+def _numpy_update(cell, c, f, t):
+    """One memory update with ``hippo_rs.update`` (the numpy O(N) update): c (B, M, N), f (B, M)."""
+    alpha = cell.alpha if cell.method == "gbt" else None
+    kw = {"t": t} if cell.measure == "legs" else {"dt": cell.dt}
+    return hippo_rs.update(cell.measure, c, f, method=cell.method, alpha=alpha, convention=cell.convention,
+                           params=cell.params, **kw)
+
+
+def _numpy_dense_step(cell, c, f, t):
     """One memory update with the dense numpy API: c (B, M, N), f (B, M), t = samples absorbed."""
     N = c.shape[-1]
     alpha = cell.alpha if cell.method == "gbt" else None
@@ -38,7 +46,8 @@ def _sigmoid(x):
 
 @pytest.mark.parametrize("measure", CELL_MEASURES)
 @pytest.mark.parametrize("gate", [True, False])
-def test_cell_equals_numpy_loop(measure, gate):
+@pytest.mark.parametrize("memory_update", [_numpy_dense_step, _numpy_update])
+def test_cell_equals_numpy_loop(measure, gate, memory_update):
     torch.manual_seed(0)
     kw = {"params": {"alpha": 0.2}, "beta": 0.5} if measure == "glagt" else {}
     method = "gbt" if measure == "lagt" else "bilinear"
@@ -54,7 +63,7 @@ def test_cell_equals_numpy_loop(measure, gate):
         out, state = cell(x[t], state)
         xt = x[t].numpy()
         f = np.concatenate([xt, h], -1) @ W["W_f.weight"].T + W["W_f.bias"]
-        c = _numpy_memory_step(cell, c, f, t)
+        c = memory_update(cell, c, f, t)
         xc = np.concatenate([xt, c.reshape(B, -1)], -1)
         h_new = np.tanh(xc @ W["W_h.weight"].T + W["W_h.bias"])
         if gate:
