@@ -74,6 +74,32 @@ def test_cell_equals_numpy_loop(measure, gate, memory_update):
         np.testing.assert_allclose(state.c.detach().numpy(), c, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("convention", ["original", "paper"])
+def test_timestamped_cell_equals_numpy_update_loop(convention):
+    torch.manual_seed(5)
+    cell = ht.HiPPOCell(2, 3, memory_order=5, memory_size=2, measure="tlegs", convention=convention).double()
+    L, B = 6, 2
+    x = torch.randn(L, B, 2, dtype=F64)
+    ts = torch.cumsum(torch.rand(L, B, dtype=F64) + 0.1, 0)
+    state = None
+    W = {k: v.detach().numpy() for k, v in cell.named_parameters()}
+    h, c = np.zeros((B, 3)), np.zeros((B, 2, 5))
+    for k in range(L):
+        out, state = cell(x[k], state, ts[k])
+        xk = x[k].numpy()
+        f = np.concatenate([xk, h], -1) @ W["W_f.weight"].T + W["W_f.bias"]
+        if k == 0:  # nothing absorbed yet: the first sample initialises c = f e0
+            c = hippo_rs.update("legs", c, f, t=0, convention=convention)
+        else:  # per-row times, broadcast over the memory units
+            c = hippo_rs.update("legs", c, f, t=ts[k, :, None].numpy(), t_prev=ts[k - 1, :, None].numpy(),
+                                convention=convention)
+        xc = np.concatenate([xk, c.reshape(B, -1)], -1)
+        g = _sigmoid(xc @ W["W_g.weight"].T + W["W_g.bias"])
+        h = (1 - g) * h + g * np.tanh(xc @ W["W_h.weight"].T + W["W_h.bias"])
+        np.testing.assert_allclose(out.detach().numpy(), h, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(state.c.detach().numpy(), c, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("measure", CELL_MEASURES + ["tlegs"])
 @pytest.mark.parametrize("convention", ["original", "paper"])
 def test_memory_equals_cell_memory_stepwise(measure, convention):
