@@ -38,7 +38,8 @@ class HiPPORNN(nn.Module):
     default is the LegS :class:`HiPPOCell`). ``forward(input, state=None, lengths=None, timestamps=None)``:
     input (L, B, I) (or (B, L, I) with ``batch_first``) -> (outputs (L, B, H), final state). With
     ``lengths`` (B,) the state of row b stops after ``lengths[b]`` steps (the final state is the one
-    at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) feed timestamped cells
+    at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) (or (L, B, 1); (B, L)
+    with ``batch_first``) feed timestamped cells
     (cells that are not timestamped ignore them, so that cells can be swapped by name).
     """
 
@@ -68,8 +69,11 @@ class HiPPORNN(nn.Module):
         if state is None:
             state = self.cell.initial_state(B, x.dtype, x.device)
         if timestamps is not None:
+            timestamps = torch.as_tensor(timestamps, device=x.device)
             timestamps = timestamps.transpose(0, 1) if self.batch_first else timestamps
-            if timestamps.shape[:2] != (L, B):
+            if timestamps.dim() == 3 and timestamps.shape[2] == 1:  # (L, B, 1), like the inputs
+                timestamps = timestamps[..., 0]
+            if timestamps.shape != (L, B):
                 raise ValueError(f"timestamps: expected shape ({L}, {B}), got {tuple(timestamps.shape)}")
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device)
