@@ -43,9 +43,7 @@ pub fn norm1(a: &[f64], n: usize) -> f64 {
 pub fn solve(mat: &[f64], y: &mut [f64], n: usize, m: usize, what: &str) -> Result<()> {
     let mut lu = mat.to_vec();
     for col in 0..n {
-        let piv = (col..n)
-            .max_by(|&i, &j| lu[i * n + col].abs().total_cmp(&lu[j * n + col].abs()))
-            .unwrap_or(col);
+        let piv = (col..n).max_by(|&i, &j| lu[i * n + col].abs().total_cmp(&lu[j * n + col].abs())).unwrap_or(col);
         if !(lu[piv * n + col].abs() > 0.0 && lu[piv * n + col].is_finite()) {
             return Err(HippoError::invalid(what, "expected a nonsingular matrix, got a singular one"));
         }
@@ -117,8 +115,7 @@ pub fn expm(a: &[f64], n: usize) -> Result<Vec<f64>> {
     };
     // U = A [A6 (b13 A6 + b11 A4 + b9 A2) + b7 A6 + b5 A4 + b3 A2 + b1 I]
     let u_inner = matmul(&a6, &lin([B[13], B[11], B[9], 0.0]), n, n);
-    let u_sum: Vec<f64> =
-        u_inner.iter().zip(lin([B[7], B[5], B[3], B[1]])).map(|(x, y)| x + y).collect();
+    let u_sum: Vec<f64> = u_inner.iter().zip(lin([B[7], B[5], B[3], B[1]])).map(|(x, y)| x + y).collect();
     let u = matmul(&a1, &u_sum, n, n);
     // V = A6 (b12 A6 + b10 A4 + b8 A2) + b6 A6 + b4 A4 + b2 A2 + b0 I
     let v_inner = matmul(&a6, &lin([B[12], B[10], B[8], 0.0]), n, n);

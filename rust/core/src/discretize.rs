@@ -11,6 +11,7 @@
 //!   timestamped step of the paper's code with timestamps 0, 1, 2, ... (delta = (t1 - t0)/t1).
 //! - `LegsConvention::Paper` (paper App. B.3, GBT of the time-varying ODE with samples at t = 1, 2, ...):
 //!   a_i = alpha/(k+1), a_e = (1 - alpha)/k, a_b = alpha/(k+1) + (1 - alpha)/k.
+//!
 //! In both, the first sample (k = 0) initialises the state to f e_0, the exact projection of a
 //! constant, and a constant input is an exact fixed point c = e_0 (because A e_0 = -B).
 //! ZOH is exact: LegS over [k, k+1] in log-time, A_k = expm(A ln((k+1)/k)), B_k = A^{-1}(A_k - I) B.
@@ -41,9 +42,7 @@ impl Method {
             "bilinear" | "tustin" => Method::Bilinear,
             "zoh" => Method::Zoh,
             "gbt" => {
-                let a = alpha.ok_or_else(|| {
-                    HippoError::invalid("alpha", "method 'gbt' needs alpha in [0, 1]")
-                })?;
+                let a = alpha.ok_or_else(|| HippoError::invalid("alpha", "method 'gbt' needs alpha in [0, 1]"))?;
                 if !(0.0..=1.0).contains(&a) {
                     return Err(HippoError::invalid("alpha", format!("expected 0 <= alpha <= 1, got {a}")));
                 }
@@ -125,9 +124,7 @@ impl GbtStep {
     /// LegS at step index k >= 1 (k samples already absorbed).
     pub fn legs(k: f64, alpha: f64, convention: LegsConvention) -> Self {
         match convention {
-            LegsConvention::Original => {
-                GbtStep { implicit: alpha / k, explicit: (1.0 - alpha) / k, input: 1.0 / k }
-            }
+            LegsConvention::Original => GbtStep { implicit: alpha / k, explicit: (1.0 - alpha) / k, input: 1.0 / k },
             LegsConvention::Paper => GbtStep {
                 implicit: alpha / (k + 1.0),
                 explicit: (1.0 - alpha) / k,

@@ -37,8 +37,7 @@ impl std::error::Error for HippoError {}
 pub fn try_zeros<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
     let bytes = (len as u128) * (std::mem::size_of::<T>() as u128);
     let mut v: Vec<T> = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| HippoError::Allocation { what: what.to_string(), bytes })?;
+    v.try_reserve_exact(len).map_err(|_| HippoError::Allocation { what: what.to_string(), bytes })?;
     v.resize(len, T::default());
     Ok(v)
 }

@@ -4,7 +4,9 @@
 use num_traits::Float;
 
 /// A real scalar of the structured operators and scans (implemented for `f32` and `f64`).
-pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum + crate::simd::TileKernel + 'static {
+pub trait Real:
+    Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum + crate::simd::TileKernel + 'static
+{
     /// Rounds an `f64` to this type (`as` semantics: nearest, overflow to +-inf).
     fn cast(x: f64) -> Self;
     /// Widens to `f64` (exact for both implementations).

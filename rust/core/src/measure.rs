@@ -49,9 +49,7 @@ fn param(params: &[(&str, f64)], measure: &str, allowed: &[(&str, f64)]) -> Resu
     }
     Ok(allowed
         .iter()
-        .map(|(a, default)| {
-            params.iter().rev().find(|(n, _)| n == a).map(|(_, v)| *v).unwrap_or(*default)
-        })
+        .map(|(a, default)| params.iter().rev().find(|(n, _)| n == a).map(|(_, v)| *v).unwrap_or(*default))
         .collect())
 }
 
@@ -125,13 +123,59 @@ impl Measure {
         }
         let mut a = try_zeros::<f64>(square_len(n, "N")?, "the transition matrix A")?;
         let mut b = try_zeros::<f64>(n, "the input vector B")?;
-        self.transition_into(n, &mut a, &mut b);
+        self.input_into(&mut b);
+        self.transition_into(n, &mut a);
         Ok((a, b))
     }
 
-    fn transition_into(&self, n: usize, a: &mut [f64], b: &mut [f64]) {
+    /// B of order `n` alone, in O(N) (what the structured operators use).
+    pub fn input(&self, n: usize) -> Result<Vec<f64>> {
+        let mut b = try_zeros::<f64>(n, "the input vector B")?;
+        self.input_into(&mut b);
+        Ok(b)
+    }
+
+    /// B, the closed forms of the paper (same sources as the A of each measure in `transition_into`).
+    fn input_into(&self, b: &mut [f64]) {
+        let n = b.len();
         let r = |i: usize| ((2 * i + 1) as f64).sqrt();
-        let sign = |i: usize| if i % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
+        match *self {
+            // B_n = sqrt(2n+1) (LegS), sqrt(2n+1)/theta (LegT).
+            Measure::LegS => b.iter_mut().enumerate().for_each(|(i, x)| *x = r(i)),
+            Measure::LegT { theta } => b.iter_mut().enumerate().for_each(|(i, x)| *x = r(i) / theta),
+            // B_n = (2n+1) (-1)^n / theta.
+            Measure::Lmu { theta } => {
+                b.iter_mut().enumerate().for_each(|(i, x)| *x = (2 * i + 1) as f64 * sign(i) / theta)
+            }
+            Measure::LagT { .. } => b.fill(1.0),
+            // B = Gamma(1-alpha)^(-1/2) beta^((1-alpha)/2) L^{-1} [binom(n+alpha, n)]_n.
+            Measure::GLagT { alpha, beta } => {
+                let lam = glagt_lambda(n, alpha);
+                let scale = (-0.5 * ln_gamma(1.0 - alpha)).exp() * beta.powf((1.0 - alpha) / 2.0);
+                let mut binom = 1.0; // binom(n + alpha, n) = prod_{j=1..n} (j + alpha) / j
+                for i in 0..n {
+                    if i > 0 {
+                        binom *= (i as f64 + alpha) / i as f64;
+                    }
+                    b[i] = scale * binom / lam[i];
+                }
+            }
+            // B = v / theta, v = [1, sqrt2, 0, sqrt2, 0, ...].
+            Measure::FouT { theta } => b.iter_mut().zip(fout_v(n)).for_each(|(x, v)| *x = v / theta),
+            // B = (2^{3/2}/pi) [1, sqrt2, sqrt2, ...] / theta.
+            Measure::ChebT { theta } => {
+                let c = 2.0f64.powf(1.5) / std::f64::consts::PI;
+                b.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = c * if i == 0 { 1.0 } else { std::f64::consts::SQRT_2 } / theta)
+            }
+        }
+    }
+
+    fn transition_into(&self, n: usize, a: &mut [f64]) {
+        let r = |i: usize| ((2 * i + 1) as f64).sqrt();
+        let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
         match *self {
             // Paper Thm 1 / App. D.3: A_nk = sqrt(2n+1) sqrt(2k+1) (n > k), n + 1 (n = k); B_n = sqrt(2n+1).
             Measure::LegS => {
@@ -140,7 +184,6 @@ impl Measure {
                         a[i * n + k] = -r(i) * r(k);
                     }
                     a[i * n + i] = -((i + 1) as f64);
-                    b[i] = r(i);
                 }
             }
             // Paper Thm 1 / App. D.2: A_nk = (1/theta) sqrt(2n+1) sqrt(2k+1) * (1 if k <= n else (-1)^(n-k)).
@@ -150,7 +193,6 @@ impl Measure {
                         let s = if k <= i { 1.0 } else { sign(k - i) };
                         a[i * n + k] = -r(i) * r(k) * s / theta;
                     }
-                    b[i] = r(i) / theta;
                 }
             }
             // Voelker et al. 2019, paper App. D.2: A_nk = (2n+1)/theta * ((-1)^(n-k+1) if n >= k else -1),
@@ -162,7 +204,6 @@ impl Measure {
                         let s = if i >= k { -sign(i - k) } else { -1.0 };
                         a[i * n + k] = q * s;
                     }
-                    b[i] = q * sign(i);
                 }
             }
             // Paper Thm 1 (beta = 1): A = -tril(ones); tilt beta moves the diagonal to -(1+beta)/2.
@@ -172,27 +213,18 @@ impl Measure {
                         a[i * n + k] = -1.0;
                     }
                     a[i * n + i] = -(1.0 + beta) / 2.0;
-                    b[i] = 1.0;
                 }
             }
             // Paper App. D.3: A = -L^{-1} M L with M = (1+beta)/2 on the diagonal, 1 below;
             // L = diag(sqrt(Gamma(n+alpha+1)/Gamma(n+1))); B = Gamma(1-alpha)^(-1/2) beta^((1-alpha)/2)
             // L^{-1} [binom(n+alpha, n)]_n.
             Measure::GLagT { alpha, beta } => {
-                let lam: Vec<f64> = (0..n)
-                    .map(|i| (0.5 * (ln_gamma(i as f64 + alpha + 1.0) - ln_gamma(i as f64 + 1.0))).exp())
-                    .collect();
-                let scale = (-0.5 * ln_gamma(1.0 - alpha)).exp() * beta.powf((1.0 - alpha) / 2.0);
-                let mut binom = 1.0; // binom(n + alpha, n) = prod_{j=1..n} (j + alpha) / j
+                let lam = glagt_lambda(n, alpha);
                 for i in 0..n {
-                    if i > 0 {
-                        binom *= (i as f64 + alpha) / i as f64;
-                    }
                     for k in 0..i {
                         a[i * n + k] = -lam[k] / lam[i];
                     }
                     a[i * n + i] = -(1.0 + beta) / 2.0;
-                    b[i] = scale * binom / lam[i];
                 }
             }
             // Real form of the paper's App. D.4 (FouT), derived in docs/conventions.md:
@@ -205,7 +237,6 @@ impl Measure {
                     for k in 0..n {
                         a[i * n + k] = -v[i] * v[k] / theta;
                     }
-                    b[i] = v[i] / theta;
                 }
                 // Rotation block of frequency j on (cos_j, sin_j) = (2j - 1, 2j); a trailing cosine
                 // without its sine (even N) keeps only the rank-one part.
@@ -219,7 +250,6 @@ impl Measure {
             // dc/dt = -(1/theta) A c + (1/theta) B f, A_nk = 4n (1 <= k < n, n-k odd),
             // 4n/sqrt2 (k = 0, n odd); B = (2^{3/2}/pi) [1, sqrt2, sqrt2, ...].
             Measure::ChebT { theta } => {
-                let c = 2.0f64.powf(1.5) / std::f64::consts::PI;
                 for i in 0..n {
                     for k in 0..i {
                         if (i - k) % 2 == 1 {
@@ -227,11 +257,15 @@ impl Measure {
                             a[i * n + k] = -v / theta;
                         }
                     }
-                    b[i] = c * if i == 0 { 1.0 } else { 2f64.sqrt() } / theta;
                 }
             }
         }
     }
+}
+
+/// GLagT's Lambda = diag(sqrt(Gamma(n + alpha + 1) / Gamma(n + 1))) (paper App. D.3).
+pub fn glagt_lambda(n: usize, alpha: f64) -> Vec<f64> {
+    (0..n).map(|i| (0.5 * (ln_gamma(i as f64 + alpha + 1.0) - ln_gamma(i as f64 + 1.0))).exp()).collect()
 }
 
 /// FouT's v = phi(t, t) = phi(t, t - theta): 1 for the constant, sqrt2 for cosines, 0 for sines.

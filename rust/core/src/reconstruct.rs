@@ -94,11 +94,7 @@ impl Plan {
             }
             Measure::LegT { .. } | Measure::Lmu { .. } => Family::Legendre,
             Measure::FouT { .. } => Family::Fourier,
-            Measure::LagT { beta } => Family::Laguerre {
-                alpha: 0.0,
-                log_kappa: 0.0,
-                decay: (1.0 - beta) / 2.0,
-            },
+            Measure::LagT { beta } => Family::Laguerre { alpha: 0.0, log_kappa: 0.0, decay: (1.0 - beta) / 2.0 },
             Measure::GLagT { alpha, beta } => Family::Laguerre {
                 alpha,
                 log_kappa: 0.5 * ln_gamma(1.0 - alpha) - 0.5 * (1.0 - alpha) * beta.ln(),
@@ -111,11 +107,7 @@ impl Plan {
                 ))
             }
         };
-        Ok(Plan {
-            family,
-            measure: *measure,
-            t,
-        })
+        Ok(Plan { family, measure: *measure, t })
     }
 
     /// The interval of valid times, as (low, high); low may be -inf.
@@ -135,11 +127,7 @@ impl Plan {
         let span = if lo.is_finite() { hi - lo } else { 0.0 };
         let slack = TIME_SLACK * span.max(hi.abs()).max(1.0);
         if !tau.is_finite() || tau > hi + slack || tau < lo - slack {
-            let range = if lo.is_finite() {
-                format!("[{lo}, {hi}]")
-            } else {
-                format!("(-inf, {hi}]")
-            };
+            let range = if lo.is_finite() { format!("[{lo}, {hi}]") } else { format!("(-inf, {hi}]") };
             return Err(HippoError::invalid(
                 "times",
                 format!(
@@ -216,11 +204,7 @@ fn basis(family: Family, args: &[f64], n: usize, mut visit: impl FnMut(usize, &[
                 }
             }
         }
-        Family::Laguerre {
-            alpha,
-            log_kappa,
-            decay,
-        } => {
+        Family::Laguerre { alpha, log_kappa, decay } => {
             // The recurrence runs on p_k 2^(-e) with |p_k 2^(-e)| < 2^RESCALE; the prefactor
             // kappa s^alpha e^{-decay s} / Lambda_0 and the 2^e are carried in `factor` = e^{log_factor}.
             const RESCALE: i32 = 300;
@@ -282,20 +266,14 @@ fn prepare(measure: &Measure, n: usize, times: &[f64], t: f64) -> Result<(Plan, 
         return Err(HippoError::invalid("N", "expected a memory order N >= 1, got 0"));
     }
     let plan = Plan::new(measure, t)?;
-    let args = times
-        .iter()
-        .map(|&tau| plan.argument(tau))
-        .collect::<Result<Vec<f64>>>()?;
+    let args = times.iter().map(|&tau| plan.argument(tau)).collect::<Result<Vec<f64>>>()?;
     let weights = (0..n).map(|k| plan.weight(k)).collect();
     Ok((plan, args, weights))
 }
 
 fn rows_of(len: usize, n: usize, arg: &str, what: &str) -> Result<usize> {
     if !len.is_multiple_of(n) {
-        return Err(HippoError::invalid(
-            arg,
-            format!("expected rows of {what}, got {len} values"),
-        ));
+        return Err(HippoError::invalid(arg, format!("expected rows of {what}, got {len} values")));
     }
     Ok(len / n)
 }
@@ -309,10 +287,8 @@ fn product(rows: usize, cols: usize, what: &str, size: usize) -> Result<usize> {
 
 /// Tiles (first row, first point) covering rows x points, and whether to run them in parallel.
 fn tiles(rows: usize, points: usize, n: usize) -> (Vec<(usize, usize)>, bool) {
-    let tiles: Vec<(usize, usize)> = (0..rows)
-        .step_by(ROW_CHUNK)
-        .flat_map(|r0| (0..points).step_by(BLOCK).map(move |p0| (r0, p0)))
-        .collect();
+    let tiles: Vec<(usize, usize)> =
+        (0..rows).step_by(ROW_CHUNK).flat_map(|r0| (0..points).step_by(BLOCK).map(move |p0| (r0, p0))).collect();
     let parallel = rows.saturating_mul(points).saturating_mul(n) >= PARALLEL_WORK && tiles.len() > 1;
     (tiles, parallel)
 }
@@ -389,10 +365,7 @@ pub fn reconstruct_adjoint<T: Real>(measure: &Measure, y: &[T], n: usize, times:
     let points = args.len();
     let rows = if points == 0 {
         if !y.is_empty() {
-            return Err(HippoError::invalid(
-                "y",
-                format!("expected 0 values for 0 times, got {}", y.len()),
-            ));
+            return Err(HippoError::invalid("y", format!("expected 0 values for 0 times, got {}", y.len())));
         }
         0
     } else {
@@ -403,9 +376,8 @@ pub fn reconstruct_adjoint<T: Real>(measure: &Measure, y: &[T], n: usize, times:
     let (tiles, parallel) = tiles(rows, points, n);
     let results = map_tiles(&tiles, parallel, |&(r0, p0)| {
         let (r1, p1) = ((r0 + ROW_CHUNK).min(rows), (p0 + BLOCK).min(points));
-        let ys: Vec<Vec<f64>> = (r0..r1)
-            .map(|r| y[r * points + p0..r * points + p1].iter().map(|x| x.widen()).collect())
-            .collect();
+        let ys: Vec<Vec<f64>> =
+            (r0..r1).map(|r| y[r * points + p0..r * points + p1].iter().map(|x| x.widen()).collect()).collect();
         let mut acc = vec![0.0; (r1 - r0) * n];
         accelerated(|| {
             basis(plan.family, &args[p0..p1], n, |k, v| {
@@ -421,9 +393,7 @@ pub fn reconstruct_adjoint<T: Real>(measure: &Measure, y: &[T], n: usize, times:
             *o += a;
         }
     }
-    Ok(g.chunks_exact(n)
-        .flat_map(|row| row.iter().zip(&weights).map(|(x, w)| T::cast(x * w)))
-        .collect())
+    Ok(g.chunks_exact(n).flat_map(|row| row.iter().zip(&weights).map(|(x, w)| T::cast(x * w))).collect())
 }
 
 #[cfg(test)]
@@ -445,11 +415,7 @@ mod tests {
         let out = reconstruct(&Measure::LegS, &c, 4, &times, t).unwrap();
         for (p, &x) in times.iter().enumerate() {
             assert!(close(out[p], x, 1e-13), "linear at {x}: {}", out[p]);
-            assert!(
-                close(out[times.len() + p], x * x, 1e-13),
-                "square at {x}: {}",
-                out[times.len() + p]
-            );
+            assert!(close(out[times.len() + p], x * x, 1e-13), "square at {x}: {}", out[times.len() + p]);
         }
     }
 
@@ -548,9 +514,7 @@ mod tests {
     #[test]
     fn float32_follows_float64_at_large_order() {
         let n = 1024;
-        let c64: Vec<f64> = (0..n)
-            .map(|k| ((k * 37 % 101) as f64 / 50.0 - 1.0) / (1.0 + k as f64).sqrt())
-            .collect();
+        let c64: Vec<f64> = (0..n).map(|k| ((k * 37 % 101) as f64 / 50.0 - 1.0) / (1.0 + k as f64).sqrt()).collect();
         let c32: Vec<f32> = c64.iter().map(|&x| x as f32).collect();
         let c64r: Vec<f64> = c32.iter().map(|&x| x as f64).collect();
         let times: Vec<f64> = (0..5000).map(|i| i as f64 / 4999.0).collect();
@@ -576,10 +540,7 @@ mod tests {
             .starts_with("c:"));
         assert!(reconstruct::<f64>(&Measure::LegS, &[], 0, &[0.5], 1.0).is_err());
         // t = 0 (one sample absorbed): the window is the single point 0, the value is c_0.
-        assert_eq!(
-            reconstruct(&Measure::LegS, &[2.0, 0.0], 2, &[0.0], 0.0).unwrap(),
-            vec![2.0]
-        );
+        assert_eq!(reconstruct(&Measure::LegS, &[2.0, 0.0], 2, &[0.0], 0.0).unwrap(), vec![2.0]);
     }
 
     #[test]
@@ -589,9 +550,7 @@ mod tests {
         let rows = 35;
         let points = 300;
         let c: Vec<f64> = (0..rows * n).map(|i| ((i * 13 % 17) as f64 - 8.0) / 8.0).collect();
-        let y: Vec<f64> = (0..rows * points)
-            .map(|i| ((i * 7 % 23) as f64 - 11.0) / 11.0)
-            .collect();
+        let y: Vec<f64> = (0..rows * points).map(|i| ((i * 7 % 23) as f64 - 11.0) / 11.0).collect();
         let t = 2.0;
         let times: Vec<f64> = (0..points).map(|i| t - 1.5 * i as f64 / points as f64).collect();
         let measures = [

@@ -330,7 +330,14 @@ impl<'a, T: Real> StepKernel<'a, T> {
 
     /// (I - a_i A)^{-1} ((I + a_e A) x + B abf) by the operators, on a row or a tile of rows.
     #[inline(always)]
-    fn generic_forward<V: Lane<T>>(op: &Structured<T>, step: &GbtStep, x: &mut [V], abf: V, scratch: &mut Vec<V>, cache: &mut SolveCache<T>) {
+    fn generic_forward<V: Lane<T>>(
+        op: &Structured<T>,
+        step: &GbtStep,
+        x: &mut [V],
+        abf: V,
+        scratch: &mut Vec<V>,
+        cache: &mut SolveCache<T>,
+    ) {
         if step.explicit != 0.0 {
             op.mul(T::cast(step.explicit), x, Sweep::Forward, scratch);
         }
@@ -422,7 +429,8 @@ fn row_blocks(steps: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
     // Blocks of whole SIMD tiles (8 rows); one per thread for short scans (fewer hand-offs),
     // four per thread for long ones (load balance).
     let split = if work < 16 * PARALLEL_WORK { threads } else { 4 * threads };
-    let per_block = if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(split).next_multiple_of(8) };
+    let per_block =
+        if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(split).next_multiple_of(8) };
     (0..rows).step_by(per_block.max(1)).map(|r0| (r0, (r0 + per_block).min(rows))).collect()
 }
 
@@ -453,7 +461,9 @@ pub fn gbt_scan<T: Real>(
         Some(c0) if c0.len() != rows * n => {
             return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {} values", c0.len())));
         }
-        None if return_all => return Err(HippoError::invalid("c0", "an in-place scan (c0 = None) returns the final state only")),
+        None if return_all => {
+            return Err(HippoError::invalid("c0", "an in-place scan (c0 = None) returns the final state only"))
+        }
         _ => {}
     }
     if f.len() != steps * rows {
@@ -471,76 +481,82 @@ pub fn gbt_scan<T: Real>(
         return Ok(());
     }
     let shared = SharedOut::new(out);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
-        let mut kernel = StepKernel::new(op);
-        let width = (r1 - r0) * n;
-        if !return_all && r1 - r0 < 8 && steps >= T::WAVE_STEPS {
-            // Too few rows for SIMD tiles but many steps: each row on its own, through the time wavefront.
-            // SAFETY: block (r0, r1) owns rows r0..r1 of the final state.
-            let state = unsafe { shared.part(r0 * n, width) };
-            if let Some(c0) = c0 {
-                state.copy_from_slice(&c0[r0 * n..r1 * n]);
-            }
-            for (j, c) in state.chunks_exact_mut(n).enumerate() {
-                let r = r0 + j;
-                kernel.forward_row(c, steps, |k| f[k * rows + r], |k| coef.get(k, r, rows));
-            }
-            return;
-        }
-        let mut k = 0;
-        while k < steps {
-            // Every state kept, shared coefficients: TILE_STEPS steps at once on whole tiles of rows.
-            let multi = return_all
-                && matches!(coef, Coefficients::PerStep(_))
-                && r1 - r0 >= 8
-                && k + TILE_STEPS <= steps
-                && (k > 0 || c0.is_some())
-                && (k..k + TILE_STEPS).all(|q| !is_reset(&coef.get(q, 0, rows)));
-            if multi {
-                // SAFETY: the time slices k - 1 .. k + TILE_STEPS of rows r0..r1: pairwise disjoint.
-                let src: &[T] = match (k, c0) {
-                    (0, Some(c)) => &c[r0 * n..r1 * n],
-                    _ => unsafe { shared.part(((k - 1) * rows + r0) * n, width) },
-                };
-                let mut dst: Vec<&mut [T]> =
-                    (0..TILE_STEPS).map(|s| unsafe { shared.part(((k + s) * rows + r0) * n, width) }).collect();
-                let fs: Vec<&[T]> = (0..TILE_STEPS).map(|s| &f[(k + s) * rows + r0..(k + s) * rows + r1]).collect();
-                let steps_k: Vec<GbtStep> = (0..TILE_STEPS).map(|s| coef.get(k + s, 0, rows)).collect();
-                if kernel.forward_rows_steps(&steps_k, src, &mut dst, &fs) {
-                    k += TILE_STEPS;
-                    continue;
-                }
-            }
-            // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
-            let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
-            // The state before step k: c0 (k = 0), the previous time slice (all states kept), or in place.
-            let src: Option<&[T]> = if k == 0 {
-                c0.map(|c| &c[r0 * n..r1 * n])
-            } else if return_all {
-                // SAFETY: the previous time slice of the same rows, disjoint from `state`.
-                Some(unsafe { shared.part(((k - 1) * rows + r0) * n, width) })
-            } else {
-                None
-            };
-            let fk = &f[k * rows + r0..k * rows + r1];
-            match coef {
-                Coefficients::PerStep(_) => {
-                    kernel.prepare(coef.get(k, 0, rows));
-                    kernel.forward_rows(src, state, fk);
-                }
-                Coefficients::PerRow(_) => {
-                    if let Some(s) = src {
-                        state.copy_from_slice(s);
+    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+        accelerated(
+            #[inline(always)]
+            || {
+                let mut kernel = StepKernel::new(op);
+                let width = (r1 - r0) * n;
+                if !return_all && r1 - r0 < 8 && steps >= T::WAVE_STEPS {
+                    // Too few rows for SIMD tiles but many steps: each row on its own, through the time wavefront.
+                    // SAFETY: block (r0, r1) owns rows r0..r1 of the final state.
+                    let state = unsafe { shared.part(r0 * n, width) };
+                    if let Some(c0) = c0 {
+                        state.copy_from_slice(&c0[r0 * n..r1 * n]);
                     }
                     for (j, c) in state.chunks_exact_mut(n).enumerate() {
-                        kernel.prepare(coef.get(k, r0 + j, rows));
-                        kernel.forward(c, fk[j]);
+                        let r = r0 + j;
+                        kernel.forward_row(c, steps, |k| f[k * rows + r], |k| coef.get(k, r, rows));
                     }
+                    return;
                 }
-            }
-            k += 1;
-        }
-    }));
+                let mut k = 0;
+                while k < steps {
+                    // Every state kept, shared coefficients: TILE_STEPS steps at once on whole tiles of rows.
+                    let multi = return_all
+                        && matches!(coef, Coefficients::PerStep(_))
+                        && r1 - r0 >= 8
+                        && k + TILE_STEPS <= steps
+                        && (k > 0 || c0.is_some())
+                        && (k..k + TILE_STEPS).all(|q| !is_reset(&coef.get(q, 0, rows)));
+                    if multi {
+                        // SAFETY: the time slices k - 1 .. k + TILE_STEPS of rows r0..r1: pairwise disjoint.
+                        let src: &[T] = match (k, c0) {
+                            (0, Some(c)) => &c[r0 * n..r1 * n],
+                            _ => unsafe { shared.part(((k - 1) * rows + r0) * n, width) },
+                        };
+                        let mut dst: Vec<&mut [T]> =
+                            (0..TILE_STEPS).map(|s| unsafe { shared.part(((k + s) * rows + r0) * n, width) }).collect();
+                        let fs: Vec<&[T]> =
+                            (0..TILE_STEPS).map(|s| &f[(k + s) * rows + r0..(k + s) * rows + r1]).collect();
+                        let steps_k: Vec<GbtStep> = (0..TILE_STEPS).map(|s| coef.get(k + s, 0, rows)).collect();
+                        if kernel.forward_rows_steps(&steps_k, src, &mut dst, &fs) {
+                            k += TILE_STEPS;
+                            continue;
+                        }
+                    }
+                    // SAFETY: block (r0, r1) touches only rows r0..r1 of each output time slice.
+                    let state = unsafe { shared.part(if return_all { (k * rows + r0) * n } else { r0 * n }, width) };
+                    // The state before step k: c0 (k = 0), the previous time slice (all states kept), or in place.
+                    let src: Option<&[T]> = if k == 0 {
+                        c0.map(|c| &c[r0 * n..r1 * n])
+                    } else if return_all {
+                        // SAFETY: the previous time slice of the same rows, disjoint from `state`.
+                        Some(unsafe { shared.part(((k - 1) * rows + r0) * n, width) })
+                    } else {
+                        None
+                    };
+                    let fk = &f[k * rows + r0..k * rows + r1];
+                    match coef {
+                        Coefficients::PerStep(_) => {
+                            kernel.prepare(coef.get(k, 0, rows));
+                            kernel.forward_rows(src, state, fk);
+                        }
+                        Coefficients::PerRow(_) => {
+                            if let Some(s) = src {
+                                state.copy_from_slice(s);
+                            }
+                            for (j, c) in state.chunks_exact_mut(n).enumerate() {
+                                kernel.prepare(coef.get(k, r0 + j, rows));
+                                kernel.forward(c, fk[j]);
+                            }
+                        }
+                    }
+                    k += 1;
+                }
+            },
+        )
+    });
     Ok(())
 }
 
@@ -580,52 +596,65 @@ pub fn gbt_scan_adjoint<T: Real>(
     }
     let shared_f = SharedOut::new(grad_f);
     let shared_c0 = SharedOut::new(grad_c0);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| accelerated(#[inline(always)] || {
-        let mut kernel = StepKernel::new(op);
-        // SAFETY: each block owns rows r0..r1 of grad_c0 and of every time slice of grad_f.
-        let lam = unsafe { shared_c0.part(r0 * n, (r1 - r0) * n) };
-        let last = if return_all { (steps - 1) * rows * n } else { 0 };
-        lam.copy_from_slice(&grad[last + r0 * n..last + r1 * n]);
-        // Shared coefficients: whole tiles of TILE rows stay transposed (element i of every row of
-        // the tile side by side) for all steps; per-row coefficients and the rest go row by row.
-        let tiled = if matches!(coef, Coefficients::PerStep(_)) { (r1 - r0) / TILE * TILE } else { 0 };
-        let mut tiles: Vec<[T; TILE]> = vec![[T::zero(); TILE]; tiled * n / TILE];
-        let mut tile_scratch: Vec<[T; TILE]> = Vec::new();
-        let mut grad_tile: Vec<[T; TILE]> = vec![[T::zero(); TILE]; if return_all { n } else { 0 }];
-        for (t, rows_of_tile) in tiles.chunks_exact_mut(n).zip(lam[..tiled * n].chunks_exact(TILE * n)) {
-            rows_to_tile(rows_of_tile, n, t);
-        }
-        for k in (0..steps).rev() {
-            let gf = unsafe { shared_f.part(k * rows + r0, r1 - r0) };
-            if tiled > 0 {
-                kernel.prepare(coef.get(k, 0, rows));
-            }
-            for (m, t) in tiles.chunks_exact_mut(n).enumerate() {
-                let g = StepKernel::adjoint_with(op, &kernel.prefix, &kernel.table, kernel.step, t, &mut tile_scratch, &mut kernel.cache);
-                gf[m * TILE..(m + 1) * TILE].copy_from_slice(&g);
-                if return_all && k >= 1 {
-                    let base = ((k - 1) * rows + r0 + m * TILE) * n;
-                    rows_to_tile(&grad[base..base + TILE * n], n, &mut grad_tile);
-                    for (ti, gi) in t.iter_mut().zip(&grad_tile) {
-                        *ti = ti.add(*gi);
+    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+        accelerated(
+            #[inline(always)]
+            || {
+                let mut kernel = StepKernel::new(op);
+                // SAFETY: each block owns rows r0..r1 of grad_c0 and of every time slice of grad_f.
+                let lam = unsafe { shared_c0.part(r0 * n, (r1 - r0) * n) };
+                let last = if return_all { (steps - 1) * rows * n } else { 0 };
+                lam.copy_from_slice(&grad[last + r0 * n..last + r1 * n]);
+                // Shared coefficients: whole tiles of TILE rows stay transposed (element i of every row of
+                // the tile side by side) for all steps; per-row coefficients and the rest go row by row.
+                let tiled = if matches!(coef, Coefficients::PerStep(_)) { (r1 - r0) / TILE * TILE } else { 0 };
+                let mut tiles: Vec<[T; TILE]> = vec![[T::zero(); TILE]; tiled * n / TILE];
+                let mut tile_scratch: Vec<[T; TILE]> = Vec::new();
+                let mut grad_tile: Vec<[T; TILE]> = vec![[T::zero(); TILE]; if return_all { n } else { 0 }];
+                for (t, rows_of_tile) in tiles.chunks_exact_mut(n).zip(lam[..tiled * n].chunks_exact(TILE * n)) {
+                    rows_to_tile(rows_of_tile, n, t);
+                }
+                for k in (0..steps).rev() {
+                    let gf = unsafe { shared_f.part(k * rows + r0, r1 - r0) };
+                    if tiled > 0 {
+                        kernel.prepare(coef.get(k, 0, rows));
+                    }
+                    for (m, t) in tiles.chunks_exact_mut(n).enumerate() {
+                        let g = StepKernel::adjoint_with(
+                            op,
+                            &kernel.prefix,
+                            &kernel.table,
+                            kernel.step,
+                            t,
+                            &mut tile_scratch,
+                            &mut kernel.cache,
+                        );
+                        gf[m * TILE..(m + 1) * TILE].copy_from_slice(&g);
+                        if return_all && k >= 1 {
+                            let base = ((k - 1) * rows + r0 + m * TILE) * n;
+                            rows_to_tile(&grad[base..base + TILE * n], n, &mut grad_tile);
+                            for (ti, gi) in t.iter_mut().zip(&grad_tile) {
+                                *ti = ti.add(*gi);
+                            }
+                        }
+                    }
+                    for (j, l) in lam[tiled * n..].chunks_exact_mut(n).enumerate() {
+                        kernel.prepare(coef.get(k, r0 + tiled + j, rows));
+                        gf[tiled + j] = kernel.adjoint(l);
+                    }
+                    if return_all && k >= 1 {
+                        let g = &grad[((k - 1) * rows + r0 + tiled) * n..((k - 1) * rows + r1) * n];
+                        for (l, gi) in lam[tiled * n..].iter_mut().zip(g) {
+                            *l = *l + *gi;
+                        }
                     }
                 }
-            }
-            for (j, l) in lam[tiled * n..].chunks_exact_mut(n).enumerate() {
-                kernel.prepare(coef.get(k, r0 + tiled + j, rows));
-                gf[tiled + j] = kernel.adjoint(l);
-            }
-            if return_all && k >= 1 {
-                let g = &grad[((k - 1) * rows + r0 + tiled) * n..((k - 1) * rows + r1) * n];
-                for (l, gi) in lam[tiled * n..].iter_mut().zip(g) {
-                    *l = *l + *gi;
+                for (t, rows_of_tile) in tiles.chunks_exact(n).zip(lam[..tiled * n].chunks_exact_mut(TILE * n)) {
+                    tile_to_rows(t, n, rows_of_tile);
                 }
-            }
-        }
-        for (t, rows_of_tile) in tiles.chunks_exact(n).zip(lam[..tiled * n].chunks_exact_mut(TILE * n)) {
-            tile_to_rows(t, n, rows_of_tile);
-        }
-    }));
+            },
+        )
+    });
     Ok(())
 }
 
@@ -658,7 +687,8 @@ mod tests {
                     c.fill(0.0);
                     c[0] = f[k * rows + r];
                 } else {
-                    let (ad, bd) = gbt_matrices(&a, &b, n, GbtStep { implicit: s[0], explicit: s[1], input: s[2] }).unwrap();
+                    let (ad, bd) =
+                        gbt_matrices(&a, &b, n, GbtStep { implicit: s[0], explicit: s[1], input: s[2] }).unwrap();
                     c = apply_dense(&ad, &bd, &c, f[k * rows + r]);
                 }
                 out[(k * rows + r) * n..(k * rows + r + 1) * n].copy_from_slice(&c);
@@ -698,7 +728,9 @@ mod tests {
                     // ChebT's I - dA is unit triangular with entries up to 4N dt/theta: its inverse grows
                     // like (4N dt/theta)^N, so both the dense LU and the substitution lose digits with dt.
                     let dt = if matches!(m, Measure::ChebT { .. }) { 0.002 } else { 0.05 };
-                    (0..steps).flat_map(|k| [0.3 * dt * (k + 1) as f64, 0.7 * dt * (k + 1) as f64, dt * (k + 1) as f64]).collect()
+                    (0..steps)
+                        .flat_map(|k| [0.3 * dt * (k + 1) as f64, 0.7 * dt * (k + 1) as f64, dt * (k + 1) as f64])
+                        .collect()
                 };
                 let want = dense_scan(&m, n, &f, &c0, &coef, rows);
                 let op = m.structured::<f64>(n).unwrap();
@@ -717,7 +749,12 @@ mod tests {
 
     #[test]
     fn adjoint_is_the_transpose() {
-        for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::FouT { theta: 2.0 }, Measure::GLagT { alpha: 0.1, beta: 1.0 }] {
+        for m in [
+            Measure::LegS,
+            Measure::LegT { theta: 1.0 },
+            Measure::FouT { theta: 2.0 },
+            Measure::GLagT { alpha: 0.1, beta: 1.0 },
+        ] {
             let (n, steps, rows) = (11, 6, 4);
             let coef: Vec<f64> = if m.is_scale_invariant() {
                 legs_coef(steps)
@@ -748,19 +785,43 @@ mod tests {
         // L * R * N above PARALLEL_WORK: several blocks of rows on the rayon pool.
         let (n, steps, rows) = (257, 111, 37);
         assert!(n * steps * rows > PARALLEL_WORK);
-        for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::Lmu { theta: 2.0 }, Measure::FouT { theta: 1.0 }, Measure::ChebT { theta: 50.0 }] {
+        for m in [
+            Measure::LegS,
+            Measure::LegT { theta: 1.0 },
+            Measure::Lmu { theta: 2.0 },
+            Measure::FouT { theta: 1.0 },
+            Measure::ChebT { theta: 50.0 },
+        ] {
             let op = m.structured::<f32>(n).unwrap();
             let f: Vec<f32> = pseudo(steps * rows, 5).iter().map(|x| *x as f32).collect();
             let c0: Vec<f32> = pseudo(rows * n, 6).iter().map(|x| *x as f32).collect();
-            let coef = if m.is_scale_invariant() { legs_coef(steps) } else { (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect() };
+            let coef = if m.is_scale_invariant() {
+                legs_coef(steps)
+            } else {
+                (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect()
+            };
             let mut all = vec![0.0f32; steps * rows * n];
             gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, true, &mut all).unwrap();
             for r in [0, 17, 36] {
                 let fr: Vec<f32> = (0..steps).map(|k| f[k * rows + r]).collect();
                 let mut one = vec![0.0f32; steps * n];
-                gbt_scan(&op, &fr, Some(&c0[r * n..(r + 1) * n]), Coefficients::PerStep(&coef), steps, 1, true, &mut one).unwrap();
+                gbt_scan(
+                    &op,
+                    &fr,
+                    Some(&c0[r * n..(r + 1) * n]),
+                    Coefficients::PerStep(&coef),
+                    steps,
+                    1,
+                    true,
+                    &mut one,
+                )
+                .unwrap();
                 for k in 0..steps {
-                    assert_eq!(&one[k * n..(k + 1) * n], &all[(k * rows + r) * n..(k * rows + r + 1) * n], "{m:?} r={r} k={k}");
+                    assert_eq!(
+                        &one[k * n..(k + 1) * n],
+                        &all[(k * rows + r) * n..(k * rows + r + 1) * n],
+                        "{m:?} r={r} k={k}"
+                    );
                 }
             }
         }
@@ -771,12 +832,17 @@ mod tests {
         let (n, steps, rows) = (21, 9, 19);
         for m in [Measure::LegS, Measure::LegT { theta: 1.0 }, Measure::FouT { theta: 1.0 }] {
             let op = m.structured::<f64>(n).unwrap();
-            let coef = if m.is_scale_invariant() { legs_coef(steps) } else { (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect() };
+            let coef = if m.is_scale_invariant() {
+                legs_coef(steps)
+            } else {
+                (0..steps).flat_map(|_| [0.01, 0.01, 0.02]).collect()
+            };
             for return_all in [false, true] {
                 let len = if return_all { steps * rows * n } else { rows * n };
                 let grad = pseudo(len, 8);
                 let (mut gf, mut gc0) = (vec![0.0; steps * rows], vec![0.0; rows * n]);
-                gbt_scan_adjoint(&op, &grad, Coefficients::PerStep(&coef), steps, rows, return_all, &mut gf, &mut gc0).unwrap();
+                gbt_scan_adjoint(&op, &grad, Coefficients::PerStep(&coef), steps, rows, return_all, &mut gf, &mut gc0)
+                    .unwrap();
                 for r in [0, 9, 18] {
                     let g1: Vec<f64> = if return_all {
                         (0..steps).flat_map(|k| grad[(k * rows + r) * n..(k * rows + r + 1) * n].to_vec()).collect()
@@ -784,7 +850,8 @@ mod tests {
                         grad[r * n..(r + 1) * n].to_vec()
                     };
                     let (mut gf1, mut gc1) = (vec![0.0; steps], vec![0.0; n]);
-                    gbt_scan_adjoint(&op, &g1, Coefficients::PerStep(&coef), steps, 1, return_all, &mut gf1, &mut gc1).unwrap();
+                    gbt_scan_adjoint(&op, &g1, Coefficients::PerStep(&coef), steps, 1, return_all, &mut gf1, &mut gc1)
+                        .unwrap();
                     assert_eq!(&gc1[..], &gc0[r * n..(r + 1) * n], "{m:?} r={r}");
                     for k in 0..steps {
                         assert_eq!(gf1[k], gf[k * rows + r], "{m:?} r={r} k={k}");
@@ -803,10 +870,12 @@ mod tests {
             let f: Vec<T> = pseudo(steps * rows, 1).iter().map(|x| T::cast(*x)).collect();
             // LegS from step index 100 (not the reset row of t = 0)
             let coef: Vec<f64> = if m.is_scale_invariant() {
-                (0..steps).flat_map(|k| {
-                    let s = GbtStep::legs((100 + k) as f64, 0.5, LegsConvention::Original);
-                    [s.implicit, s.explicit, s.input]
-                }).collect()
+                (0..steps)
+                    .flat_map(|k| {
+                        let s = GbtStep::legs((100 + k) as f64, 0.5, LegsConvention::Original);
+                        [s.implicit, s.explicit, s.input]
+                    })
+                    .collect()
             } else {
                 (0..steps).flat_map(|_| [0.005, 0.005, 0.01]).collect()
             };
@@ -819,9 +888,21 @@ mod tests {
                 best = best.min(t.elapsed().as_secs_f64());
             }
             let name = std::any::type_name::<T>();
-            println!("{} {name} L={steps} R={rows} N={n}: {best:.4} s, {:.1} ns/step/row, {:.0} M elem/s", m.name(), best / (steps * rows) as f64 * 1e9, (steps * rows * n) as f64 / best / 1e6);
+            println!(
+                "{} {name} L={steps} R={rows} N={n}: {best:.4} s, {:.1} ns/step/row, {:.0} M elem/s",
+                m.name(),
+                best / (steps * rows) as f64 * 1e9,
+                (steps * rows * n) as f64 / best / 1e6
+            );
         }
-        for (steps, rows, n) in [(20_000usize, 1usize, 256usize), (20_000, 1, 255), (200, 100, 256), (20, 4096, 64), (1, 100, 256), (1, 100, 4096)] {
+        for (steps, rows, n) in [
+            (20_000usize, 1usize, 256usize),
+            (20_000, 1, 255),
+            (200, 100, 256),
+            (20, 4096, 64),
+            (1, 100, 256),
+            (1, 100, 4096),
+        ] {
             for m in [Measure::LegS, Measure::LegT { theta: 1.0 }] {
                 run::<f32>(m, steps, rows, n);
                 run::<f64>(m, steps, rows, n);
@@ -844,12 +925,16 @@ mod tests {
                 let op32 = m.structured::<f32>(n).unwrap();
                 let op64 = m.structured::<f64>(n).unwrap();
                 let (mut last32, mut all32) = (vec![0.0f32; n], vec![0.0f32; steps * n]);
-                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last32).unwrap();
-                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all32).unwrap();
+                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last32)
+                    .unwrap();
+                gbt_scan(&op32, &f32s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all32)
+                    .unwrap();
                 assert_eq!(&last32[..], &all32[(steps - 1) * n..], "{m:?} n={n} f32");
                 let (mut last64, mut all64) = (vec![0.0f64; n], vec![0.0f64; steps * n]);
-                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last64).unwrap();
-                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all64).unwrap();
+                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, false, &mut last64)
+                    .unwrap();
+                gbt_scan(&op64, &f64s, Some(&vec![0.0; n]), Coefficients::PerStep(&coef), steps, 1, true, &mut all64)
+                    .unwrap();
                 assert_eq!(&last64[..], &all64[(steps - 1) * n..], "{m:?} n={n} f64");
             }
         }
@@ -860,10 +945,12 @@ mod tests {
         let op = Measure::LegS.structured::<f64>(4).unwrap();
         let mut out = vec![0.0; 8];
         let bad = [f64::NAN, 0.0, 1.0];
-        let e = gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 8]), Coefficients::PerStep(&bad), 1, 2, false, &mut out).unwrap_err();
-        assert!(e.to_string().starts_with("coef:"));
-        let e = gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 7]), Coefficients::PerStep(&[0.1, 0.1, 0.1]), 1, 2, false, &mut out)
+        let e = gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 8]), Coefficients::PerStep(&bad), 1, 2, false, &mut out)
             .unwrap_err();
+        assert!(e.to_string().starts_with("coef:"));
+        let e =
+            gbt_scan(&op, &[1.0, 2.0], Some(&[0.0; 7]), Coefficients::PerStep(&[0.1, 0.1, 0.1]), 1, 2, false, &mut out)
+                .unwrap_err();
         assert!(e.to_string().starts_with("c0:"));
     }
 }

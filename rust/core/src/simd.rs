@@ -27,13 +27,29 @@ use std::arch::x86_64::*;
 /// saves a copy when every state is kept), else from `state`. Returns the number of leading rows done (a multiple of the lane count;
 /// 0 when the CPU lacks AVX2/FMA); the caller finishes the rest with the scalar kernel.
 pub trait TileKernel: Sized {
-    fn prefix_forward_tiles(table: &[[Self; 6]], r: &[Self], b: &[Self], abf: &[Self], src: Option<&[Self]>, state: &mut [Self], n: usize) -> usize;
+    fn prefix_forward_tiles(
+        table: &[[Self; 6]],
+        r: &[Self],
+        b: &[Self],
+        abf: &[Self],
+        src: Option<&[Self]>,
+        state: &mut [Self],
+        n: usize,
+    ) -> usize;
 
     /// `TILE_STEPS` consecutive fused `Prefix` steps on whole tiles of rows, every step's states kept:
     /// step s uses `tables[s]` and `abf[s]` (per row), reads step s - 1's output (step 0 reads `src`)
     /// and writes `dst[s]` (all rows x n). The tile stays transposed in registers from one step to the
     /// next. Returns the number of leading rows done (as `prefix_forward_tiles`).
-    fn prefix_forward_tiles_steps(tables: &[&[[Self; 6]]], r: &[Self], b: &[Self], abf: &[&[Self]], src: &[Self], dst: &mut [&mut [Self]], n: usize) -> usize;
+    fn prefix_forward_tiles_steps(
+        tables: &[&[[Self; 6]]],
+        r: &[Self],
+        b: &[Self],
+        abf: &[&[Self]],
+        src: &[Self],
+        dst: &mut [&mut [Self]],
+        n: usize,
+    ) -> usize;
 
     /// Transposes 8 rows of length n (row-major in `rows`) into `tile[i][j] = rows[j * n + i]`;
     /// false (nothing done) without AVX2.
@@ -98,7 +114,16 @@ macro_rules! tile_kernel {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $multi(tables: &[&[[$t; 6]]; TILE_STEPS], r: &[$t], b: &[$t], abf: &[&[$t]; TILE_STEPS], src: *const $t, dst: &[*mut $t; TILE_STEPS], rows: usize, n: usize) -> usize {
+        unsafe fn $multi(
+            tables: &[&[[$t; 6]]; TILE_STEPS],
+            r: &[$t],
+            b: &[$t],
+            abf: &[&[$t]; TILE_STEPS],
+            src: *const $t,
+            dst: &[*mut $t; TILE_STEPS],
+            rows: usize,
+            n: usize,
+        ) -> usize {
             const W: usize = $lanes;
             const S: usize = TILE_STEPS;
             let whole = n / W * W;
@@ -117,7 +142,14 @@ macro_rules! tile_kernel {
                         for (j, vj) in v.iter_mut().enumerate() {
                             let i = i0 + j;
                             let t = tables[s].get_unchecked(i);
-                            let (inv, e, nael, nk, decay, rinv) = ($bcast(&t[0]), $bcast(&t[1]), $bcast(&t[2]), $bcast(&t[3]), $bcast(&t[4]), $bcast(&t[5]));
+                            let (inv, e, nael, nk, decay, rinv) = (
+                                $bcast(&t[0]),
+                                $bcast(&t[1]),
+                                $bcast(&t[2]),
+                                $bcast(&t[3]),
+                                $bcast(&t[4]),
+                                $bcast(&t[5]),
+                            );
                             let (rv, bv) = ($bcast(r.get_unchecked(i)), $bcast(b.get_unchecked(i)));
                             // The same operations as the one-step tile kernel.
                             let x = *vj;
@@ -209,7 +241,15 @@ macro_rules! tile_kernel {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn $avx(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize) -> usize {
+        unsafe fn $avx(
+            table: &[[$t; 6]],
+            r: &[$t],
+            b: &[$t],
+            abf: &[$t],
+            src: *const $t,
+            state: &mut [$t],
+            n: usize,
+        ) -> usize {
             const W: usize = $lanes;
             let tiles = abf.len() / W;
             let mut tile = 0;
@@ -231,7 +271,16 @@ macro_rules! tile_kernel {
         #[target_feature(enable = "avx2,fma")]
         #[inline]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $tiles<const K: usize>(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: *const $t, state: &mut [$t], n: usize, first: usize) {
+        unsafe fn $tiles<const K: usize>(
+            table: &[[$t; 6]],
+            r: &[$t],
+            b: &[$t],
+            abf: &[$t],
+            src: *const $t,
+            state: &mut [$t],
+            n: usize,
+            first: usize,
+        ) {
             const W: usize = $lanes;
             let whole = n / W * W;
             let base: [*mut $t; K] = std::array::from_fn(|m| state.as_mut_ptr().add((first + m) * W * n));
@@ -251,7 +300,8 @@ macro_rules! tile_kernel {
                     // Broadcasts straight from memory (load ports), not from registers (shuffle ports,
                     // which the transposes need).
                     let t = table.get_unchecked(i);
-                    let (inv, e, nael, nk, decay, rinv) = ($bcast(&t[0]), $bcast(&t[1]), $bcast(&t[2]), $bcast(&t[3]), $bcast(&t[4]), $bcast(&t[5]));
+                    let (inv, e, nael, nk, decay, rinv) =
+                        ($bcast(&t[0]), $bcast(&t[1]), $bcast(&t[2]), $bcast(&t[3]), $bcast(&t[4]), $bcast(&t[5]));
                     let (rv, bv) = ($bcast(r.get_unchecked(i)), $bcast(b.get_unchecked(i)));
                     for m in 0..K {
                         // sum_x = r x + sum_x; u = abf b + (e x - ael sum_x); y = u inv - k sum_y;
@@ -317,11 +367,24 @@ macro_rules! tile_kernel {
             }
 
             #[inline]
-            fn prefix_forward_tiles_steps(tables: &[&[[$t; 6]]], r: &[$t], b: &[$t], abf: &[&[$t]], src: &[$t], dst: &mut [&mut [$t]], n: usize) -> usize {
+            fn prefix_forward_tiles_steps(
+                tables: &[&[[$t; 6]]],
+                r: &[$t],
+                b: &[$t],
+                abf: &[&[$t]],
+                src: &[$t],
+                dst: &mut [&mut [$t]],
+                n: usize,
+            ) -> usize {
                 let rows = if n == 0 { 0 } else { src.len() / n };
-                let ok = tables.len() == TILE_STEPS && abf.len() == TILE_STEPS && dst.len() == TILE_STEPS
-                    && tables.iter().all(|t| t.len() == n) && abf.iter().all(|a| a.len() == rows)
-                    && dst.iter().all(|d| d.len() == src.len()) && r.len() == n && b.len() == n;
+                let ok = tables.len() == TILE_STEPS
+                    && abf.len() == TILE_STEPS
+                    && dst.len() == TILE_STEPS
+                    && tables.iter().all(|t| t.len() == n)
+                    && abf.iter().all(|a| a.len() == rows)
+                    && dst.iter().all(|d| d.len() == src.len())
+                    && r.len() == n
+                    && b.len() == n;
                 if !ok || !has_avx2_fma() {
                     return 0;
                 }
@@ -346,8 +409,19 @@ macro_rules! tile_kernel {
             }
 
             #[inline]
-            fn prefix_forward_tiles(table: &[[$t; 6]], r: &[$t], b: &[$t], abf: &[$t], src: Option<&[$t]>, state: &mut [$t], n: usize) -> usize {
-                let sizes_ok = table.len() == n && r.len() == n && b.len() == n && state.len() == abf.len() * n
+            fn prefix_forward_tiles(
+                table: &[[$t; 6]],
+                r: &[$t],
+                b: &[$t],
+                abf: &[$t],
+                src: Option<&[$t]>,
+                state: &mut [$t],
+                n: usize,
+            ) -> usize {
+                let sizes_ok = table.len() == n
+                    && r.len() == n
+                    && b.len() == n
+                    && state.len() == abf.len() * n
                     && src.map_or(true, |s| s.len() == state.len());
                 if !sizes_ok || !has_avx2_fma() {
                     return 0;
@@ -440,9 +514,59 @@ unsafe fn first_pd(rotated: __m256d, carry: __m256d) -> __m256d {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, 8, WAVE_VECTORS_F32, 1, __m256, _mm256_set1_ps, _mm256_broadcast_ss, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_div_ps, _mm256_setzero_ps, transpose8_ps, rotate_ps, first_ps, prefix_tiles_f32_avx2, prefix_tiles_k_f32_avx2, prefix_steps_f32_avx2, prefix_wave_f32_avx2, rows_to_tile_f32, tile_to_rows_f32);
+tile_kernel!(
+    f32,
+    8,
+    WAVE_VECTORS_F32,
+    1,
+    __m256,
+    _mm256_set1_ps,
+    _mm256_broadcast_ss,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_mul_ps,
+    _mm256_add_ps,
+    _mm256_sub_ps,
+    _mm256_div_ps,
+    _mm256_setzero_ps,
+    transpose8_ps,
+    rotate_ps,
+    first_ps,
+    prefix_tiles_f32_avx2,
+    prefix_tiles_k_f32_avx2,
+    prefix_steps_f32_avx2,
+    prefix_wave_f32_avx2,
+    rows_to_tile_f32,
+    tile_to_rows_f32
+);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, 4, WAVE_VECTORS_F64, 2, __m256d, _mm256_set1_pd, _mm256_broadcast_sd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_div_pd, _mm256_setzero_pd, transpose4_pd, rotate_pd, first_pd, prefix_tiles_f64_avx2, prefix_tiles_k_f64_avx2, prefix_steps_f64_avx2, prefix_wave_f64_avx2, rows_to_tile_f64, tile_to_rows_f64);
+tile_kernel!(
+    f64,
+    4,
+    WAVE_VECTORS_F64,
+    2,
+    __m256d,
+    _mm256_set1_pd,
+    _mm256_broadcast_sd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_fmadd_pd,
+    _mm256_mul_pd,
+    _mm256_add_pd,
+    _mm256_sub_pd,
+    _mm256_div_pd,
+    _mm256_setzero_pd,
+    transpose4_pd,
+    rotate_pd,
+    first_pd,
+    prefix_tiles_f64_avx2,
+    prefix_tiles_k_f64_avx2,
+    prefix_steps_f64_avx2,
+    prefix_wave_f64_avx2,
+    rows_to_tile_f64,
+    tile_to_rows_f64
+);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl TileKernel for f32 {
@@ -454,10 +578,26 @@ impl TileKernel for f32 {
     fn tile_to_rows(_: &[[f32; 8]], _: usize, _: &mut [f32]) -> bool {
         false
     }
-    fn prefix_forward_tiles_steps(_: &[&[[f32; 6]]], _: &[f32], _: &[f32], _: &[&[f32]], _: &[f32], _: &mut [&mut [f32]], _: usize) -> usize {
+    fn prefix_forward_tiles_steps(
+        _: &[&[[f32; 6]]],
+        _: &[f32],
+        _: &[f32],
+        _: &[&[f32]],
+        _: &[f32],
+        _: &mut [&mut [f32]],
+        _: usize,
+    ) -> usize {
         0
     }
-    fn prefix_forward_tiles(_: &[[f32; 6]], _: &[f32], _: &[f32], _: &[f32], _: Option<&[f32]>, _: &mut [f32], _: usize) -> usize {
+    fn prefix_forward_tiles(
+        _: &[[f32; 6]],
+        _: &[f32],
+        _: &[f32],
+        _: &[f32],
+        _: Option<&[f32]>,
+        _: &mut [f32],
+        _: usize,
+    ) -> usize {
         0
     }
     fn prefix_wavefront(_: &WaveTables<f32>, _: &[f32], _: &[f32], _: &[f32], _: &mut [f32]) -> bool {
@@ -475,10 +615,26 @@ impl TileKernel for f64 {
     fn tile_to_rows(_: &[[f64; 8]], _: usize, _: &mut [f64]) -> bool {
         false
     }
-    fn prefix_forward_tiles_steps(_: &[&[[f64; 6]]], _: &[f64], _: &[f64], _: &[&[f64]], _: &[f64], _: &mut [&mut [f64]], _: usize) -> usize {
+    fn prefix_forward_tiles_steps(
+        _: &[&[[f64; 6]]],
+        _: &[f64],
+        _: &[f64],
+        _: &[&[f64]],
+        _: &[f64],
+        _: &mut [&mut [f64]],
+        _: usize,
+    ) -> usize {
         0
     }
-    fn prefix_forward_tiles(_: &[[f64; 6]], _: &[f64], _: &[f64], _: &[f64], _: Option<&[f64]>, _: &mut [f64], _: usize) -> usize {
+    fn prefix_forward_tiles(
+        _: &[[f64; 6]],
+        _: &[f64],
+        _: &[f64],
+        _: &[f64],
+        _: Option<&[f64]>,
+        _: &mut [f64],
+        _: usize,
+    ) -> usize {
         0
     }
     fn prefix_wavefront(_: &WaveTables<f64>, _: &[f64], _: &[f64], _: &[f64], _: &mut [f64]) -> bool {

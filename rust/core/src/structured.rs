@@ -35,7 +35,7 @@
 
 use crate::error::{HippoError, Result};
 use crate::float::{Lane, Real};
-use crate::measure::{fout_v, ln_gamma, Measure};
+use crate::measure::{fout_v, glagt_lambda, Measure};
 
 /// Which way the running sums go: `Forward` for A (lower triangular parts), `Backward` for A^T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,42 +130,6 @@ fn shape_f64(measure: &Measure, n: usize) -> Shape<f64> {
     }
 }
 
-/// GLagT's Lambda = diag(sqrt(Gamma(n + alpha + 1) / Gamma(n + 1))) (paper App. D.3).
-fn glagt_lambda(n: usize, alpha: f64) -> Vec<f64> {
-    (0..n).map(|i| (0.5 * (ln_gamma(i as f64 + alpha + 1.0) - ln_gamma(i as f64 + 1.0))).exp()).collect()
-}
-
-/// B of `measure` at order n, in O(N): the same closed forms as `Measure::transition` (tested equal).
-fn input_f64(measure: &Measure, n: usize) -> Vec<f64> {
-    let root = |i: usize| ((2 * i + 1) as f64).sqrt();
-    match *measure {
-        Measure::LegS => (0..n).map(root).collect(),
-        Measure::LegT { theta } => (0..n).map(|i| root(i) / theta).collect(),
-        Measure::Lmu { theta } => {
-            (0..n).map(|i| (2 * i + 1) as f64 * if i % 2 == 0 { 1.0 } else { -1.0 } / theta).collect()
-        }
-        Measure::LagT { .. } => vec![1.0; n],
-        Measure::GLagT { alpha, beta } => {
-            let lam = glagt_lambda(n, alpha);
-            let scale = (-0.5 * ln_gamma(1.0 - alpha)).exp() * beta.powf((1.0 - alpha) / 2.0);
-            let mut binom = 1.0; // binom(n + alpha, n) = prod_{j=1..n} (j + alpha) / j
-            (0..n)
-                .map(|i| {
-                    if i > 0 {
-                        binom *= (i as f64 + alpha) / i as f64;
-                    }
-                    scale * binom / lam[i]
-                })
-                .collect()
-        }
-        Measure::FouT { theta } => fout_v(n).iter().map(|v| v / theta).collect(),
-        Measure::ChebT { theta } => {
-            let c = 2.0f64.powf(1.5) / std::f64::consts::PI;
-            (0..n).map(|i| c * if i == 0 { 1.0 } else { std::f64::consts::SQRT_2 } / theta).collect()
-        }
-    }
-}
-
 fn cast_vec<T: Real>(v: Vec<f64>) -> Vec<T> {
     v.into_iter().map(T::cast).collect()
 }
@@ -173,12 +137,9 @@ fn cast_vec<T: Real>(v: Vec<f64>) -> Vec<T> {
 impl Shape<f64> {
     fn cast<T: Real>(self) -> Shape<T> {
         match self {
-            Shape::Prefix { l, r, h, lr_minus_h } => Shape::Prefix {
-                l: cast_vec(l),
-                r: cast_vec(r),
-                h: cast_vec(h),
-                lr_minus_h: cast_vec(lr_minus_h),
-            },
+            Shape::Prefix { l, r, h, lr_minus_h } => {
+                Shape::Prefix { l: cast_vec(l), r: cast_vec(r), h: cast_vec(h), lr_minus_h: cast_vec(lr_minus_h) }
+            }
             Shape::Semiseparable { s, dl, dr, p, q, sub } => Shape::Semiseparable {
                 s: T::cast(s),
                 dl: cast_vec(dl),
@@ -190,7 +151,9 @@ impl Shape<f64> {
             Shape::OddTriangular { s, dl, dr } => {
                 Shape::OddTriangular { s: T::cast(s), dl: cast_vec(dl), dr: cast_vec(dr) }
             }
-            Shape::Rotations { s, v, omega } => Shape::Rotations { s: T::cast(s), v: cast_vec(v), omega: cast_vec(omega) },
+            Shape::Rotations { s, v, omega } => {
+                Shape::Rotations { s: T::cast(s), v: cast_vec(v), omega: cast_vec(omega) }
+            }
         }
     }
 }
@@ -217,7 +180,7 @@ impl<T: Real> Structured<T> {
         if n == 0 {
             return Err(HippoError::invalid("N", "expected a memory order N >= 1, got 0"));
         }
-        Ok(Structured { n, shape: shape_f64(measure, n).cast(), b: cast_vec(input_f64(measure, n)) })
+        Ok(Structured { n, shape: shape_f64(measure, n).cast(), b: cast_vec(measure.input(n)?) })
     }
 
     /// The memory order N.
@@ -327,7 +290,14 @@ impl<T: Real> Structured<T> {
     /// x <- (I - d A)^{-1} x (`Forward`) or (I - d A)^{-T} x (`Backward`), on one row or a tile of
     /// rows; `scratch` is grown as needed; `cache` keeps the tables that depend on (d, sweep) only.
     #[inline(always)]
-    pub(crate) fn solve<V: Lane<T>>(&self, d: T, x: &mut [V], sweep: Sweep, scratch: &mut Vec<V>, cache: &mut SolveCache<T>) {
+    pub(crate) fn solve<V: Lane<T>>(
+        &self,
+        d: T,
+        x: &mut [V],
+        sweep: Sweep,
+        scratch: &mut Vec<V>,
+        cache: &mut SolveCache<T>,
+    ) {
         debug_assert_eq!(x.len(), self.n);
         let n = self.n;
         let zero = V::splat(T::zero());
@@ -403,7 +373,8 @@ impl<T: Real> Structured<T> {
                     if i == 0 || (i % 2 == 1 && i + 1 >= n) {
                         return v[i];
                     }
-                    let (j, partner, sign) = if i % 2 == 1 { ((i - 1) / 2, i + 1, -T::one()) } else { ((i - 2) / 2, i - 1, T::one()) };
+                    let (j, partner, sign) =
+                        if i % 2 == 1 { ((i - 1) / 2, i + 1, -T::one()) } else { ((i - 2) / 2, i - 1, T::one()) };
                     let a = turn * omega[j];
                     (sign * a).mul_add(v[partner], v[i]) / a.mul_add(a, T::one())
                 };
@@ -417,7 +388,6 @@ impl<T: Real> Structured<T> {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -452,7 +422,9 @@ mod tests {
     fn dense_apply(a: &[f64], n: usize, sign: f64, d: f64, transpose: bool, x: &[f64]) -> Vec<f64> {
         (0..n)
             .map(|i| {
-                x[i] + sign * d * (0..n).map(|k| if transpose { a[k * n + i] } else { a[i * n + k] } * x[k]).sum::<f64>()
+                x[i] + sign
+                    * d
+                    * (0..n).map(|k| if transpose { a[k * n + i] } else { a[i * n + k] } * x[k]).sum::<f64>()
             })
             .collect()
     }
@@ -482,7 +454,12 @@ mod tests {
                         } else {
                             op.mul_explicit(d, &mut y);
                         }
-                        close(&y, &dense_apply(&a, n, 1.0, d, transpose, &x), tol, &format!("mul T={transpose} {what}"));
+                        close(
+                            &y,
+                            &dense_apply(&a, n, 1.0, d, transpose, &x),
+                            tol,
+                            &format!("mul T={transpose} {what}"),
+                        );
                         // solve: (I - dA) y = x  <=>  dense (I - dA) applied to y gives x back.
                         let mut y = x.clone();
                         if transpose {
@@ -491,7 +468,8 @@ mod tests {
                             op.solve_implicit(d, &mut y);
                         }
                         let back = dense_apply(&a, n, -1.0, d, transpose, &y);
-                        let scale = y.iter().fold(1.0f64, |m, v| m.max(v.abs())) * (1.0 + d * crate::dense::norm1(&a, n));
+                        let scale =
+                            y.iter().fold(1.0f64, |m, v| m.max(v.abs())) * (1.0 + d * crate::dense::norm1(&a, n));
                         for i in 0..n {
                             assert!((back[i] - x[i]).abs() <= tol * scale, "solve T={transpose} {what} [{i}]");
                         }

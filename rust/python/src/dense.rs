@@ -2,7 +2,9 @@
 
 use hippo_core::discretize::{self as core_discretize, LegsConvention, Method};
 use hippo_core::Measure;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -74,9 +76,7 @@ fn legs_step_matrices<'py>(
 ) -> PyResult<Pair<'py>> {
     let method = Method::new(method, alpha).map_err(to_py)?;
     let convention = LegsConvention::new(convention).map_err(to_py)?;
-    let (ad, bd) = py
-        .detach(|| core_discretize::legs_step_matrices(n, t, method, convention))
-        .map_err(to_py)?;
+    let (ad, bd) = py.detach(|| core_discretize::legs_step_matrices(n, t, method, convention)).map_err(to_py)?;
     to_numpy(py, n, ad, bd)
 }
 

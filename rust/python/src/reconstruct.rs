@@ -30,15 +30,11 @@ fn run<'py, T: Element + Real>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let x: PyReadonlyArray2<'py, T> = x.extract()?;
     let (rows, cols) = (x.shape()[0], x.shape()[1]);
-    let data = x
-        .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name}: expected a C-contiguous array")))?;
+    let data = x.as_slice().map_err(|_| PyValueError::new_err(format!("{name}: expected a C-contiguous array")))?;
     let (out, width): (CoreResult<Vec<T>>, usize) = match direction {
         Direction::Forward => {
             if cols == 0 {
-                return Err(PyValueError::new_err(
-                    "c: expected N >= 1 coefficients on the last axis, got 0",
-                ));
+                return Err(PyValueError::new_err("c: expected N >= 1 coefficients on the last axis, got 0"));
             }
             (py.detach(|| core_reconstruct(&m, data, cols, times, t)), times.len())
         }
@@ -64,17 +60,13 @@ fn dispatch<'py>(
     t: f64,
     direction: Direction,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let times = times
-        .as_slice()
-        .map_err(|_| PyValueError::new_err("times: expected a contiguous array"))?;
+    let times = times.as_slice().map_err(|_| PyValueError::new_err("times: expected a contiguous array"))?;
     if x.cast::<PyArray2<f64>>().is_ok() {
         run::<f64>(py, m, x, name, times, t, direction)
     } else if x.cast::<PyArray2<f32>>().is_ok() {
         run::<f32>(py, m, x, name, times, t, direction)
     } else {
-        Err(PyTypeError::new_err(format!(
-            "{name}: expected a 2-D float32 or float64 array"
-        )))
+        Err(PyTypeError::new_err(format!("{name}: expected a 2-D float32 or float64 array")))
     }
 }
 

@@ -86,7 +86,11 @@ fn shape_error(arg: &str, want: String, got: &[usize]) -> PyErr {
 }
 
 /// Validates coef against (L, R) and returns it with whether it is per row.
-fn coef_array<'py>(coef: &Bound<'py, PyAny>, steps: Option<usize>, rows: usize) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, bool)> {
+fn coef_array<'py>(
+    coef: &Bound<'py, PyAny>,
+    steps: Option<usize>,
+    rows: usize,
+) -> PyResult<(Bound<'py, PyArrayDyn<f64>>, bool)> {
     let c = typed::<f64>(coef, "coef", &[2, 3], "float64")?;
     let shape = c.shape().to_vec();
     let per_row = shape.len() == 3;
