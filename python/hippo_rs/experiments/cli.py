@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import ExperimentError
 from .models import MODELS, TIMESTAMPED
-from .tasks import TASKS
+from .tasks import HELP, TASKS
 
 PROG = "hippo-rs train"
 #: Runner flags: every task has them; None means "the task's default" (tasks/*.DEFAULTS).
@@ -44,7 +44,7 @@ def _positive(kind):
 
 
 def _overview() -> str:
-    tasks = "\n".join(f"  {name:<13}{TASKS[name].HELP}" for name in TASKS)
+    tasks = "\n".join(f"  {name:<13}{HELP[name]}" for name in TASKS)
     return (
         f"usage: {PROG} TASK [flags]   |   {PROG} --resume RUN_DIR [--epochs N] [--device D]\n\n"
         f"Trains a model on one of the HiPPO paper's tasks (section 4) and writes a run directory.\n\n"

@@ -29,8 +29,7 @@ from ..data.idx import find_idx, read_idx
 from ..errors import ExperimentError
 from .base import Split, TaskData, step_times, stratified_split
 
-DEFAULTS = {"model": "legs", "epochs": 25, "batch_size": 50, "lr": 2e-3, "hidden": 128}
-HELP = "pixel-by-pixel image classification (MNIST idx files, or scikit-learn's 8x8 digits offline)"
+DEFAULTS = {"model": "legs", "epochs": 20, "batch_size": 50, "lr": 2e-3, "hidden": 256}
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
