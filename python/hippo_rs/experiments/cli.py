@@ -157,12 +157,12 @@ def run(argv: Sequence[str]) -> int:
     from . import runner
 
     config, resume_dir, out = parse(argv)
-    runner.distributed()
     device = runner.resolve_device(config["device"])  # checked before any data is read
+    rank = runner.distributed(device)[0]
     data = TASKS[config["task"]].load(_task_args(config), config["task"])
     if resume_dir is None:
         created = None
-        if runner.distributed()[0] == 0:
+        if rank == 0:
             try:
                 created = _new_run_dir(config, out)
             except ExperimentError as e:
@@ -171,17 +171,17 @@ def run(argv: Sequence[str]) -> int:
         if isinstance(run_dir, ExperimentError):
             raise run_dir
         config["out"] = run_dir
-        if runner.distributed()[0] == 0:
+        if rank == 0:
             runner.write_json(os.path.join(run_dir, runner.CONFIG), config)
     else:
         run_dir = resume_dir
-        if runner.distributed()[0] == 0:
+        if rank == 0:
             runner.write_json(os.path.join(run_dir, runner.CONFIG), config)
-    rank = runner.distributed()[0]
     if rank == 0:
         print(f"{config['task']} / {config['model']} on {device} -> {run_dir} ({len(data.train)} train, "
               f"{len(data.val)} val, {len(data.test)} test sequences)", flush=True)
     runner.train(config, data, run_dir, resume=resume_dir is not None)
+    runner.leave()
     if rank == 0:
         print(f"results: {os.path.join(run_dir, runner.RESULTS)}", flush=True)
     return 0

@@ -40,12 +40,32 @@ LOG_EVERY_S = 5.0
 
 
 # -- distributed ----------------------------------------------------------------------------------
-def distributed() -> Tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("HIPPO_RS_DEVICE", "auto") != "cpu" else "gloo"
-        dist.init_process_group(backend)
+def _world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU; under torchrun, ``cuda`` is this process's GPU
+    (``cuda:LOCAL_RANK``)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ExperimentError(f"--device {name}: CUDA is not available here (use --device cpu)")
+    if name == "cuda" and _world() > 1:
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ExperimentError(f"--device: expected auto, cpu, cuda or cuda:K, got {name!r}") from None
+
+
+def distributed(device: torch.device) -> Tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun (WORLD_SIZE > 1):
+    NCCL for GPUs, gloo for CPUs."""
+    if _world() > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
@@ -58,18 +78,10 @@ def broadcast(obj: Any) -> Any:
     return box[0]
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ExperimentError(f"--device {name}: CUDA is not available here (use --device cpu)")
-        if dist.is_initialized() and name == "cuda":
-            name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ExperimentError(f"--device: expected auto, cpu, cuda or cuda:K, got {name!r}") from None
+def leave() -> None:
+    """Leaves the process group, if any."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -240,7 +252,9 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
         _set_rng_state(state["rng"])
         start_epoch, history = state["epoch"], state["history"]
         wall, steps_done, train_time = state["wall_time_s"], state["steps"], state["train_time_s"]
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     m = metric_name(data.kind)
     n = len(data.train)
     n_steps = -(-n // bs)

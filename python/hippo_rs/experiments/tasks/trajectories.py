@@ -38,7 +38,7 @@ from ..data.ts import bundled_ts_dir, read_ts
 from ..errors import ExperimentError
 from .base import Split, TaskData, stratified_split
 
-DEFAULTS = {"model": "legs", "epochs": 50, "batch_size": 100, "lr": 1e-3, "hidden": 256}
+DEFAULTS = {"model": "legs", "epochs": 40, "batch_size": 25, "lr": 2e-3, "hidden": 64}
 HELP = "multivariate .ts sequence classification with rate shift / missing samples (default: JapaneseVowels)"
 BUNDLED = "JapaneseVowels"
 #: Seed of the per-split generator of the random subsets (the original code's).
