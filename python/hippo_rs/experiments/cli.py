@@ -45,11 +45,12 @@ def _positive(kind):
 
 def _overview() -> str:
     tasks = "\n".join(f"  {name:<13}{HELP[name]}" for name in TASKS)
+    flags = _parser(None).format_help()
     return (
         f"usage: {PROG} TASK [flags]   |   {PROG} --resume RUN_DIR [--epochs N] [--device D]\n\n"
         f"Trains a model on one of the HiPPO paper's tasks (section 4) and writes a run directory.\n\n"
         f"tasks:\n{tasks}\n\n{PROG} TASK --help lists the flags; every task has:\n"
-        + _parser(None).format_help().split("options:", 1)[1].split("\n", 2)[2]
+        + flags[flags.index("  --model"):]
     )
 
 

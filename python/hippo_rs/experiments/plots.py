@@ -11,6 +11,7 @@ def plot_curves(history: List[Dict[str, float]], metric: str, title: str, path: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     label = {"acc": "accuracy", "mse": "mean squared error"}[metric]
@@ -19,6 +20,7 @@ def plot_curves(history: List[Dict[str, float]], metric: str, title: str, path: 
         for split, style in (("train", "-"), ("val", "--"), ("test", ":")):
             ax.plot(epochs, [r[f"{split}_{key}"] for r in history], style, marker=".", label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()

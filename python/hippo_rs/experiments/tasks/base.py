@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from ..errors import ExperimentError
+
 
 @dataclass
 class Split:
@@ -50,5 +52,8 @@ def stratified_split(y: np.ndarray, first: float, seed: int):
     """Indices (a, b) of a stratified split with ``first`` of the rows in ``a`` (scikit-learn's
     ``train_test_split(train_size=first, random_state=seed, shuffle=True, stratify=y)``)."""
     idx = np.arange(len(y))
-    a, b = train_test_split(idx, train_size=first, random_state=seed, shuffle=True, stratify=y)
+    try:
+        a, b = train_test_split(idx, train_size=first, random_state=seed, shuffle=True, stratify=y)
+    except ValueError as e:  # a class too small to appear on both sides
+        raise ExperimentError(f"cannot split the {len(y)} sequences by class: {e}") from None
     return np.asarray(a), np.asarray(b)

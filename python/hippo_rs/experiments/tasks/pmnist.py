@@ -73,7 +73,8 @@ def _images(path: str) -> np.ndarray:
     a = read_idx(path)
     if a.ndim != 3:
         raise ExperimentError(f"{path}: expected images (count, rows, cols), got shape {a.shape}")
-    return a.reshape(len(a), -1).astype(np.float32) / max(float(a.max()), 1.0)
+    scale = 255.0 if a.dtype == np.uint8 else max(float(np.abs(a).max()), 1e-12)
+    return a.reshape(len(a), -1).astype(np.float32) / scale
 
 
 def _labels(path: str, count: int) -> np.ndarray:
