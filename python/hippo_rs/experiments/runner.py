@@ -243,7 +243,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
     model = build_model(config["model"], data.input_size, config["hidden"], data.n_out).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     history: List[Dict[str, float]] = []
-    start_epoch, wall, steps_done, train_time = 0, 0.0, 0, 0.0
+    start_epoch, wall, steps_done, train_time, cpu = 0, 0.0, 0, 0.0, 0.0
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
     if resume:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -252,6 +252,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
         _set_rng_state(state["rng"])
         start_epoch, history = state["epoch"], state["history"]
         wall, steps_done, train_time = state["wall_time_s"], state["steps"], state["train_time_s"]
+        cpu = state["cpu_time_s"]
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -259,7 +260,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
     n = len(data.train)
     n_steps = -(-n // bs)
     for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         net.train()
         order = np.random.default_rng([seed, epoch]).permutation(n)
         progress = Progress(n_steps, f"epoch {epoch + 1}/{epochs}", main)
@@ -285,6 +286,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
         test_loss, test_m = evaluate(model, data, data.test, device, rank, world)
         elapsed = time.perf_counter() - t0
         wall, steps_done, train_time = wall + elapsed, steps_done + n_steps, train_time + epoch_train_s
+        cpu += time.process_time() - c0
         history.append({
             "epoch": epoch + 1, "train_loss": loss_sum / n, f"train_{m}": hits / count,
             "val_loss": val_loss, f"val_{m}": val_m, "test_loss": test_loss, f"test_{m}": test_m,
@@ -296,7 +298,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
             _save_checkpoint(ckpt_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
                 "epoch": epoch + 1, "history": history, "wall_time_s": wall, "steps": steps_done,
-                "train_time_s": train_time, "config": config,
+                "train_time_s": train_time, "cpu_time_s": cpu, "config": config,
             })
             r = history[-1]
             print(f"epoch {epoch + 1}/{epochs}: train loss {r['train_loss']:.4f} {m} {r[f'train_{m}']:.4f} | "
@@ -304,7 +306,7 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
         if dist.is_initialized():
             dist.barrier()
     params = sum(p.numel() for p in model.parameters())
-    results = summarize(config, data, history, wall, steps_done, train_time, device, world, params)
+    results = summarize(config, data, history, wall, steps_done, train_time, cpu, device, world, params)
     if main:
         write_json(os.path.join(run_dir, RESULTS), results)
         from .plots import plot_curves
@@ -313,7 +315,8 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
     return results
 
 
-def summarize(config, data: TaskData, history, wall, steps, train_time, device, world, params) -> Dict[str, Any]:
+def summarize(config, data: TaskData, history, wall, steps, train_time, cpu, device, world, params) -> Dict[str, Any]:
+    """``cpu_time_s``: rank 0's CPU seconds (with one thread, its wall time on an otherwise idle core)."""
     m = metric_name(data.kind)
     pick = min if m == "mse" else max
     best = pick(history, key=lambda r: r[f"val_{m}"]) if history else None
@@ -325,6 +328,7 @@ def summarize(config, data: TaskData, history, wall, steps, train_time, device, 
         "best": None if best is None else {"epoch": best["epoch"], f"val_{m}": best[f"val_{m}"],
                                            f"test_{m}": best[f"test_{m}"]},
         "epochs": len(history), "wall_time_s": round(wall, 3), "train_time_s": round(train_time, 3),
+        "cpu_time_s": round(cpu, 3),
         "steps": steps, "steps_per_s": round(steps / train_time, 3) if train_time else None,
         "device": str(device), "device_name": _device_name(device), "world_size": world,
         "parameters": params,
