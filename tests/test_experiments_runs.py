@@ -104,13 +104,15 @@ def test_resume_after_sigkill(tmp_path):
 
 def test_resume_rejects_changed_flags(tmp_path):
     run = str(tmp_path / "run")
-    train(*ADDING, "--epochs", "1", "--out", run)
-    before = open(os.path.join(run, "checkpoint.pt"), "rb").read()
+    train(*ADDING, "--epochs", "2", "--out", run)
+    before = {f: open(os.path.join(run, f), "rb").read() for f in os.listdir(run)}
     p = train("--resume", run, "--lr", "0.1", check=False)
     assert p.returncode == 2 and "--lr" in p.stderr and p.stderr.count("\n") == 1
     p = train("copying", "--resume", run, check=False)
     assert p.returncode == 2 and "task 'adding'" in p.stderr
-    assert open(os.path.join(run, "checkpoint.pt"), "rb").read() == before
+    p = train("--resume", run, "--epochs", "1", check=False)
+    assert p.returncode == 2 and "already finished 2 epochs" in p.stderr
+    assert {f: open(os.path.join(run, f), "rb").read() for f in os.listdir(run)} == before
 
 
 def test_torchrun_two_processes_equal_one(tmp_path):

@@ -172,12 +172,8 @@ def run(argv: Sequence[str]) -> int:
         if isinstance(run_dir, ExperimentError):
             raise run_dir
         config["out"] = run_dir
-        if rank == 0:
-            runner.write_json(os.path.join(run_dir, runner.CONFIG), config)
     else:
         run_dir = resume_dir
-        if rank == 0:
-            runner.write_json(os.path.join(run_dir, runner.CONFIG), config)
     if rank == 0:
         print(f"{config['task']} / {config['model']} on {device} -> {run_dir} ({len(data.train)} train, "
               f"{len(data.val)} val, {len(data.test)} test sequences)", flush=True)

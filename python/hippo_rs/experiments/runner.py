@@ -230,8 +230,8 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 
 
 def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) -> Dict[str, Any]:
-    """Trains ``config["model"]`` on ``data`` for ``config["epochs"]`` epochs in ``run_dir``; returns
-    the results (also written to ``results.json``)."""
+    """Trains ``config["model"]`` on ``data`` for ``config["epochs"]`` epochs in ``run_dir`` (after
+    writing ``config.json`` there); returns the results (also written to ``results.json``)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     main = rank == 0
     device = resolve_device(config["device"])
@@ -253,6 +253,10 @@ def train(config: Dict[str, Any], data: TaskData, run_dir: str, resume: bool) ->
         start_epoch, history = state["epoch"], state["history"]
         wall, steps_done, train_time = state["wall_time_s"], state["steps"], state["train_time_s"]
         cpu = state["cpu_time_s"]
+        if epochs < start_epoch:
+            raise ExperimentError(f"--epochs {epochs}: the run has already finished {start_epoch} epochs")
+    if main:
+        write_json(os.path.join(run_dir, CONFIG), config)
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
