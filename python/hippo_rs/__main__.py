@@ -2,6 +2,7 @@
 
 commands:
   approx   online function approximation (HiPPO paper section 4.3, Figure 4); hippo-rs approx --help
+  train    the paper's experiments: train a model on a task (pmnist, trajectories, ...); hippo-rs train --help
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .approx import main as approx_main
 
         return approx_main(rest)
-    print(f"hippo-rs: error: unknown command '{command}' (commands: approx)", file=sys.stderr)
+    if command == "train":
+        from .experiments import main as train_main
+
+        return train_main(rest)
+    print(f"hippo-rs: error: unknown command '{command}' (commands: approx, train)", file=sys.stderr)
     return 2
 
 
