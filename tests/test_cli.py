@@ -12,7 +12,6 @@ import pytest
 import hippo_rs
 from hippo_rs.approx import main, optimal_fit
 
-pytestmark = pytest.mark.skipif(not hasattr(hippo_rs, "scan"), reason="needs hippo_rs.scan (issue 3)")
 
 SHORT = ["--length", "4000", "--cutoff", "60", "--order", "32"]
 

@@ -308,7 +308,7 @@ def run_measure(
     L = x.size
     params = {"theta": L * dt} if measure in WINDOWED else {}
     start = time.perf_counter()
-    mem = Memory(measure, N, method, dtype=dtype, dt=dt, **params)
+    mem = Memory(N, measure=measure, method=method, dtype=dtype, dt=dt, **params)
     # The memory absorbs x - x[0]: exactly the same for LegS (constants are exact: c = f e_0 is a fixed
     # point of every GBT step, so the offset only adds x[0] e_0), and for the windowed measures a
     # constant history x[0] before the record instead of zeros (a jump at the window's far edge,

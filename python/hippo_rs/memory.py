@@ -22,27 +22,23 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _rules
 from . import _validate as _v
 from ._reconstruct import WINDOWED, reconstruct
+from ._scan import scan
 
 __all__ = ["Memory"]
 
-_CONFIG = ("measure", "N", "method", "alpha", "dtype", "batch_shape", "dt", "convention", "params")
-
-
-def _scan(*args: Any, **kwargs: Any) -> np.ndarray:
-    """``hippo_rs.scan`` (looked up at call time: the package imports this module first)."""
-    import hippo_rs
-
-    return hippo_rs.scan(*args, **kwargs)
+_CONFIG = ("measure", "N", "method", "gbt_alpha", "dtype", "batch_shape", "dt", "convention", "params")
 
 
 class Memory:
     """Online HiPPO memory of order ``N`` over a batch of independent streams.
 
-    ``Memory(measure="legs", N=256, method="bilinear", dtype=np.float32, batch_shape=(), dt=None,
-    convention="original", gbt_alpha=None, **params)``: ``params`` are the measure's parameters
-    (``theta``, ``beta``, glagt's ``alpha``); the GBT weight of ``method="gbt"`` is ``gbt_alpha``.
+    ``Memory(N=256, *, measure="legs", method="bilinear", gbt_alpha=None, dtype=np.float32,
+    batch_shape=(), dt=None, convention="original", **params)``: ``params`` are the measure's
+    parameters (``theta``, ``beta``, glagt's ``alpha``); the GBT weight of ``method="gbt"`` is
+    ``gbt_alpha``.
 
     * ``update(chunk, timestamps=None)``: absorb ``chunk`` of shape ``(L, *batch_shape)`` (or one
       sample of shape ``batch_shape``); returns ``self``.
@@ -56,22 +52,23 @@ class Memory:
 
     def __init__(
         self,
-        measure: str = "legs",
         N: int = 256,
+        *,
+        measure: str = "legs",
         method: str = "bilinear",
+        gbt_alpha: Optional[float] = None,
         dtype: Any = np.float32,
         batch_shape: Tuple[int, ...] = (),
         dt: Optional[float] = None,
         convention: str = "original",
-        gbt_alpha: Optional[float] = None,
         **params: float,
     ) -> None:
-        if not isinstance(measure, str):
-            raise TypeError(f"measure: expected a str, got {type(measure).__name__}")
-        if not isinstance(method, str):
-            raise TypeError(f"method: expected a str, got {type(method).__name__}")
-        if convention not in ("original", "paper"):
-            raise ValueError(f"convention: expected 'original' or 'paper', got {convention!r}")
+        # Measure, parameters, method, gbt_alpha, convention and dt are checked here, before any data.
+        self.params: Dict[str, float] = _rules.measure_params(measure, params)
+        self.gbt_alpha = None if gbt_alpha is None else _v.real(gbt_alpha, "gbt_alpha")
+        _rules.gbt_weight(method, self.gbt_alpha)
+        _rules.convention(convention)
+        dt = _rules.dt(dt)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
@@ -81,24 +78,13 @@ class Memory:
             raise TypeError(f"batch_shape: expected a tuple of integers, got {batch_shape!r}") from None
         if any(b < 0 for b in batch):
             raise ValueError(f"batch_shape: expected non-negative sizes, got {batch}")
-        if dt is not None:
-            dt = _v.real(dt, "dt")
-            if not (np.isfinite(dt) and dt > 0):
-                raise ValueError(f"dt: expected a finite step > 0, got {dt}")
         self.measure = measure
         self.N = _v.order(N)
         self.method = method
-        self.alpha = None if gbt_alpha is None else _v.real(gbt_alpha, "gbt_alpha")
         self.dtype = dtype
         self.batch_shape = batch
         self.dt = dt
         self.convention = convention
-        self.params: Dict[str, float] = dict(_v.params(params))
-        # Measure, parameters, method and gbt_alpha are checked here, before any data is absorbed.
-        import hippo_rs
-
-        hippo_rs.transition(measure, 1, **self.params)
-        hippo_rs.legs_step_matrices(1, 1, method, self.alpha)
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
@@ -188,16 +174,14 @@ class Memory:
         if L == 0:
             return self
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        # Measure parameters go in params= (glagt's `alpha` would collide with the GBT weight keyword).
         kwargs: Dict[str, Any] = dict(
-            method=self.method, convention=self.convention, return_all=False, params=dict(self.params)
+            measure=self.measure, method=self.method, gbt_alpha=self.gbt_alpha, convention=self.convention,
+            return_all=False, **self.params,
         )
-        if self.alpha is not None:
-            kwargs["alpha"] = self.alpha
         if self._count:
             kwargs["c0"] = self._state
-        if self.measure == "legs":
-            kwargs["t0"] = self._count
+        if self.measure == "legs" and not stamped:
+            kwargs["t"] = self._count
         if stamped:
             kwargs["timestamps"] = ts
             kwargs["t_prev"] = self._last
@@ -207,7 +191,7 @@ class Memory:
                     kwargs["t_prev"] = float(ts[0]) - self._step
         elif self.measure != "legs":
             kwargs["dt"] = self._step
-        self._state = np.asarray(_scan(self.measure, x, self.N, **kwargs), dtype=self.dtype)
+        self._state = np.asarray(scan(x, self.N, **kwargs), dtype=self.dtype)
         if stamped:
             self._first = float(ts[0]) if self._first is None else self._first
             self._last = float(ts[-1])
@@ -242,7 +226,7 @@ class Memory:
             "measure": self.measure,
             "N": self.N,
             "method": self.method,
-            "alpha": self.alpha,
+            "gbt_alpha": self.gbt_alpha,
             "dtype": self.dtype.name,
             "batch_shape": self.batch_shape,
             "dt": self.dt,
@@ -286,14 +270,14 @@ class Memory:
     def from_state_dict(cls, d: Dict[str, Any]) -> "Memory":
         """A new memory with the configuration and state of ``d``."""
         mem = cls(
-            d["measure"],
             d["N"],
-            d["method"],
-            d["dtype"],
-            tuple(d["batch_shape"]),
-            d["dt"],
-            d["convention"],
-            d["alpha"],
+            measure=d["measure"],
+            method=d["method"],
+            gbt_alpha=d["gbt_alpha"],
+            dtype=d["dtype"],
+            batch_shape=tuple(d["batch_shape"]),
+            dt=d["dt"],
+            convention=d["convention"],
             **d["params"],
         )
         return mem.load_state_dict(d)
@@ -307,6 +291,6 @@ class Memory:
     def __repr__(self) -> str:
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return (
-            f"Memory(measure={self.measure!r}, N={self.N}, method={self.method!r}, dtype={self.dtype.name}, "
+            f"Memory({self.N}, measure={self.measure!r}, method={self.method!r}, dtype={self.dtype.name}, "
             f"batch_shape={self.batch_shape}, dt={self.dt}{params}; t={self.t})"
         )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from . import _cuda  # noqa: F401  (registers the CUDA kernels of the ops, built on first CUDA use)
 from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.* and their CPU kernels)
-from ._functional import coefficients, scan, step
+from ._functional import gbt_coefficients, legs_update, scan, update
 from ._ops import PARAM_NAMES
-from .cells import CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
+from .cells import CELL_DEFAULTS, CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
 from .rnn import HiPPOMemory, HiPPORNN
 
 __all__ = [
+    "CELL_DEFAULTS",
     "CELLS",
     "PARAM_NAMES",
     "GRUCell",
@@ -25,8 +26,9 @@ __all__ = [
     "HiPPOState",
     "LSTMCell",
     "RNNCell",
-    "coefficients",
+    "gbt_coefficients",
+    "legs_update",
     "make_cell",
     "scan",
-    "step",
+    "update",
 ]

@@ -36,43 +36,22 @@ import torch
 from torch import Tensor
 
 from .. import _core
+from .. import _rules
 
-__all__ = ["PARAM_NAMES", "params_dict", "params_list"]
+__all__ = ["PARAM_NAMES", "params_dict"]
 
-#: Measure parameters in the fixed order of the ops' ``float[] params`` argument, with defaults.
-PARAM_NAMES: Dict[str, Tuple[Tuple[str, float], ...]] = {
-    "legs": (),
-    "legt": (("theta", 1.0),),
-    "lmu": (("theta", 1.0),),
-    "fout": (("theta", 1.0),),
-    "chebt": (("theta", 1.0),),
-    "lagt": (("beta", 1.0),),
-    "glagt": (("alpha", 0.0), ("beta", 1.0)),
-}
+#: Measure parameters in the fixed order of the ops' ``float[] params`` argument, with defaults: the
+#: core's table (``MEASURE_PARAMS`` in ``rust/core/src/measure.rs``).
+PARAM_NAMES: Dict[str, Tuple[Tuple[str, float], ...]] = {m: tuple(p) for m, p in _core.MEASURE_PARAMS.items()}
 
 _FLOATS = (torch.float32, torch.float64)
 
 
-def _measure_names(measure: str) -> Tuple[Tuple[str, float], ...]:
-    if not isinstance(measure, str) or measure not in PARAM_NAMES:
-        raise ValueError(f"measure: expected one of {tuple(PARAM_NAMES)}, got {measure!r}")
-    return PARAM_NAMES[measure]
-
-
-def params_list(measure: str, params: Dict[str, float]) -> List[float]:
-    """Measure parameters ``{name: value}`` as the ops' ordered ``float[]`` (defaults filled in)."""
-    names = _measure_names(measure)
-    unknown = set(params) - {n for n, _ in names}
-    if unknown:
-        raise ValueError(
-            f"{sorted(unknown)[0]}: not a parameter of measure {measure!r} (takes {[n for n, _ in names]})"
-        )
-    return [float(params.get(n, d)) for n, d in names]
-
-
 def params_dict(measure: str, params: Sequence[float]) -> Dict[str, float]:
-    """Inverse of :func:`params_list`: the ordered ``float[]`` back to ``{name: value}``."""
-    names = _measure_names(measure)
+    """The ops' ordered ``float[] params`` as ``{name: value}`` (the measure's name is checked by the core)."""
+    if measure not in PARAM_NAMES:
+        _rules.measure_params(measure, {})  # raises the core's error naming the measure
+    names = PARAM_NAMES[measure]
     if len(params) != len(names):
         raise ValueError(
             f"params: measure {measure!r} takes {len(names)} parameters {[n for n, _ in names]}, got {len(params)}"

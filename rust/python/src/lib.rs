@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod dense;
 mod reconstruct;
-// issue 3 (branch ops)
+mod rules;
 mod scan;
 
 #[pymodule]
@@ -15,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     dense::register(m)?;
     reconstruct::register(m)?;
+    rules::register(m)?;
     scan::register(m)?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! O(N) scans (issue 3): `gbt_scan`, `gbt_scan_adjoint` and the operator test hook
+//! O(N) scans: `gbt_scan`, `gbt_scan_adjoint` and the operator test hook
 //! `structured_apply`. float32 and float64 arrays keep their dtype; the GIL is released during the work.
 
 use std::collections::HashMap;
