@@ -416,3 +416,51 @@ def test_export_with_dynamic_length():
     exported = torch.export.export(model, (torch.randn(12, 4, 3),), dynamic_shapes={"x": {0: L}})
     x = torch.randn(20, 4, 3)
     torch.testing.assert_close(exported.module()(x), model(x))
+
+
+# ------------------------------------------------------------------------------------------------ zoh
+
+LTI = [m for m in MEASURES if m != "legs"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("return_all", [True, False])
+def test_opcheck_zoh(dtype, return_all):
+    f, c0 = _inputs(dtype=dtype)
+    torch.library.opcheck(ops.zoh_scan, (f, c0, "lmu", _plist("lmu"), 0.1, return_all))
+    grad = torch.randn((5, 3, 4) if return_all else (3, 4), dtype=dtype)
+    torch.library.opcheck(ops.zoh_scan_backward, (grad, "lmu", _plist("lmu"), 0.1, return_all, 5))
+
+
+@pytest.mark.parametrize("measure", LTI)
+def test_zoh_gradcheck_and_numpy_agreement(measure):
+    f, c0 = _inputs(L=4, R=2, N=5)
+    kw = dict(measure=measure, method="zoh", dt=0.2, **_kw(measure))
+    for return_all in (True, False):
+        def fn(f, c0, ra=return_all):
+            return ht.scan(f, 5, c0=c0, return_all=ra, **kw)
+
+        assert torch.autograd.gradcheck(fn, (f.requires_grad_(), c0.requires_grad_()))
+        assert torch.autograd.gradgradcheck(fn, (f, c0))
+        want = hippo_rs.scan(f.detach().numpy(), 5, c0=c0.detach().numpy(), return_all=return_all, **kw)
+        np.testing.assert_array_equal(fn(f, c0).detach().numpy(), want)
+    step = ht.update(c0, f[0], **kw)
+    np.testing.assert_array_equal(step.detach().numpy(), hippo_rs.update(c0.detach().numpy(), f[0].detach().numpy(), **kw))
+
+
+def test_zoh_cells_use_the_original_defaults():
+    """LegT and LMU cells default to ZOH (the original code's), and their memory is the numpy ZOH update."""
+    torch.manual_seed(0)
+    for measure in ("legt", "lmu"):
+        cell = ht.HiPPOCell(2, 3, memory_order=4, measure=measure).double()
+        assert cell.method == "zoh"
+        c, f = torch.randn(2, 1, 4, dtype=F64), torch.randn(2, 1, dtype=F64)
+        got, _ = cell.memory_step(c, f, torch.zeros(2, dtype=F64))
+        want = hippo_rs.update(c.numpy(), f.numpy(), measure=measure, method="zoh", dt=cell.dt, **cell.params)
+        np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(ValueError, match="^method:"):
+        ht.HiPPOCell(2, 3, measure="legs", method="zoh")
+    with pytest.raises(ValueError, match="^method:"):
+        ht.scan(torch.ones(3, 2), 4, method="zoh")
+    with pytest.raises(ValueError, match="^timestamps:"):
+        ht.scan(torch.ones(3, 2), 4, measure="lmu", method="zoh", timestamps=torch.arange(1.0, 4.0))

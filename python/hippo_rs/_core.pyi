@@ -65,3 +65,17 @@ def gbt_scan_adjoint(
 def structured_apply(
     measure: str, params: Dict[str, float], x: npt.NDArray[np.float64], d: float, op: str
 ) -> npt.NDArray[np.float64]: ...
+def zoh_scan(
+    measure: str,
+    params: Dict[str, float],
+    f: _Float,
+    c0: _Float,
+    dt: Optional[float],
+    return_all: bool,
+    t: Union[None, int, npt.NDArray[np.uint64]] = None,
+    timestamps: Optional[npt.NDArray[np.float64]] = None,
+    t_prev: Optional[npt.NDArray[np.float64]] = None,
+) -> _Float: ...
+def zoh_scan_adjoint(
+    measure: str, params: Dict[str, float], grad: _Float, dt: float, steps: int, return_all: bool
+) -> Tuple[_Float, _Float]: ...

@@ -1,7 +1,9 @@
 """Linear-time HiPPO scans and updates: the numpy front end of the Rust O(N) kernels.
 
 Every O(N) step is the GBT recurrence ``(I - a_i A) c_k = (I + a_e A) c_{k-1} + a_b B f_k`` with
-the per-step rows of :mod:`hippo_rs._rows`; ZOH is served by :mod:`hippo_rs._zoh`.
+the per-step rows of :mod:`hippo_rs._rows`; ZOH (``method="zoh"``) runs the core's dense ZOH scan
+(one step matrix for a time-invariant measure at a fixed ``dt``, O(N^2) per step; LegS and irregular
+timestamps need a matrix exponential per step, O(N^3)).
 
 dtypes: float32 and float64 inputs keep their dtype (the state ``c0``/``c`` and ``f`` combine as
 ``np.result_type``); integer and bool inputs are converted to float64 and float16 to float32, as
@@ -19,7 +21,6 @@ from . import _core
 from . import _rules
 from . import _validate as _v
 from ._rows import cached_row, rows, step_indices, times
-from ._zoh import zoh_scan
 
 ArrayLike = Any
 
@@ -85,7 +86,8 @@ def scan(
     measures need ``dt``. ``timestamps`` (``(L,)`` or ``(L, ...)``, strictly increasing absolute
     times) give irregular steps, continued with ``t_prev``, the time of ``c0`` (see
     :func:`gbt_coefficients`). GBT methods run in O(N) per step in Rust (GIL released, rows in
-    parallel); ``zoh`` uses dense per-step matrices (O(N^2) per step; O(N^3) for LegS). ``out``
+    parallel); ``zoh`` runs dense step matrices in Rust (O(N^2) per step, one matrix computed once,
+    for the time-invariant measures; a matrix exponential per step, O(N^3), for LegS). ``out``
     (optional, C-contiguous, of the result's shape and dtype) receives the result. Measure
     parameters are keywords: ``theta``, ``beta``, ``alpha`` (glagt); the GBT weight is ``gbt_alpha``.
     """
@@ -124,12 +126,11 @@ def scan(
             raise ValueError("t: a step index is not used with timestamps (t_prev gives the time of c0)")
         ts, tp = _stamps(timestamps, t_prev, L, batch)
         index = None
-    # The core validates the step index, dt and the timestamps while it builds the rows.
-    coef = rows(measure, L, "bilinear" if weight is None else method, gbt_alpha if weight is not None else None,
-                h, convention, index, ts, tp)
+    # The core validates the step index, dt and the timestamps while it builds the rows (or steps).
     if weight is None:
-        res = zoh_scan(measure, checked, f2, c02, h, index, ts, tp, return_all)
-        return _deliver(res.reshape(shape).astype(dtype, copy=False), out)
+        res = _core.zoh_scan(measure, checked, f2, c02, h, return_all, index, ts, tp)
+        return _deliver(res.reshape(shape), out)
+    coef = rows(measure, L, method, gbt_alpha, h, convention, index, ts, tp)
     target = _out_view(out, shape, dtype, (L, R, n) if return_all else (R, n))
     res = _core.gbt_scan(measure, checked, f2, c02, coef, return_all, target)
     return out if out is not None else res.reshape(shape)
@@ -203,7 +204,8 @@ def update(
         except ValueError:
             raise ValueError(f"f: expected a shape broadcastable to {batch} (c.shape[:-1]), got {f.shape}") from None
     f2 = np.ascontiguousarray(f.reshape(1, R), dtype=dtype)
-    gbt_method, gbt_weight_arg = ("bilinear", None) if weight is None else (method, gbt_alpha)
+    if weight is None:
+        return _update_zoh(measure, checked, c, f2, h, t, timestamps, t_prev, batch, dtype, out)
     ts = tp = index = None
     if timestamps is not None:
         if t is not None:
@@ -218,7 +220,7 @@ def update(
                 ts = ts.reshape(1)
         except ValueError:
             raise ValueError(f"timestamps, t_prev: expected scalars or shapes broadcastable to {batch}") from None
-        coef = rows(measure, 1, gbt_method, gbt_weight_arg, h, convention, None, ts, tp)
+        coef = rows(measure, 1, method, gbt_alpha, h, convention, None, ts, tp)
     elif t_prev is not None:
         raise ValueError("t_prev: only used with timestamps (the time of f)")
     elif measure == "legs":
@@ -226,18 +228,14 @@ def update(
             raise ValueError("t: LegS needs the step index t (samples already absorbed; t = 0 initialises)")
         index = step_indices(t, batch)
         if isinstance(index, int):
-            coef = cached_row(measure, gbt_method, gbt_weight_arg, h, convention, index)
+            coef = cached_row(measure, method, gbt_alpha, h, convention, index)
         else:
-            coef = rows(measure, 1, gbt_method, gbt_weight_arg, h, convention, index)
+            coef = rows(measure, 1, method, gbt_alpha, h, convention, index)
     else:
         if t is not None:
             raise ValueError(f"t: measure '{measure}' is time-invariant; pass dt (or timestamps with t_prev)")
-        coef = cached_row(measure, gbt_method, gbt_weight_arg, h, convention, None)
+        coef = cached_row(measure, method, gbt_alpha, h, convention, None)
     target = _out_view(out, batch + (n,), dtype, (R, n))
-    if weight is None:
-        c2 = np.ascontiguousarray(c.reshape(R, n), dtype=dtype)
-        res = zoh_scan(measure, checked, f2, c2, h, 0 if index is None else index, ts, tp, False)
-        return _deliver(res.reshape(batch + (n,)), out)
     if target is not None and np.may_share_memory(target, c):
         if not (target.__array_interface__["data"][0] == c.__array_interface__["data"][0] and c.flags.c_contiguous):
             raise ValueError("out: may be c itself but must not partially overlap it")
@@ -246,6 +244,27 @@ def update(
     c2 = np.ascontiguousarray(c.reshape(R, n), dtype=dtype)
     res = _core.gbt_scan(measure, checked, f2, c2, coef, False, target)
     return out if out is not None else res.reshape(batch + (n,))
+
+
+def _update_zoh(measure, params, c, f2, h, t, timestamps, t_prev, batch, dtype, out):
+    """One ZOH step: a scan of length 1 from the state c (see :func:`update` for the arguments)."""
+    R, n = f2.shape[1], c.shape[-1]
+    c2 = np.ascontiguousarray(c.reshape(R, n), dtype=dtype)
+    index = ts = tp = None
+    if timestamps is not None:
+        if t is not None:
+            raise ValueError("t: a step index is not used with timestamps (t_prev gives the time of c)")
+        ts, tp = _stamps(np.reshape(times(timestamps, "timestamps"), (1,) + np.shape(timestamps)), t_prev, 1, batch)
+    elif t_prev is not None:
+        raise ValueError("t_prev: only used with timestamps (the time of f)")
+    elif measure == "legs":
+        if t is None:
+            raise ValueError("t: LegS needs the step index t (samples already absorbed; t = 0 initialises)")
+        index = step_indices(t, batch)
+    elif t is not None:
+        raise ValueError(f"t: measure '{measure}' is time-invariant; pass dt (or timestamps with t_prev)")
+    res = _core.zoh_scan(measure, params, f2, c2, h, False, index, ts, tp)
+    return _deliver(res.reshape(batch + (n,)), out)
 
 
 def legs_update(

@@ -4,10 +4,10 @@ Feeding a signal in chunks gives exactly the state that one ``hippo_rs.scan`` ov
 gives: each chunk continues the scan from the stored state (``c0``), the LegS step index (``t0``,
 the number of samples absorbed) or the time of the last absorbed sample (``t_prev``).
 
-Time axis. Without timestamps, sample k (0-based) is at time ``k * dt`` (``dt`` = 1 when not given,
-i.e. times count samples), so after ``t`` samples the state is at time ``(t - 1) * dt``. With
-timestamps (absolute times, shape (L,), shared by the batch, strictly increasing), the state is at the
-last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
+Time axis (:class:`hippo_rs._clock.Clock`). Without timestamps, sample k (0-based) is at time
+``k * dt`` (``dt`` = 1 when not given, i.e. times count samples), so after ``t`` samples the state is
+at time ``(t - 1) * dt``. With timestamps (absolute times, shape (L,), shared by the batch, strictly
+increasing), the state is at the last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
 timestamps=...)``; the very first sample takes one step of ``dt``), so ``theta`` is in the timestamps'
 unit; LegS's first sample initialises the state whatever its time.
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _rules
 from . import _validate as _v
+from ._clock import Clock
 from ._reconstruct import WINDOWED, reconstruct
 from ._scan import scan
 
@@ -88,16 +89,10 @@ class Memory:
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
-    def _empty_state(self) -> np.ndarray:
-        return np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
-
     def reset(self) -> "Memory":
         """Forget everything: zero state, no samples absorbed."""
-        self._state = self._empty_state()
-        self._count = 0
-        self._timestamped: Optional[bool] = None
-        self._first: Optional[float] = None
-        self._last: Optional[float] = None
+        self._state = np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
+        self._clock = Clock(self.dt)
         return self
 
     @property
@@ -108,28 +103,17 @@ class Memory:
     @property
     def t(self) -> Any:
         """Samples absorbed (int), or the last timestamp (float) for a timestamped stream."""
-        if self._timestamped:
-            return self._last
-        return self._count
+        return self._clock.last if self._clock.timestamped else self._clock.count
 
     @property
     def count(self) -> int:
         """The number of samples absorbed."""
-        return self._count
-
-    @property
-    def _step(self) -> float:
-        return 1.0 if self.dt is None else self.dt
+        return self._clock.count
 
     @property
     def time(self) -> float:
         """The time of the state: ``(t - 1) * dt`` without timestamps, the last timestamp with them."""
-        if self._count == 0:
-            raise ValueError("time: the memory is empty (no samples absorbed yet)")
-        if self._timestamped:
-            assert self._last is not None
-            return self._last
-        return (self._count - 1) * self._step
+        return self._clock.time
 
     @property
     def window(self) -> Tuple[float, float]:
@@ -138,7 +122,7 @@ class Memory:
         if self.measure == "legs":
             return (0.0, hi)
         if self.measure in WINDOWED:
-            return (hi - self.params.get("theta", 1.0), hi)
+            return (hi - self.params["theta"], hi)
         return (-np.inf, hi)
 
     # -- streaming -----------------------------------------------------------------------------
@@ -156,47 +140,29 @@ class Memory:
         if x.shape[1:] != self.batch_shape:
             raise ValueError(f"chunk: expected shape (L, *{self.batch_shape}) or {self.batch_shape}, got {x.shape}")
         L = x.shape[0]
-        stamped = timestamps is not None
-        if self._timestamped is not None and stamped != self._timestamped:
-            kind = "with" if self._timestamped else "without"
-            raise ValueError(f"timestamps: this memory was started {kind} timestamps; keep feeding it that way")
-        if stamped:
-            ts = np.asarray(timestamps)
-            if ts.dtype.kind not in "biuf":
-                raise TypeError(f"timestamps: expected real numbers, got dtype {ts.dtype}")
-            ts = ts.astype(np.float64).reshape(-1) if ts.ndim <= 1 else ts
-            if ts.shape != (L,):
-                raise ValueError(f"timestamps: expected shape ({L},) to match the chunk, got {np.shape(timestamps)}")
-            if not np.all(np.isfinite(ts)):
-                raise ValueError("timestamps: expected finite values")
-            if np.any(np.diff(ts) <= 0) or (self._last is not None and L and ts[0] <= self._last):
-                raise ValueError("timestamps: expected strictly increasing times after the last absorbed one")
+        clock = self._clock
+        ts = clock.timestamps(L, timestamps)
         if L == 0:
             return self
-        x = np.ascontiguousarray(x, dtype=self.dtype)
         kwargs: Dict[str, Any] = dict(
             measure=self.measure, method=self.method, gbt_alpha=self.gbt_alpha, convention=self.convention,
             return_all=False, **self.params,
         )
-        if self._count:
+        if clock.count:
             kwargs["c0"] = self._state
-        if self.measure == "legs" and not stamped:
-            kwargs["t"] = self._count
-        if stamped:
+        if ts is not None:
             kwargs["timestamps"] = ts
-            kwargs["t_prev"] = self._last
+            kwargs["t_prev"] = clock.last
             if self.measure != "legs":
                 kwargs["dt"] = 1.0  # the step is the time difference itself
-                if self._last is None:  # the first sample takes one step of dt, as without timestamps
-                    kwargs["t_prev"] = float(ts[0]) - self._step
-        elif self.measure != "legs":
-            kwargs["dt"] = self._step
-        self._state = np.asarray(scan(x, self.N, **kwargs), dtype=self.dtype)
-        if stamped:
-            self._first = float(ts[0]) if self._first is None else self._first
-            self._last = float(ts[-1])
-        self._timestamped = stamped
-        self._count += L
+                if clock.last is None:  # the first sample takes one step of dt, as without timestamps
+                    kwargs["t_prev"] = float(ts[0]) - clock.step
+        elif self.measure == "legs":
+            kwargs["t"] = clock.count
+        else:
+            kwargs["dt"] = clock.step
+        self._state = np.asarray(scan(np.ascontiguousarray(x, dtype=self.dtype), self.N, **kwargs), dtype=self.dtype)
+        clock.advance(L, ts)
         return self
 
     # -- reconstruction ------------------------------------------------------------------------
@@ -206,13 +172,7 @@ class Memory:
         Without timestamps these are the sample times ``k * dt``; with timestamps, ``count`` points
         evenly spaced from the first timestamp (or the window's start) to the last.
         """
-        lo, hi = self.window
-        if self._timestamped:
-            assert self._first is not None
-            return np.linspace(max(lo, self._first), hi, self._count)
-        step = self._step
-        first = 0 if not np.isfinite(lo) else max(0, int(np.ceil(lo / step - 1e-9)))
-        return np.arange(first, self._count, dtype=np.float64) * step
+        return self._clock.grid(*self.window)
 
     def reconstruct(self, times: Any = None) -> np.ndarray:
         """The remembered signal at ``times`` (default ``grid()``): ``(*batch_shape, len(times))``."""
@@ -236,15 +196,7 @@ class Memory:
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to continue the stream: the configuration, the state and the clock."""
-        d = self._config()
-        d.update(
-            state=self._state.copy(),
-            count=self._count,
-            timestamped=self._timestamped,
-            first=self._first,
-            last=self._last,
-        )
-        return d
+        return {**self._config(), "state": self._state.copy(), **self._clock.state()}
 
     def load_state_dict(self, d: Dict[str, Any]) -> "Memory":
         """Restore a ``state_dict()`` taken from a memory with the same configuration."""
@@ -260,10 +212,7 @@ class Memory:
         if state.shape != self._state.shape:
             raise ValueError(f"state_dict: 'state' has shape {state.shape}, expected {self._state.shape}")
         self._state = np.array(state, dtype=self.dtype)
-        self._count = int(d["count"])
-        self._timestamped = d["timestamped"]
-        self._first = d["first"]
-        self._last = d["last"]
+        self._clock = Clock(self.dt, int(d["count"]), d["timestamped"], d["first"], d["last"])
         return self
 
     @classmethod

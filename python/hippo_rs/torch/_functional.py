@@ -79,6 +79,22 @@ def gbt_coefficients(
     return lti_coefficients(L, dt, weight, device=device)
 
 
+def _zoh(f2: Tensor, c02: Tensor, measure: str, plist, dt, t, timestamps, return_all: bool) -> Tensor:
+    """The ``hippo_rs::zoh_scan`` op: ZOH of a time-invariant measure at a fixed step (LegS's and
+    timestamped ZOH need a matrix exponential per step and are served by the numpy functions)."""
+    if measure == "legs":
+        raise ValueError("method: 'zoh' in hippo_rs.torch is for the time-invariant measures; LegS takes a GBT "
+                         "method here (its ZOH, an O(N^3) exponential per step, is in hippo_rs.scan)")
+    if timestamps is not None:
+        raise ValueError("timestamps: 'zoh' in hippo_rs.torch takes a fixed step dt (timestamped ZOH: hippo_rs.scan)")
+    if t is not None and not (isinstance(t, int) and t == 0):
+        raise ValueError(f"t: measure '{measure}' is time-invariant; pass dt")
+    if dt is None:
+        raise ValueError(f"dt: measure '{measure}' is time-invariant and needs a step dt > 0")
+    h = dt if torch.compiler.is_compiling() else _rules.dt(dt)
+    return torch.ops.hippo_rs.zoh_scan(f2, c02, measure, plist, h, return_all)
+
+
 def _flatten_stamps(timestamps: Any, t_prev: Any, shape, device):
     """Timestamps broadcast to the signal's (L, ...) and flattened to (L, R) when they or t_prev vary per
     row; t_prev to (R,) then."""
@@ -119,6 +135,7 @@ def scan(
     ``scan(f[k:], c0=c_k, t=k)`` equals one call. ``timestamps`` (L,) or (L, ...) are absolute
     sample times and ``t_prev`` the time of ``c0`` (None: nothing absorbed). Measure parameters are
     keywords (``theta``, ``beta``, glagt's ``alpha``); the GBT weight is ``gbt_alpha``.
+    ``method="zoh"`` runs the ``hippo_rs::zoh_scan`` op (time-invariant measures at a fixed ``dt``).
     """
     if not isinstance(f, Tensor) or f.dim() < 1:
         raise ValueError("f: expected a tensor of shape (L, ...)")
@@ -137,6 +154,9 @@ def scan(
             raise ValueError(f"c0: expected shape {(*batch, n)}, got {tuple(c0.shape)}")
     f2 = f.reshape(L, -1)
     R = f2.shape[1]
+    if _rules.gbt_weight(method, gbt_alpha, check=not torch.compiler.is_compiling()) is None:
+        out = _zoh(f2, c0.reshape(R, n), measure, plist, dt, t, timestamps, return_all)
+        return out.reshape((L, *batch, n) if return_all else (*batch, n))
     if isinstance(t, Tensor):
         t = t.expand(batch).reshape(R)
     if timestamps is not None:
@@ -176,6 +196,10 @@ def update(
         raise ValueError(f"f: expected shape {tuple(c.shape[:-1])} (c without its last axis), got {tuple(f.shape)}")
     n = c.shape[-1]
     c2, f2 = c.reshape(-1, n), f.reshape(-1)
+    if _rules.gbt_weight(method, gbt_alpha, check=not torch.compiler.is_compiling()) is None:
+        if t_prev is not None:
+            raise ValueError("t_prev: only used with timestamps (the time of f)")
+        return _zoh(f2[None], c2, measure, plist, dt, t, timestamps, False).reshape(c.shape)
     if timestamps is not None:
         if t is not None:
             raise ValueError("t: a step index is not used with timestamps (t_prev gives the time of c)")

@@ -27,21 +27,22 @@ __all__ = ["CELL_DEFAULTS", "CELLS", "GRUCell", "HiPPOCell", "HiPPOState", "LSTM
 
 _F64 = torch.float64
 
-#: Cell defaults per measure: every window spans about 100 steps (theta/dt = 100), like the paper's cells.
+#: Cell defaults per measure: every window spans about 100 steps (theta/dt = 100), like the paper's
+#: cells, and LegT and the LMU use ZOH, the original code's discretisation of its LTI cells.
 CELL_DEFAULTS = {
-    "legs": {},
-    "legt": {"dt": 0.01, "theta": 1.0},
-    "lmu": {"dt": 1.0, "theta": 100.0},
-    "fout": {"dt": 0.01, "theta": 1.0},
-    "chebt": {"dt": 0.01, "theta": 1.0},
-    "lagt": {"dt": 0.01},
-    "glagt": {"dt": 0.01},
+    "legs": {"method": "bilinear"},
+    "legt": {"method": "zoh", "dt": 0.01, "theta": 1.0},
+    "lmu": {"method": "zoh", "dt": 1.0, "theta": 100.0},
+    "fout": {"method": "bilinear", "dt": 0.01, "theta": 1.0},
+    "chebt": {"method": "bilinear", "dt": 0.01, "theta": 1.0},
+    "lagt": {"method": "bilinear", "dt": 0.01},
+    "glagt": {"method": "bilinear", "dt": 0.01},
 }
 
 
-def cell_measure(measure: str, timestamped: bool, dt: Optional[float], params: dict):
+def cell_measure(measure: str, method: Optional[str], timestamped: bool, dt: Optional[float], params: dict):
     """A cell's measure with its defaults filled in (:data:`CELL_DEFAULTS`): ``tlegs`` is timestamped
-    LegS; returns ``(measure, timestamped, dt, params)``."""
+    LegS; returns ``(measure, method, timestamped, dt, params)``."""
     if measure == "tlegs":
         measure, timestamped = "legs", True
     _rules.name(measure, "measure", _rules.MEASURES)
@@ -50,9 +51,20 @@ def cell_measure(measure: str, timestamped: bool, dt: Optional[float], params: d
     if timestamped and measure != "legs":
         raise ValueError(f"timestamped: only LegS has a timestamped cell here, got measure {measure!r}")
     defaults = dict(CELL_DEFAULTS[measure])
-    default_dt = defaults.pop("dt", None)
+    default_dt, default_method = defaults.pop("dt", None), defaults.pop("method")
     dt = default_dt if dt is None or measure == "legs" else _rules.dt(dt)
-    return measure, timestamped, dt, {**defaults, **params}
+    return measure, default_method if method is None else method, timestamped, dt, {**defaults, **params}
+
+
+def check_cell_step(measure: str, method: str, gbt_alpha, dt, convention: str, timestamped: bool) -> bool:
+    """Checks a cell's discretisation; True for ZOH (time-invariant measures at a fixed step only)."""
+    zoh = _rules.gbt_weight(method, gbt_alpha) is None
+    _rules.convention(convention)
+    if zoh and (measure == "legs" or timestamped):
+        raise ValueError("method: 'zoh' cells are time-invariant (legt, lmu, ...); LegS cells take a GBT method")
+    if not zoh:
+        _rules.gbt_step(measure, method, gbt_alpha, dt, convention, timestamped)
+    return zoh
 
 
 class HiPPOState(NamedTuple):
@@ -75,8 +87,9 @@ class HiPPOCell(nn.Module):
     (B,) to :meth:`forward`; same as ``measure="legs", timestamped=True``), or a time-invariant
     ``legt``, ``lmu``, ``lagt``, ``glagt``, ``fout``, ``chebt`` with step ``dt`` and window ``theta``
     (defaults give a window of about 100 steps: ``lmu`` theta=100, dt=1; the others theta=1, dt=0.01).
-    ``method``: a GBT method (``bilinear`` default, ``forward_euler``, ``backward_euler``, ``gbt``
-    with ``gbt_alpha``). ``convention``: LegS ``original`` (default, the paper's code) or ``paper``.
+    ``method``: a GBT method (``bilinear``, ``forward_euler``, ``backward_euler``, ``gbt`` with
+    ``gbt_alpha``) or, for the time-invariant measures, ``zoh`` (the default for ``legt`` and ``lmu``,
+    as in the original code; ``bilinear`` for the others). ``convention``: LegS ``original`` (default, the paper's code) or ``paper``.
     Measure parameters are keywords: ``theta``, ``beta``, ``alpha`` (glagt).
     """
 
@@ -88,7 +101,7 @@ class HiPPOCell(nn.Module):
         memory_order: Optional[int] = None,
         memory_size: int = 1,
         measure: str = "legs",
-        method: str = "bilinear",
+        method: Optional[str] = None,
         gbt_alpha: Optional[float] = None,
         gate: bool = True,
         dt: Optional[float] = None,
@@ -97,7 +110,7 @@ class HiPPOCell(nn.Module):
         **params: float,
     ) -> None:
         super().__init__()
-        measure, timestamped, dt, params = cell_measure(measure, timestamped, dt, params)
+        measure, method, timestamped, dt, params = cell_measure(measure, method, timestamped, dt, params)
         self.input_size = order(input_size, "input_size")
         self.hidden_size = order(hidden_size, "hidden_size")
         self.memory_order = order(hidden_size if memory_order is None else memory_order, "memory_order")
@@ -107,12 +120,10 @@ class HiPPOCell(nn.Module):
         # Measure parameters, method, gbt_alpha, dt and convention are validated once, here.
         self.params = checked_params(measure, params)
         self._plist = list(self.params.values())
-        _rules.gbt_weight(method, gbt_alpha)
-        _rules.convention(convention)
-        _rules.gbt_step(measure, method, gbt_alpha, dt, convention, timestamped)
+        self._zoh = check_cell_step(measure, method, gbt_alpha, dt, convention, timestamped)
         # Time-invariant measures: one constant row (alpha dt, (1 - alpha) dt, dt) for every step.
         self._lti_row = None
-        if measure != "legs":
+        if measure != "legs" and not self._zoh:
             self._lti_row = gbt_coefficients(1, measure=measure, method=method, gbt_alpha=gbt_alpha, dt=dt)[0]
         M, N, H, I = self.memory_size, self.memory_order, self.hidden_size, self.input_size
         self.W_f = nn.Linear(I + H, M)
@@ -156,6 +167,10 @@ class HiPPOCell(nn.Module):
         else:
             t_next = t + 1
         B, M, N = c.shape
+        if self._zoh:
+            c_new = torch.ops.hippo_rs.zoh_scan(f.reshape(1, B * M), c.reshape(B * M, N), self.measure, self._plist,
+                                                self.dt, False)
+            return c_new.reshape(B, M, N), t_next
         coef = self._coef(t, timestamp, c.device)
         if coef.dim() == 2 and M > 1:
             coef = coef.repeat_interleave(M, dim=0)  # rows are (batch, memory unit), batch-major

@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from .. import _rules
 from ._functional import checked_params, scan
-from .cells import HiPPOCell, cell_measure, make_cell
+from .cells import HiPPOCell, cell_measure, check_cell_step, make_cell
 
 __all__ = ["HiPPOMemory", "HiPPORNN"]
 
@@ -111,7 +110,7 @@ class HiPPOMemory(nn.Module):
         memory_order: int,
         *,
         measure: str = "legs",
-        method: str = "bilinear",
+        method: Optional[str] = None,
         gbt_alpha: Optional[float] = None,
         dt: Optional[float] = None,
         convention: str = "original",
@@ -120,14 +119,12 @@ class HiPPOMemory(nn.Module):
         **params: float,
     ) -> None:
         super().__init__()
-        measure, timestamped, dt, params = cell_measure(measure, timestamped, dt, params)
+        measure, method, timestamped, dt, params = cell_measure(measure, method, timestamped, dt, params)
         self.memory_order = order(memory_order, "memory_order")
         self.measure, self.method, self.gbt_alpha, self.convention = measure, method, gbt_alpha, convention
         self.dt, self.timestamped, self.batch_first = dt, timestamped, batch_first
         self.params = checked_params(measure, params)
-        _rules.gbt_weight(method, gbt_alpha)
-        _rules.convention(convention)
-        _rules.gbt_step(measure, method, gbt_alpha, dt, convention, timestamped)
+        check_cell_step(measure, method, gbt_alpha, dt, convention, timestamped)
 
     def extra_repr(self) -> str:
         return (

@@ -4,6 +4,7 @@
 //! - [`discretize`]: methods and their aliases, GBT step coefficients, LegS conventions, dense
 //!   reference discretisations.
 //! - [`rows`]: the per-step coefficient rows of scans and steps (step indices, step sizes, timestamps).
+//! - [`zoh`]: zero-order-hold scans (dense step matrices) and their adjoint.
 //! - [`dense`]: dense float64 linear algebra (LU, expm) for the reference paths.
 //! - [`reconstruct`]: evaluation of the function a state encodes, at past times.
 //!
@@ -15,6 +16,7 @@ pub mod error;
 pub mod measure;
 pub mod reconstruct;
 pub mod rows;
+pub mod zoh;
 
 pub use discretize::{GbtStep, LegsConvention, Method};
 pub use error::{HippoError, Result};

@@ -22,6 +22,70 @@ fn row(step: GbtStep) -> [f64; 3] {
     [step.implicit, step.explicit, step.input]
 }
 
+/// The step size of a scan or step: a time-invariant measure needs `dt` unless `timestamped` (then
+/// dt scales the time differences, default 1); LegS accepts but ignores a valid `dt` (scale invariance).
+pub fn step_size(measure: &Measure, dt: Option<f64>, timestamped: bool) -> Result<f64> {
+    if let Some(h) = dt {
+        check_dt(h)?;
+    }
+    match dt {
+        Some(h) => Ok(h),
+        None if measure.is_scale_invariant() || timestamped => Ok(1.0),
+        None => Err(HippoError::invalid(
+            "dt",
+            format!("measure '{}' is time-invariant and needs a step dt > 0", measure.name()),
+        )),
+    }
+}
+
+/// The time of the state before each timestamp (steps x width, row-major): `t_prev` (width
+/// values; None: nothing absorbed yet) for the first step, then the previous timestamp. NaN marks
+/// "nothing absorbed yet" for LegS (`scale_invariant`); a time-invariant measure starts at time 0.
+/// Checks: finite times, LegS times >= 0, strictly increasing along the steps, after t_prev.
+pub fn previous_times(scale_invariant: bool, timestamps: &[f64], width: usize, t_prev: Option<&[f64]>) -> Result<Vec<f64>> {
+    if width == 0 || timestamps.len() % width != 0 {
+        return Err(HippoError::invalid("timestamps", format!("expected (L, {width}) values, got {}", timestamps.len())));
+    }
+    if let Some(p) = t_prev {
+        if p.len() != width {
+            return Err(HippoError::invalid("t_prev", format!("expected {width} times, got {}", p.len())));
+        }
+        if p.iter().any(|x| x.is_infinite()) {
+            return Err(HippoError::invalid("t_prev", "expected finite times (or NaN: nothing absorbed), got inf"));
+        }
+        if scale_invariant && p.iter().any(|&x| x < 0.0) {
+            return Err(HippoError::invalid("t_prev", "LegS times must be >= 0"));
+        }
+    }
+    if timestamps.iter().any(|x| !x.is_finite()) {
+        return Err(HippoError::invalid("timestamps", "expected finite values, got NaN or inf"));
+    }
+    if scale_invariant && timestamps.iter().any(|&x| x < 0.0) {
+        return Err(HippoError::invalid("timestamps", "LegS times must be >= 0 (time 0 is the start of the memory)"));
+    }
+    let fresh = if scale_invariant { f64::NAN } else { 0.0 };
+    let mut prev = try_zeros::<f64>(timestamps.len(), "the previous times")?;
+    for (j, (&t1, t0)) in timestamps.iter().zip(prev.iter_mut()).enumerate() {
+        let k = j / width;
+        *t0 = if k > 0 {
+            timestamps[j - width]
+        } else {
+            match t_prev.map(|p| p[j % width]) {
+                Some(p) if !p.is_nan() => p,
+                _ => fresh,
+            }
+        };
+        if t1 <= *t0 {
+            let what = if k > 0 { "the previous timestamp" } else { "t_prev (default: 0, the time of c0)" };
+            return Err(HippoError::invalid(
+                "timestamps",
+                format!("expected strictly increasing times, each after {what}; got {t1} after {t0} (step {k})"),
+            ));
+        }
+    }
+    Ok(prev)
+}
+
 /// How the rows of one measure, method, step size and LegS convention are made.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowRule {
@@ -35,10 +99,8 @@ pub struct RowRule {
 }
 
 impl RowRule {
-    /// Validates the arguments of a GBT scan or step (no matrices are built). A time-invariant
-    /// measure needs `dt` unless `timestamped` (then dt scales the time differences, default 1);
-    /// LegS accepts but ignores a valid `dt` (scale invariance). ZOH has no rows: an error naming
-    /// `method`.
+    /// Validates the arguments of a GBT scan or step (no matrices are built; `dt` as in
+    /// `step_size`). ZOH has no rows: an error naming `method`.
     pub fn new(
         measure: &Measure,
         method: Method,
@@ -47,21 +109,8 @@ impl RowRule {
         timestamped: bool,
     ) -> Result<Self> {
         let alpha = method.gbt_alpha()?;
-        if let Some(h) = dt {
-            check_dt(h)?;
-        }
-        let scale_invariant = measure.is_scale_invariant();
-        let dt = match dt {
-            Some(h) => h,
-            None if scale_invariant || timestamped => 1.0,
-            None => {
-                return Err(HippoError::invalid(
-                    "dt",
-                    format!("measure '{}' is time-invariant and needs a step dt > 0", measure.name()),
-                ))
-            }
-        };
-        Ok(RowRule { scale_invariant, alpha, dt, convention })
+        let dt = step_size(measure, dt, timestamped)?;
+        Ok(RowRule { scale_invariant: measure.is_scale_invariant(), alpha, dt, convention })
     }
 
     /// The row of the step that absorbs sample k (k samples already absorbed): LegS's
@@ -108,49 +157,11 @@ impl RowRule {
     }
 
     /// Rows from absolute times `timestamps` (steps x width, row-major) and the times of the states
-    /// before them, `t_prev` (width values; None: nothing absorbed yet, which is time 0 for a
-    /// time-invariant measure and the reset for LegS; a NaN entry means the same for its row).
-    /// Checks: finite times, LegS times >= 0, strictly increasing along the steps, after t_prev.
+    /// before them (see `previous_times`, which also checks them).
     pub fn timestamp_rows(&self, timestamps: &[f64], width: usize, t_prev: Option<&[f64]>) -> Result<Vec<f64>> {
-        if width == 0 || timestamps.len() % width != 0 {
-            return Err(HippoError::invalid("timestamps", format!("expected (L, {width}) values, got {}", timestamps.len())));
-        }
-        if let Some(p) = t_prev {
-            if p.len() != width {
-                return Err(HippoError::invalid("t_prev", format!("expected {width} times, got {}", p.len())));
-            }
-            if p.iter().any(|x| x.is_infinite()) {
-                return Err(HippoError::invalid("t_prev", "expected finite times (or NaN: nothing absorbed), got inf"));
-            }
-            if self.scale_invariant && p.iter().any(|&x| x < 0.0) {
-                return Err(HippoError::invalid("t_prev", "LegS times must be >= 0"));
-            }
-        }
-        if timestamps.iter().any(|x| !x.is_finite()) {
-            return Err(HippoError::invalid("timestamps", "expected finite values, got NaN or inf"));
-        }
-        if self.scale_invariant && timestamps.iter().any(|&x| x < 0.0) {
-            return Err(HippoError::invalid("timestamps", "LegS times must be >= 0 (time 0 is the start of the memory)"));
-        }
-        let fresh = if self.scale_invariant { f64::NAN } else { 0.0 };
+        let prev = previous_times(self.scale_invariant, timestamps, width, t_prev)?;
         let mut out = try_zeros::<f64>(timestamps.len() * 3, "the coefficient rows")?;
-        for (j, (&t1, slot)) in timestamps.iter().zip(out.chunks_exact_mut(3)).enumerate() {
-            let (k, r) = (j / width, j % width);
-            let t0 = if k > 0 {
-                timestamps[j - width]
-            } else {
-                match t_prev.map(|p| p[r]) {
-                    Some(p) if !p.is_nan() => p,
-                    _ => fresh,
-                }
-            };
-            if t1 <= t0 {
-                let what = if k > 0 { "the previous timestamp" } else { "t_prev (default: 0, the time of c0)" };
-                return Err(HippoError::invalid(
-                    "timestamps",
-                    format!("expected strictly increasing times, each after {what}; got {t1} after {t0} (step {k})"),
-                ));
-            }
+        for ((&t1, &t0), slot) in timestamps.iter().zip(&prev).zip(out.chunks_exact_mut(3)) {
             slot.copy_from_slice(&self.timestamped(t0, t1));
         }
         Ok(out)

@@ -9,6 +9,7 @@ mod dense;
 mod reconstruct;
 mod rules;
 mod scan;
+mod zoh;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reconstruct::register(m)?;
     rules::register(m)?;
     scan::register(m)?;
+    zoh::register(m)?;
     Ok(())
 }
