@@ -7,7 +7,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import _torch_reference as ref  # noqa: E402
 import hippo_rs  # noqa: E402
 import hippo_rs.torch as ht  # noqa: E402
 

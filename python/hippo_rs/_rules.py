@@ -8,7 +8,6 @@ exception with the same message everywhere. Nothing here builds a matrix.
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -72,12 +71,7 @@ def dt(value: Any) -> Optional[float]:
 
 def step_index(value: Any, arg: str = "t") -> int:
     """A LegS step index: an integer ``0 <= t < 2**63`` (samples already absorbed)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{arg}: expected an integer step index >= 0, got a bool")
-    try:
-        k = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{arg}: expected an integer step index >= 0, got {type(value).__name__}") from None
+    k = _v.integer(value, arg, "an integer step index >= 0")
     if not 0 <= k < 2**63:
         raise ValueError(f"{arg}: expected a step index 0 <= {arg} < 2**63, got {k}")
     return k

@@ -75,7 +75,8 @@ def _check_coef(coef: Tensor, L: int, R: int, name: str = "coef") -> None:
         raise ValueError(f"{name}: expected shape ({L}, 3) or ({L}, {R}, 3), got {tuple(coef.shape)}")
 
 
-def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
+def _check_signal_and_state(f: Tensor, c0: Tensor, *others: Tuple[Tensor, str]) -> None:
+    """f (L, R) float32/float64, c0 (R, N) of its dtype, every tensor on the device of f."""
     _check_float(f, "f")
     if c0.dtype != f.dtype:
         raise TypeError(f"c0: expected the dtype of f ({f.dtype}), got {c0.dtype}")
@@ -83,9 +84,13 @@ def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
         raise ValueError(f"f: expected shape (L, R), got {tuple(f.shape)}")
     if c0.dim() != 2 or c0.shape[0] != f.shape[1]:
         raise ValueError(f"c0: expected shape ({f.shape[1]}, N), got {tuple(c0.shape)}")
-    for x, name in ((f, "f"), (c0, "c0"), (coef, "coef")):
+    for x, name in ((c0, "c0"), *others):
         if x.device != f.device:
             raise ValueError(f"{name}: expected a tensor on {f.device} (the device of f), got {x.device}")
+
+
+def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
+    _check_signal_and_state(f, c0, (coef, "coef"))
     _check_coef(coef, f.shape[0], f.shape[1])
 
 
@@ -303,15 +308,7 @@ gbt_step_backward.register_autograd(_step_backward_backward, setup_context=_step
 
 
 def _check_zoh(f: Tensor, c0: Tensor, measure: str) -> None:
-    _check_float(f, "f")
-    if c0.dtype != f.dtype:
-        raise TypeError(f"c0: expected the dtype of f ({f.dtype}), got {c0.dtype}")
-    if f.dim() != 2:
-        raise ValueError(f"f: expected shape (L, R), got {tuple(f.shape)}")
-    if c0.dim() != 2 or c0.shape[0] != f.shape[1]:
-        raise ValueError(f"c0: expected shape ({f.shape[1]}, N), got {tuple(c0.shape)}")
-    if c0.device != f.device:
-        raise ValueError(f"c0: expected a tensor on {f.device} (the device of f), got {c0.device}")
+    _check_signal_and_state(f, c0)
     if measure == "legs":
         raise ValueError("measure: the ZOH op is for the time-invariant measures (LegS: use a GBT method)")
 
