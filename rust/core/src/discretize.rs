@@ -49,7 +49,8 @@ impl Method {
     /// Parses a method name; `gbt_alpha`, the GBT weight, is required by (and only allowed with) "gbt".
     pub fn new(name: &str, gbt_alpha: Option<f64>) -> Result<Self> {
         if name == "gbt" {
-            let a = gbt_alpha.ok_or_else(|| HippoError::invalid("gbt_alpha", "method 'gbt' needs gbt_alpha in [0, 1]"))?;
+            let a =
+                gbt_alpha.ok_or_else(|| HippoError::invalid("gbt_alpha", "method 'gbt' needs gbt_alpha in [0, 1]"))?;
             if !(0.0..=1.0).contains(&a) {
                 return Err(HippoError::invalid("gbt_alpha", format!("expected 0 <= gbt_alpha <= 1, got {a}")));
             }
@@ -58,7 +59,10 @@ impl Method {
         let method = METHOD_SPELLINGS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).ok_or_else(|| {
             HippoError::invalid(
                 "method",
-                format!("unknown method '{name}' (valid: {}; aliases euler, forward, backward, tustin)", METHOD_NAMES.join(", ")),
+                format!(
+                    "unknown method '{name}' (valid: {}; aliases euler, forward, backward, tustin)",
+                    METHOD_NAMES.join(", ")
+                ),
             )
         })?;
         if let Some(a) = gbt_alpha {

@@ -12,7 +12,6 @@
 
 use crate::error::{square_len, try_zeros, HippoError, Result};
 
-
 /// A HiPPO measure with its parameters (already validated).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Measure {

@@ -42,9 +42,17 @@ pub fn step_size(measure: &Measure, dt: Option<f64>, timestamped: bool) -> Resul
 /// values; None: nothing absorbed yet) for the first step, then the previous timestamp. NaN marks
 /// "nothing absorbed yet" for LegS (`scale_invariant`); a time-invariant measure starts at time 0.
 /// Checks: finite times, LegS times >= 0, strictly increasing along the steps, after t_prev.
-pub fn previous_times(scale_invariant: bool, timestamps: &[f64], width: usize, t_prev: Option<&[f64]>) -> Result<Vec<f64>> {
+pub fn previous_times(
+    scale_invariant: bool,
+    timestamps: &[f64],
+    width: usize,
+    t_prev: Option<&[f64]>,
+) -> Result<Vec<f64>> {
     if width == 0 || timestamps.len() % width != 0 {
-        return Err(HippoError::invalid("timestamps", format!("expected (L, {width}) values, got {}", timestamps.len())));
+        return Err(HippoError::invalid(
+            "timestamps",
+            format!("expected (L, {width}) values, got {}", timestamps.len()),
+        ));
     }
     if let Some(p) = t_prev {
         if p.len() != width {
@@ -145,7 +153,10 @@ impl RowRule {
         }
         for &start in t {
             if start.checked_add(steps as u64).is_none_or(|end| end > i64::MAX as u64) {
-                return Err(HippoError::invalid("t", format!("expected step indices below 2**63, got {start} + {steps}")));
+                return Err(HippoError::invalid(
+                    "t",
+                    format!("expected step indices below 2**63, got {start} + {steps}"),
+                ));
             }
         }
         let mut out = try_zeros::<f64>(steps * width * 3, "the coefficient rows")?;
@@ -201,7 +212,8 @@ mod tests {
 
     #[test]
     fn time_invariant_rows_scale_with_time_differences() {
-        let r = RowRule::new(&Measure::LegT { theta: 1.0 }, Method::Bilinear, None, LegsConvention::Original, true).unwrap();
+        let r = RowRule::new(&Measure::LegT { theta: 1.0 }, Method::Bilinear, None, LegsConvention::Original, true)
+            .unwrap();
         let rows = r.timestamp_rows(&[0.5, 2.0], 1, None).unwrap();
         assert_eq!(rows, vec![0.25, 0.25, 0.5, 0.75, 0.75, 1.5]);
     }
@@ -211,7 +223,10 @@ mod tests {
         let legt = Measure::LegT { theta: 1.0 };
         let conv = LegsConvention::Original;
         assert!(RowRule::new(&legt, Method::Bilinear, None, conv, false).unwrap_err().to_string().starts_with("dt:"));
-        assert!(RowRule::new(&legt, Method::Zoh, Some(0.1), conv, false).unwrap_err().to_string().starts_with("method:"));
+        assert!(RowRule::new(&legt, Method::Zoh, Some(0.1), conv, false)
+            .unwrap_err()
+            .to_string()
+            .starts_with("method:"));
         let r = rule(Measure::LegS, None, conv);
         assert!(r.timestamp_rows(&[1.0, 1.0], 1, None).is_err());
         assert!(r.timestamp_rows(&[f64::NAN], 1, None).is_err());

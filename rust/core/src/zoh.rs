@@ -47,7 +47,11 @@ fn step_matrices<T: Real>(a: &[f64], b: &[f64], n: usize, tau: f64) -> Result<St
             ad_t[j * n + i] = T::cast(ad[i * n + j]);
         }
     }
-    Ok(StepMatrices { ad: ad.iter().map(|&x| T::cast(x)).collect(), ad_t, bd: bd.iter().map(|&x| T::cast(x)).collect() })
+    Ok(StepMatrices {
+        ad: ad.iter().map(|&x| T::cast(x)).collect(),
+        ad_t,
+        bd: bd.iter().map(|&x| T::cast(x)).collect(),
+    })
 }
 
 /// out_r = M c_r + bias * g_r for a block of rows (c, out: rows x n; g: rows; bias: n), with M given by its
@@ -76,14 +80,15 @@ fn apply_block<T: Real>(m_t: &[T], bias: &[T], n: usize, c: &[T], g: &[T], out: 
 fn spans(m: &Measure, steps: usize, rows: usize, how: ZohSteps<'_>) -> Result<Vec<Option<f64>>> {
     let legs = m.is_scale_invariant();
     let mut out = Vec::new();
-    out.try_reserve_exact(steps * rows).map_err(|_| HippoError::Allocation {
-        what: "the ZOH steps".into(),
-        bytes: (steps * rows * 16) as u128,
-    })?;
+    out.try_reserve_exact(steps * rows)
+        .map_err(|_| HippoError::Allocation { what: "the ZOH steps".into(), bytes: (steps * rows * 16) as u128 })?;
     match how {
         ZohSteps::Indexed { dt, start } => {
             if start.len() != 1 && start.len() != rows {
-                return Err(HippoError::invalid("t", format!("expected 1 or {rows} step indices, got {}", start.len())));
+                return Err(HippoError::invalid(
+                    "t",
+                    format!("expected 1 or {rows} step indices, got {}", start.len()),
+                ));
             }
             for k in 0..steps {
                 for r in 0..rows {
@@ -143,7 +148,15 @@ impl<'a, T: Real> Cache<'a, T> {
     }
 }
 
-fn check_shapes(f_len: usize, c_len: usize, out_len: usize, steps: usize, rows: usize, n: usize, return_all: bool) -> Result<()> {
+fn check_shapes(
+    f_len: usize,
+    c_len: usize,
+    out_len: usize,
+    steps: usize,
+    rows: usize,
+    n: usize,
+    return_all: bool,
+) -> Result<()> {
     if f_len != steps * rows {
         return Err(HippoError::invalid("f", format!("expected shape ({steps}, {rows}), got {f_len} values")));
     }
@@ -182,7 +195,8 @@ pub fn zoh_scan<T: Real>(
         let mut r = 0;
         while r < rows {
             // A block of consecutive rows with the same span (one shared matrix).
-            let end = (r + 1..rows).take_while(|&s| tk[s] == tk[r] && s - r < BLOCK_ROWS).last().map_or(r + 1, |s| s + 1);
+            let end =
+                (r + 1..rows).take_while(|&s| tk[s] == tk[r] && s - r < BLOCK_ROWS).last().map_or(r + 1, |s| s + 1);
             let (cs, outs) = (&c[r * n..end * n], &mut next[r * n..end * n]);
             match tk[r] {
                 Some(t) => {
@@ -225,16 +239,16 @@ pub fn zoh_scan_adjoint<T: Real>(
     grad_c0: &mut [T],
 ) -> Result<()> {
     if m.is_scale_invariant() {
-        return Err(HippoError::invalid("measure", "the ZOH adjoint is for time-invariant measures at a fixed step dt"));
+        return Err(HippoError::invalid(
+            "measure",
+            "the ZOH adjoint is for time-invariant measures at a fixed step dt",
+        ));
     }
     check_shapes(grad_f.len(), grad_c0.len(), grad.len(), steps, rows, n, return_all)?;
     let (a, b) = m.transition(n)?;
     let mats = step_matrices::<T>(&a, &b, n, dt)?;
-    let mut lam = if return_all && steps > 0 {
-        grad[(steps - 1) * rows * n..].to_vec()
-    } else {
-        grad[..rows * n].to_vec()
-    };
+    let mut lam =
+        if return_all && steps > 0 { grad[(steps - 1) * rows * n..].to_vec() } else { grad[..rows * n].to_vec() };
     if return_all && steps == 0 {
         lam.fill(T::zero());
     }
@@ -289,8 +303,18 @@ mod tests {
         let n = 6;
         let f = [1.0, -2.0, 0.5, 3.0];
         let mut out = vec![0.0; n];
-        zoh_scan(&Measure::LegS, n, &f, &vec![0.0; n], ZohSteps::Indexed { dt: 1.0, start: &[0] }, 4, 1, false, &mut out)
-            .unwrap();
+        zoh_scan(
+            &Measure::LegS,
+            n,
+            &f,
+            &vec![0.0; n],
+            ZohSteps::Indexed { dt: 1.0, start: &[0] },
+            4,
+            1,
+            false,
+            &mut out,
+        )
+        .unwrap();
         let mut c = vec![0.0; n];
         c[0] = f[0];
         for (k, &fk) in f.iter().enumerate().skip(1) {
