@@ -131,3 +131,19 @@ def test_same_mistake_same_error_in_numpy_and_torch(kwargs, exc, arg):
     with pytest.raises(exc, match=f"^{arg}:") as torch_error:
         ht.scan(torch.from_numpy(f), 4, **kwargs)
     assert str(numpy_error.value) == str(torch_error.value)
+
+
+def test_rows_for_another_device_are_built_there_and_checked_by_the_core():
+    """Off the CPU the rows are built on the device (here "meta": shapes only) and the core still
+    checks the arguments; the values are those of the device-side builder tied above."""
+    rows = ht.gbt_coefficients(5, t=3, device="meta")
+    assert rows.device.type == "meta" and rows.shape == (5, 3)
+    assert ht.gbt_coefficients(4, measure="lmu", dt=0.1, device="meta").shape == (4, 3)
+    with pytest.raises(ValueError, match="^dt:"):
+        ht.gbt_coefficients(4, measure="lmu", device="meta")
+    with pytest.raises(ValueError, match="^method:"):
+        ht.gbt_coefficients(4, method="zoh", device="meta")
+    with pytest.raises(ValueError, match="^t:"):
+        ht.gbt_coefficients(4, t=-1, device="meta")
+    with pytest.raises(ValueError, match="^theta:"):
+        ht.gbt_coefficients(4, measure="legt", dt=0.1, theta=-1.0, device="meta")

@@ -46,37 +46,58 @@ def gbt_coefficients(
     """Float64 GBT coefficient rows (L, 3), or (L, R, 3) for per-row step indices ``t`` (R,) or
     timestamps (L, R): the rows of :func:`hippo_rs.gbt_coefficients`, as a tensor on ``device``.
 
-    In eager mode the core builds and checks them; under ``torch.compile`` they are built on the
-    device with tensor operations (``hippo_rs.torch._coef``, tied to the core by a test).
+    On the CPU in eager mode the core builds and checks them. On another device (and under
+    ``torch.compile``) they are built there with tensor operations (``hippo_rs.torch._coef``, tied to
+    the core by a test), so that nothing waits for the device; the core still checks the scalar
+    arguments and, in eager mode outside a CUDA-graph capture, the timestamps (one copy to the host).
     """
-    if not torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    if not compiling:
         _rules.measure_params(measure, params)
         _rules.gbt_weight(method, gbt_alpha)
         _rules.convention(convention)
         h = _rules.dt(dt)
-        if timestamps is None:
-            if t_prev is not None:
-                raise ValueError("t_prev: only used with timestamps")
-            if isinstance(t, Tensor):
-                if t.dtype.is_floating_point or t.dtype == torch.bool or bool((t < 0).any()):
-                    raise ValueError("t: expected integer step indices >= 0 (samples already absorbed)")
-                index: Any = np.ascontiguousarray(_host(t.reshape(-1), torch.int64).astype(np.uint64))
-            else:
-                index = _rules.step_index(t)
-            rows = _core.gbt_rows(measure, L, method, gbt_alpha, h, convention, index)
-        else:
-            ts = np.ascontiguousarray(_host(timestamps, _F64))
-            tp = None if t_prev is None else np.ascontiguousarray(_host(t_prev, _F64).reshape(-1))
-            if tp is not None and ts.ndim == 2 and tp.size == 1:
-                tp = np.broadcast_to(tp, ts.shape[1:]).copy()
-            rows = _core.gbt_rows(measure, L, method, gbt_alpha, h, convention, None, ts, tp)
-        return torch.from_numpy(rows).to(device)
+        if timestamps is None and t_prev is not None:
+            raise ValueError("t_prev: only used with timestamps")
+        if on_cpu:
+            return _core_rows(L, measure, method, gbt_alpha, h, convention, t, timestamps, t_prev)
+        _rules.gbt_step(measure, method, gbt_alpha, h, convention, timestamps is not None)
+        if timestamps is None and not isinstance(t, Tensor):
+            _rules.step_index(t)
+        capturing = torch.device(device).type == "cuda" and torch.cuda.is_current_stream_capturing()
+        if timestamps is not None and not capturing:
+            ts, tp = _host_stamps(timestamps, t_prev)
+            _core.check_timestamps(measure, ts, tp)
     weight = _rules.gbt_weight(method, gbt_alpha, check=False)
     if timestamps is not None:
         return timestamped_coefficients(measure, timestamps.to(device=device, dtype=_F64), t_prev, weight, dt, convention)
     if measure == "legs":
         return legs_coefficients(L, t, weight, convention, device=device)
     return lti_coefficients(L, dt, weight, device=device)
+
+
+def _host_stamps(timestamps: Any, t_prev: Any):
+    """Timestamps and t_prev as contiguous float64 host arrays (t_prev flattened, broadcast per row)."""
+    ts = np.ascontiguousarray(_host(timestamps, _F64))
+    tp = None if t_prev is None else np.ascontiguousarray(_host(t_prev, _F64).reshape(-1))
+    if tp is not None and ts.ndim == 2 and tp.size == 1:
+        tp = np.broadcast_to(tp, ts.shape[1:]).copy()
+    return ts, tp
+
+
+def _core_rows(L, measure, method, gbt_alpha, h, convention, t, timestamps, t_prev) -> Tensor:
+    """The core's rows (CPU, eager): step indices or timestamps in, float64 rows out."""
+    if timestamps is not None:
+        ts, tp = _host_stamps(timestamps, t_prev)
+        return torch.from_numpy(_core.gbt_rows(measure, L, method, gbt_alpha, h, convention, None, ts, tp))
+    if isinstance(t, Tensor):
+        if t.dtype.is_floating_point or t.dtype == torch.bool or bool((t < 0).any()):
+            raise ValueError("t: expected integer step indices >= 0 (samples already absorbed)")
+        t = np.ascontiguousarray(_host(t.reshape(-1), torch.int64).astype(np.uint64))
+    else:
+        t = _rules.step_index(t)
+    return torch.from_numpy(_core.gbt_rows(measure, L, method, gbt_alpha, h, convention, t))
 
 
 def _zoh(f2: Tensor, c02: Tensor, measure: str, plist, dt, t, timestamps, return_all: bool) -> Tensor:

@@ -4,7 +4,7 @@
 
 use hippo_core::discretize::{self as core_discretize, LegsConvention, Method};
 use hippo_core::measure::{self as core_measure, Measure};
-use hippo_core::rows::RowRule;
+use hippo_core::rows::{previous_times, RowRule};
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -38,6 +38,27 @@ fn check_convention(convention: &str) -> PyResult<()> {
 #[pyfunction]
 fn check_dt(dt: f64) -> PyResult<()> {
     core_discretize::check_dt(dt).map_err(to_py)
+}
+
+/// check_timestamps(measure, timestamps (L,) | (L, R), t_prev=None): the checks of the timestamped
+/// rows without building them (finite, LegS >= 0, strictly increasing, after t_prev).
+#[pyfunction]
+#[pyo3(signature = (measure, timestamps, t_prev=None))]
+fn check_timestamps(
+    measure: &str,
+    timestamps: PyReadonlyArrayDyn<'_, f64>,
+    t_prev: Option<PyReadonlyArrayDyn<'_, f64>>,
+) -> PyResult<()> {
+    let m = Measure::new(measure, &[]).map_err(to_py)?;
+    let width = if timestamps.ndim() == 2 { timestamps.shape()[1] } else { 1 };
+    if timestamps.len() == 0 || width == 0 {
+        return Ok(());
+    }
+    let prev = match &t_prev {
+        Some(p) => Some(slice_of(p, "t_prev")?),
+        None => None,
+    };
+    previous_times(m.is_scale_invariant(), slice_of(&timestamps, "timestamps")?, width, prev).map(|_| ()).map_err(to_py)
 }
 
 fn slice_of<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, arg: &str) -> PyResult<&'a [f64]> {
@@ -136,5 +157,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_convention, m)?)?;
     m.add_function(wrap_pyfunction!(check_dt, m)?)?;
     m.add_function(wrap_pyfunction!(gbt_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(check_timestamps, m)?)?;
     Ok(())
 }
