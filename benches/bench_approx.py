@@ -66,7 +66,7 @@ def seeds(n_seeds: int) -> None:
 def reconstruction_precision(points: int) -> None:
     N = 1024
     x = hippo_rs.signals.white_signal(points, dt=1e-4, cutoff=1.0, seed=0)
-    mem = hippo_rs.Memory("legs", N, dtype=np.float64)
+    mem = hippo_rs.Memory(N, measure="legs", dtype=np.float64)
     for k in range(0, points, 1 << 16):
         mem.update(x[k : k + (1 << 16)])
     c64 = mem.state

@@ -1,4 +1,4 @@
-"""GPU benchmarks of the hippo_rs CUDA kernels (issue 6). Needs a CUDA device:
+"""GPU benchmarks of the hippo_rs CUDA kernels. Needs a CUDA device:
 
     python benches/bench_cuda.py [--quick] [--out benches/results]
 
@@ -185,7 +185,7 @@ def bench_step(N: int = 512) -> List[Dict]:
 
 
 class HiPPOLegSRNN(nn.Module):
-    """HiPPO-RNN cell of the paper (one memory unit; reference notes, section 6): f = W_f[x, h];
+    """HiPPO-RNN cell of the paper (one memory unit; Gu et al. 2020, Sec. 5 and App. E): f = W_f[x, h];
     c = LegS step (op or dense per-step matrices); h~ = tanh(W_h[x, c]); g = sigmoid(W_g[x, c]);
     h = (1 - g) h + g h~; logits from the last h."""
 

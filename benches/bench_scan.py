@@ -1,4 +1,4 @@
-"""Benchmarks of the O(N) HiPPO updates and scans (issue 3). Not part of the test command.
+"""Benchmarks of the O(N) HiPPO updates and scans . Not part of the test command.
 
     python benches/bench_scan.py [--quick]   # prints the table; saved as benches/results/bench_scan_cpu.txt
 
@@ -109,16 +109,16 @@ def check_numpy_steps():
     f = rng.standard_normal(3)
     np.testing.assert_allclose(numpy_legs_step(c, f, 7, np.empty_like(c)), hippo_rs.legs_update(c, f, 7), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(
-        numpy_legt_step(c, f, 0.01, np.empty_like(c)), hippo_rs.update("legt", c, f, dt=0.01), rtol=1e-10, atol=1e-10
+        numpy_legt_step(c, f, 0.01, np.empty_like(c)), hippo_rs.update(c, f, measure="legt", dt=0.01), rtol=1e-10, atol=1e-10
     )
 
 
 def dense_matrices(measure, N, dtype):
     if measure == "legs":
-        Ad, Bd = hippo_rs.legs_step_matrices(N, 100)
+        Ad, Bd = hippo_rs.legs_step_matrices(N, t=100)
     else:
         A, B = hippo_rs.transition("legt", N)
-        Ad, Bd = hippo_rs.discretize(A, B, 0.01)
+        Ad, Bd = hippo_rs.discretize(A, B, dt=0.01)
     return Ad.astype(dtype), Bd.astype(dtype)
 
 
@@ -131,7 +131,7 @@ def step_row(measure, dtype, R, N, lines, quick):
         ours = best_time(lambda: hippo_rs.legs_update(c, f, 100, out=out))
         numpy_on = lambda: numpy_legs_step(c, f, 100, out)  # noqa: E731
     else:
-        ours = best_time(lambda: hippo_rs.update("legt", c, f, dt=0.01, out=out))
+        ours = best_time(lambda: hippo_rs.update(c, f, measure="legt", dt=0.01, out=out))
         numpy_on = lambda: numpy_legt_step(c, f, 0.01, out)  # noqa: E731
     Ad, Bd = dense_matrices(measure, N, dtype)
     AdT = np.ascontiguousarray(Ad.T)
@@ -157,7 +157,7 @@ def single_channel(measure, dtype, lines, quick):
     runs = []
     for _ in range(1 if quick else 3):
         t = time.perf_counter()
-        final = hippo_rs.scan(measure, f, N, return_all=False, **kw)
+        final = hippo_rs.scan(f, N, measure=measure, return_all=False, **kw)
         runs.append(time.perf_counter() - t)
     assert np.all(np.isfinite(final))
     ours = min(runs)
@@ -193,7 +193,7 @@ def bandwidth(lines, quick):
     out = np.empty((L, R, N), np.float32)
     src = np.ones_like(out)
     t_copy = best_time(lambda: np.copyto(out, src), min_total=0.5, repeats=5)
-    t_scan = best_time(lambda: hippo_rs.scan("legs", f, N, out=out), min_total=0.5, repeats=5)
+    t_scan = best_time(lambda: hippo_rs.scan(f, N, measure="legs", out=out), min_total=0.5, repeats=5)
     gb = out.nbytes / 1e9
     lines.append(
         f"all states, LegS float32, (L, R, N) = ({L}, {R}, {N}), {out.nbytes / 1e6:.0f} MB written: scan {gb / t_scan:5.2f} GB/s,"
@@ -210,7 +210,7 @@ def growth(lines):
         # In place (out=c), the allocation-free stepping loop: N >= 2048 at batch 100 outgrows L2,
         # and a separate output array would double the memory traffic.
         t = best_time(lambda: hippo_rs.legs_update(c, f, 100, out=c))
-        t_legt = best_time(lambda: hippo_rs.update("legt", c, f, dt=1e-3, out=c))
+        t_legt = best_time(lambda: hippo_rs.update(c, f, measure="legt", dt=1e-3, out=c))
         base = base or (t, t_legt)
         lines.append(
             f"N={N:5d}: LegS {t * 1e6:8.1f} us ({t / base[0]:5.1f}x N=256)   LegT {t_legt * 1e6:8.1f} us ({t_legt / base[1]:5.1f}x N=256)"

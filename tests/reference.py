@@ -5,9 +5,9 @@ implementation (vectorised numpy/scipy, paper sign first and negated at the end)
 computes, so that the tests compare two derivations rather than one twice.
 
 Sources: Gu, Dao, Ermon, Rudra, Re, "HiPPO: Recurrent Memory with Optimal Polynomial Projections"
-(NeurIPS 2020), Theorem 1, Appendix B.3 (GBT), Appendix D (closed forms); the project's reference
-notes (shared/hippo-reference.md), sections 2 and 4. Sign: the paper writes dc/dt = -A c + B f with a
-positive A; hippo_rs (and these functions' return values) use dc/dt = A c + B f.
+(NeurIPS 2020, arXiv 2008.07669), Theorem 1, Appendix B.3 (GBT), Appendix D (closed forms).
+Sign: the paper writes dc/dt = -A c + B f with a positive A; hippo_rs (and these functions' return
+values) use dc/dt = A c + B f.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _code_fout(N, theta):
 
 
 def _paper_chebt(N, theta):
-    """Paper App. D.5 (ChebT, as transcribed in shared/hippo-reference.md): dc/dt = -(1/theta) A c +
+    """Paper App. D.5 (ChebT): dc/dt = -(1/theta) A c +
     (1/theta) B f, A_nk = 4n (1 <= k < n, n - k odd), 4n/sqrt2 (k = 0, n odd), 0 otherwise;
     B = (2^{3/2}/pi) [1, sqrt2, sqrt2, ...]."""
     n, k = np.indices((N, N))

@@ -145,7 +145,7 @@ def test_step_and_step_backward_match_cpu(measure, dtype):
 
 
 def test_long_legs_scan_keeps_constant_input_at_e0():
-    # f = 1 keeps c = e0 exactly under every GBT discretisation of LegS (reference notes, section 2).
+    # f = 1 keeps c = e0 exactly under every GBT discretisation of LegS (the LegS column 0 of A is -B, paper App. D.1).
     L, R, N = 5000, 4, 1024
     f = torch.ones(L, R, device=CUDA)
     out = ops.gbt_scan(f, torch.zeros(R, N, device=CUDA), legs_coef(L, 0.5).to(CUDA), "legs", [], False)
@@ -247,7 +247,7 @@ def test_cuda_graph_capture_of_forward_and_backward():
 
 
 class TinyHiPPORNN(torch.nn.Module):
-    """The HiPPO-RNN cell of the paper (reference notes, section 6) over the step op: f_t = W_f[x, h],
+    """The HiPPO-RNN cell of the paper (Gu et al. 2020, Sec. 5 and App. E) over the step op: f_t = W_f[x, h],
     c_t = LegS step, h~ = tanh(W_h[x, c]), g = sigmoid(W_g[x, c]), h = (1 - g) h + g h~."""
 
     def __init__(self, d_in, hidden, N, classes):

@@ -1,4 +1,4 @@
-"""The CUDA kernels themselves, run on the CPU: python/hippo_rs/torch/csrc/hippo_scan.cu compiled as
+"""The CUDA kernels themselves, run on the CPU: cuda/hippo_scan.cu compiled as
 host C++ with tests/cuda_emu/emu.h (one std::thread per CUDA thread, warp shuffles and block barriers
 emulated with std::barrier), checked against the dense GBT recurrence.
 

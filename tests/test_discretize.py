@@ -44,7 +44,7 @@ def _cond_bound(A, dt, method, alpha):
 def test_discretize_matches_reference(case):
     measure, N, dt, method, alpha = case
     A, B = transition_ref(measure, N)
-    Ad, Bd = hippo_rs.discretize(A, B, dt, method, alpha)
+    Ad, Bd = hippo_rs.discretize(A, B, dt=dt, method=method, gbt_alpha=alpha)
     Ad_ref, Bd_ref = discretize_ref(A, B, dt, method, alpha)
     tol = 1e-13 * _cond_bound(A, dt, method, alpha)
     # Normwise forward error of the whole discretised system [Ad, Bd] (both come from one solve or one
@@ -63,7 +63,7 @@ def test_discretize_matches_scipy_cont2discrete(case):
     C, D = np.eye(1, N), np.zeros((1, 1))
     kwargs = {"alpha": alpha} if method == "gbt" else {}
     Ad_sp, Bd_sp, *_ = scipy.signal.cont2discrete((A, B[:, None], C, D), dt, SCIPY_METHOD.get(method, method), **kwargs)
-    Ad, Bd = hippo_rs.discretize(A, B[:, None], dt, method, alpha)
+    Ad, Bd = hippo_rs.discretize(A, B[:, None], dt=dt, method=method, gbt_alpha=alpha)
     assert Bd.shape == (N, 1)
     tol = 1e-12 * _cond_bound(A, dt, method, alpha)
     scale = max(np.abs(Ad_sp).max(), np.abs(Bd_sp).max())
@@ -85,7 +85,7 @@ def test_zoh_is_accurate_also_for_large_steps(measure, dt):
     M[:N, :N], M[:N, N] = A, B
     with mpmath.workdps(30):
         exact = np.array(mpmath.expm(mpmath.matrix(dt * M)).tolist(), dtype=np.float64)
-    Ad, Bd = hippo_rs.discretize(A, B, dt, "zoh")
+    Ad, Bd = hippo_rs.discretize(A, B, dt=dt, method="zoh")
     bound = 1e-15 * (1 + np.linalg.norm(dt * M, 1)) * max(1.0, np.abs(exact).max())
     assert np.abs(Ad - exact[:N, :N]).max() < bound
     assert np.abs(Bd - exact[:N, N]).max() < bound
@@ -102,7 +102,7 @@ def test_zoh_is_accurate_also_for_large_steps(measure, dt):
 )
 def test_legs_step_matrices_match_reference(N, t, method, alpha, convention):
     alpha = alpha if method == "gbt" else None
-    At, Bt = hippo_rs.legs_step_matrices(N, t, method, alpha, convention)
+    At, Bt = hippo_rs.legs_step_matrices(N, t=t, method=method, gbt_alpha=alpha, convention=convention)
     At_ref, Bt_ref = legs_step_ref(N, t, method, alpha, convention)
     A, _ = transition_ref("legs", N)
     tol = 1e-12 * _cond_bound(A, 1.0 / t, method, 1.0 if alpha is None else alpha) * (1 + np.log1p(N))
@@ -116,20 +116,20 @@ def test_legs_step_matrices_match_reference(N, t, method, alpha, convention):
 def test_constant_input_is_a_fixed_point_of_every_legs_step(N, t, method, alpha, convention):
     """A e0 = -B makes c = e0 a fixed point for f = 1 under every GBT step (and ZOH)."""
     alpha = alpha if method == "gbt" else None
-    At, Bt = hippo_rs.legs_step_matrices(N, t, method, alpha, convention)
+    At, Bt = hippo_rs.legs_step_matrices(N, t=t, method=method, gbt_alpha=alpha, convention=convention)
     e0 = np.eye(N)[0]
     np.testing.assert_allclose(At @ e0 + Bt, e0, atol=1e-11 * (1 + np.log1p(N)))
 
 
 def test_conventions_differ_and_agree_in_the_limit():
     """The two LegS conventions are different maps at small t and agree as t grows (both O(1/t^2) apart)."""
-    At_o, _ = hippo_rs.legs_step_matrices(16, 1, "bilinear", convention="original")
-    At_p, _ = hippo_rs.legs_step_matrices(16, 1, "bilinear", convention="paper")
+    At_o, _ = hippo_rs.legs_step_matrices(16, t=1, method="bilinear", convention="original")
+    At_p, _ = hippo_rs.legs_step_matrices(16, t=1, method="bilinear", convention="paper")
     assert np.abs(At_o - At_p).max() > 1e-2
     gaps = []
     for t in [100, 1000]:
-        At_o, _ = hippo_rs.legs_step_matrices(16, t, "bilinear", convention="original")
-        At_p, _ = hippo_rs.legs_step_matrices(16, t, "bilinear", convention="paper")
+        At_o, _ = hippo_rs.legs_step_matrices(16, t=t, method="bilinear", convention="original")
+        At_p, _ = hippo_rs.legs_step_matrices(16, t=t, method="bilinear", convention="paper")
         gaps.append(np.abs(At_o - At_p).max())
     assert gaps[1] < gaps[0] / 50
 
@@ -139,9 +139,9 @@ def test_bilinear_legs_is_stable_and_forward_euler_is_not_at_small_t():
     Euler's are 1 - (n+1)/t, outside the unit disc for small t."""
     N = 32
     for t in [1, 2, 10, 1000]:
-        At, _ = hippo_rs.legs_step_matrices(N, t, "bilinear")
+        At, _ = hippo_rs.legs_step_matrices(N, t=t, method="bilinear")
         assert np.abs(np.diag(At)).max() < 1  # lower triangular: eigenvalues on the diagonal
-    At, _ = hippo_rs.legs_step_matrices(N, 1, "forward_euler")
+    At, _ = hippo_rs.legs_step_matrices(N, t=1, method="forward_euler")
     assert np.abs(np.diag(At)).max() > 1
 
 
@@ -151,6 +151,6 @@ def test_legs_zoh_composes_like_the_exact_flow():
     A, _ = hippo_rs.transition("legs", N)
     total = np.eye(N)
     for t in range(1, 5):
-        At, _ = hippo_rs.legs_step_matrices(N, t, "zoh")
+        At, _ = hippo_rs.legs_step_matrices(N, t=t, method="zoh")
         total = At @ total
     np.testing.assert_allclose(total, scipy.linalg.expm(A * np.log(5.0)), atol=1e-12)

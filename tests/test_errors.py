@@ -61,9 +61,9 @@ DISCRETIZE_CASES = [
     ((A4, B4, float("inf")), {}, ValueError, "dt"),
     ((A4, B4, "0.1"), {}, TypeError, "dt"),
     ((A4, B4, 0.1, "rk4"), {}, ValueError, "method"),
-    ((A4, B4, 0.1, "gbt"), {}, ValueError, "alpha"),
-    ((A4, B4, 0.1, "gbt", 1.5), {}, ValueError, "alpha"),
-    ((A4, B4, 0.1, "bilinear", 0.5), {}, ValueError, "alpha"),
+    ((A4, B4, 0.1, "gbt"), {}, ValueError, "gbt_alpha"),
+    ((A4, B4, 0.1, "gbt", 1.5), {}, ValueError, "gbt_alpha"),
+    ((A4, B4, 0.1, "bilinear", 0.5), {}, ValueError, "gbt_alpha"),
     ((A4 + 1j, B4, 0.1), {}, TypeError, "A"),
     ((np.array([["a"] * 4] * 4), B4, 0.1), {}, TypeError, "A"),
     ((np.full((4, 4), np.nan), B4, 0.1), {}, ValueError, "A"),
@@ -72,13 +72,19 @@ DISCRETIZE_CASES = [
 ]
 
 
+def _discretize(args, kwargs):
+    """Cases are (A, B, dt[, method[, gbt_alpha]]); every option after A, B is a keyword."""
+    A, B, dt, *options = args
+    return hippo_rs.discretize(A, B, dt=dt, **dict(zip(("method", "gbt_alpha"), options)), **kwargs)
+
+
 @pytest.mark.parametrize("args, kwargs, exc, name", DISCRETIZE_CASES)
 def test_discretize_errors_name_the_argument(args, kwargs, exc, name):
     if exc is None:
-        hippo_rs.discretize(*args, **kwargs)
+        _discretize(args, kwargs)
         return
     with pytest.raises(exc, match=name):
-        hippo_rs.discretize(*args, **kwargs)
+        _discretize(args, kwargs)
 
 
 LEGS_STEP_CASES = [
@@ -88,15 +94,16 @@ LEGS_STEP_CASES = [
     ((0, 3), {}, ValueError, "N"),
     ((4, 3), {"method": "rk4"}, ValueError, "method"),
     ((4, 3), {"convention": "new"}, ValueError, "convention"),
-    ((4, 3), {"method": "gbt"}, ValueError, "alpha"),
+    ((4, 3), {"method": "gbt"}, ValueError, "gbt_alpha"),
     ((2**40, 3), {}, MemoryError, "N"),
 ]
 
 
 @pytest.mark.parametrize("args, kwargs, exc, name", LEGS_STEP_CASES)
 def test_legs_step_matrices_errors_name_the_argument(args, kwargs, exc, name):
+    N, t = args
     with pytest.raises(exc, match=name):
-        hippo_rs.legs_step_matrices(*args, **kwargs)
+        hippo_rs.legs_step_matrices(N, t=t, **kwargs)
 
 
 def test_sweep_of_bad_inputs_never_crashes_the_interpreter():
@@ -115,7 +122,7 @@ for A, B, dt in itertools.product([np.eye(3), np.ones((3, 2)), np.ones((0, 0)), 
                                   [np.ones(3), np.ones(0)], values):
     for method in ['zoh', 'bilinear', 'gbt', 'x']:
         try:
-            hippo_rs.discretize(A, B, dt, method)
+            hippo_rs.discretize(A, B, dt=dt, method=method)
         except (ValueError, TypeError, MemoryError, OverflowError):
             pass
 print('survived')

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import hippo_rs
 
-pytestmark = pytest.mark.skipif(not hasattr(hippo_rs, "scan"), reason="needs hippo_rs.scan (issue 3)")
 
 SETUPS = [
     ("legs", {}, "original"),
@@ -28,14 +27,14 @@ def signal(L, batch=(), seed=0):
 
 
 def one_scan(measure, params, convention, x, N, dtype, dt=None, timestamps=None):
-    kwargs = dict(method="bilinear", return_all=False, convention=convention, params=params)
+    kwargs = dict(method="bilinear", return_all=False, convention=convention, **params)
     if measure != "legs":
         kwargs["dt"] = 1.0 if (dt is None or timestamps is not None) else dt
     if timestamps is not None:
         kwargs["timestamps"] = timestamps
         if measure != "legs":
             kwargs["t_prev"] = timestamps[0] - (1.0 if dt is None else dt)
-    return hippo_rs.scan(measure, x.astype(dtype), N, **kwargs)
+    return hippo_rs.scan(x.astype(dtype), N, measure=measure, **kwargs)
 
 
 @settings(max_examples=25, deadline=None)
@@ -48,7 +47,7 @@ def test_chunked_updates_equal_one_scan(setup, cuts, dtype):
     measure, params, convention = setup
     L, N, batch = 60, 12, (2, 3)
     x = signal(L, batch)
-    mem = hippo_rs.Memory(measure, N, dtype=dtype, batch_shape=batch, convention=convention, **params)
+    mem = hippo_rs.Memory(N, measure=measure, dtype=dtype, batch_shape=batch, convention=convention, **params)
     bounds = [0] + sorted(cuts) + [L]
     for a, b in zip(bounds[:-1], bounds[1:]):
         mem.update(x[a:b])
@@ -66,7 +65,7 @@ def test_timestamped_chunks_equal_one_scan(setup, cuts, seed):
     rng = np.random.default_rng(seed)
     ts = np.cumsum(rng.uniform(0.2, 2.0, L))
     x = signal(L, (), seed)
-    mem = hippo_rs.Memory(measure, N, dtype=np.float64, convention=convention, **params)
+    mem = hippo_rs.Memory(N, measure=measure, dtype=np.float64, convention=convention, **params)
     bounds = [0] + sorted(cuts) + [L]
     for a, b in zip(bounds[:-1], bounds[1:]):
         mem.update(x[a:b], timestamps=ts[a:b])
@@ -76,7 +75,7 @@ def test_timestamped_chunks_equal_one_scan(setup, cuts, seed):
 
 def test_single_samples_and_dt():
     x = signal(30)
-    a = hippo_rs.Memory("legt", 8, dtype=np.float64, dt=0.1, theta=2.0)
+    a = hippo_rs.Memory(8, measure="legt", dtype=np.float64, dt=0.1, theta=2.0)
     for v in x:
         a.update(v)  # one sample of shape batch_shape = ()
     np.testing.assert_array_equal(a.state, one_scan("legt", {"theta": 2.0}, "original", x, 8, np.float64, dt=0.1))
@@ -86,13 +85,13 @@ def test_single_samples_and_dt():
 
 def test_state_dict_and_pickle_round_trips_continue_the_stream():
     x = signal(80, (3,))
-    full = hippo_rs.Memory("legs", 16, batch_shape=(3,)).update(x)
-    half = hippo_rs.Memory("legs", 16, batch_shape=(3,)).update(x[:50])
+    full = hippo_rs.Memory(16, measure="legs", batch_shape=(3,)).update(x)
+    half = hippo_rs.Memory(16, measure="legs", batch_shape=(3,)).update(x[:50])
     for restored in (
         pickle.loads(pickle.dumps(half)),
         copy.deepcopy(half),
         hippo_rs.Memory.from_state_dict(half.state_dict()),
-        hippo_rs.Memory("legs", 16, batch_shape=(3,)).load_state_dict(half.state_dict()),
+        hippo_rs.Memory(16, measure="legs", batch_shape=(3,)).load_state_dict(half.state_dict()),
     ):
         assert restored.t == 50
         np.testing.assert_array_equal(restored.state, half.state)
@@ -103,17 +102,17 @@ def test_state_dict_and_pickle_round_trips_continue_the_stream():
 
 
 def test_load_state_dict_checks_the_configuration():
-    d = hippo_rs.Memory("legs", 16).update(signal(5)).state_dict()
+    d = hippo_rs.Memory(16, measure="legs").update(signal(5)).state_dict()
     with pytest.raises(ValueError, match="'N'"):
-        hippo_rs.Memory("legs", 8).load_state_dict(d)
+        hippo_rs.Memory(8, measure="legs").load_state_dict(d)
     with pytest.raises(ValueError, match="'dtype'"):
-        hippo_rs.Memory("legs", 16, dtype=np.float64).load_state_dict(d)
+        hippo_rs.Memory(16, measure="legs", dtype=np.float64).load_state_dict(d)
     with pytest.raises(ValueError, match="missing"):
-        hippo_rs.Memory("legs", 16).load_state_dict({"N": 16})
+        hippo_rs.Memory(16, measure="legs").load_state_dict({"N": 16})
 
 
 def test_reset_and_reconstruction():
-    mem = hippo_rs.Memory("legs", 32, dtype=np.float64)
+    mem = hippo_rs.Memory(32, measure="legs", dtype=np.float64)
     mem.update(np.full(100, 0.7))
     np.testing.assert_allclose(mem.reconstruct(), 0.7, atol=1e-12)  # a constant is exact for LegS
     assert mem.reconstruct().shape == (100,)
@@ -128,7 +127,7 @@ def test_reset_and_reconstruction():
 
 
 def test_batched_reconstruction_shape():
-    mem = hippo_rs.Memory("lmu", 8, batch_shape=(2, 3), theta=10.0).update(signal(20, (2, 3)))
+    mem = hippo_rs.Memory(8, measure="lmu", batch_shape=(2, 3), theta=10.0).update(signal(20, (2, 3)))
     assert mem.reconstruct().shape == (2, 3, 11)  # samples 9..19 in [t - theta, t]
     assert mem.reconstruct([19.0, 15.5]).shape == (2, 3, 2)
     assert mem.reconstruct().dtype == np.float32
@@ -138,35 +137,35 @@ def test_batched_reconstruction_shape():
     "make,feed,exc,word",
     [
         (
-            lambda: hippo_rs.Memory("legs", 4, batch_shape=(2,)),
+            lambda: hippo_rs.Memory(4, measure="legs", batch_shape=(2,)),
             lambda m: m.update(np.zeros((5, 3))),
             ValueError,
             "chunk",
         ),
-        (lambda: hippo_rs.Memory("legs", 4), lambda m: m.update(np.array(["a"])), TypeError, "chunk"),
+        (lambda: hippo_rs.Memory(4, measure="legs"), lambda m: m.update(np.array(["a"])), TypeError, "chunk"),
         (
-            lambda: hippo_rs.Memory("legs", 4).update(np.zeros(3)),
+            lambda: hippo_rs.Memory(4, measure="legs").update(np.zeros(3)),
             lambda m: m.update(np.zeros(2), timestamps=[5.0, 6.0]),
             ValueError,
             "timestamps",
         ),
         (
-            lambda: hippo_rs.Memory("legs", 4),
+            lambda: hippo_rs.Memory(4, measure="legs"),
             lambda m: m.update(np.zeros(2), timestamps=[1.0, 1.0]),
             ValueError,
             "timestamps",
         ),
         (
-            lambda: hippo_rs.Memory("legs", 4),
+            lambda: hippo_rs.Memory(4, measure="legs"),
             lambda m: m.update(np.zeros(2), timestamps=[1.0]),
             ValueError,
             "timestamps",
         ),
-        (lambda: hippo_rs.Memory("legs", 0), None, ValueError, "N"),
-        (lambda: hippo_rs.Memory("legt", 4, theta=-1.0), None, ValueError, "theta"),
-        (lambda: hippo_rs.Memory("legs", 4, dtype=np.int32), None, TypeError, "dtype"),
-        (lambda: hippo_rs.Memory("legs", 4, dt=0.0), None, ValueError, "dt"),
-        (lambda: hippo_rs.Memory("nope", 4), None, ValueError, "measure"),
+        (lambda: hippo_rs.Memory(0, measure="legs"), None, ValueError, "N"),
+        (lambda: hippo_rs.Memory(4, measure="legt", theta=-1.0), None, ValueError, "theta"),
+        (lambda: hippo_rs.Memory(4, measure="legs", dtype=np.int32), None, TypeError, "dtype"),
+        (lambda: hippo_rs.Memory(4, measure="legs", dt=0.0), None, ValueError, "dt"),
+        (lambda: hippo_rs.Memory(4, measure="nope"), None, ValueError, "measure"),
     ],
 )
 def test_errors_name_the_argument(make, feed, exc, word):
@@ -181,7 +180,7 @@ def test_irregular_sampling_through_timestamps():
     ts = np.sort(rng.uniform(0.0, 20.0, 3000))
     ts[0] = 0.0
     f = lambda t: np.sin(t) + 0.3 * np.cos(2.3 * t)  # noqa: E731
-    mem = hippo_rs.Memory("legs", 48, dtype=np.float64)
+    mem = hippo_rs.Memory(48, measure="legs", dtype=np.float64)
     for chunk in np.array_split(np.arange(ts.size), 5):
         mem.update(f(ts[chunk]), timestamps=ts[chunk])
     assert mem.t == ts[-1] and mem.window == (0.0, ts[-1])

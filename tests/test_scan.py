@@ -1,4 +1,4 @@
-"""O(N) updates and scans (issue 3) against dense float64 math.
+"""O(N) updates and scans against dense float64 math.
 
 Dense oracle: (A, B) from `hippo_rs.transition` (tested against tests/reference.py) and the GBT step
     c_k = (I - a_i A)^{-1} ((I + a_e A) c_{k-1} + a_b B f_k)
@@ -129,31 +129,31 @@ def test_scan_and_step_match_dense(case):
     measure, N, L, dt, f, c0 = prepare(case)
     method, dtype, conv = case["method"], case["dtype"], case["convention"]
     alpha = METHODS[method]
-    kw = dict(method=method, alpha=alpha if method == "gbt" else None)
-    kw.update(dt=None if measure == "legs" else dt, convention=conv, params=PARAMS[measure])
+    kw = dict(method=method, gbt_alpha=alpha if method == "gbt" else None)
+    kw.update(dt=None if measure == "legs" else dt, convention=conv, **PARAMS[measure])
     if measure == "legs" and method == "forward_euler":
-        # Forward Euler is unstable for LegS at small t (reference notes section 4): start later.
+        # Forward Euler is unstable for LegS at small t (its eigenvalues leave the unit disc for t < N): start later.
         t0 = 8 * N
         c0 = np.zeros(f.shape[1:] + (N,), dtype)
     else:
         t0 = 0
     coef = coef_rows(measure, L, alpha, dt, t0, conv)
     np.testing.assert_array_equal(
-        hippo_rs.gbt_coefficients(measure, L, t0=t0, **{k: v for k, v in kw.items()}), coef
+        hippo_rs.gbt_coefficients(L, measure=measure, t=t0, **{k: v for k, v in kw.items()}), coef
     )
-    states = hippo_rs.scan(measure, f, N, c0=c0, t0=t0, **kw)
+    states = hippo_rs.scan(f, N, measure=measure, c0=c0, t=t0, **kw)
     assert states.dtype == dtype and states.shape == f.shape + (N,)
     R = int(np.prod(f.shape[1:], dtype=int))
     c0_2 = np.zeros((R, N)) if c0 is None else c0.reshape(R, N)
     want, kappa, growth = dense_scan(measure, N, f.reshape(L, R), c0_2, coef)
     tol = tolerance(dtype, N, L, kappa, growth, want, f)
     np.testing.assert_allclose(states.reshape(L, R, N), want, rtol=0, atol=tol)
-    final = hippo_rs.scan(measure, f, N, c0=c0, t0=t0, return_all=False, **kw)
+    final = hippo_rs.scan(f, N, measure=measure, c0=c0, t=t0, return_all=False, **kw)
     np.testing.assert_array_equal(final, states[-1])
     # One step from a random state equals the dense step.
     c = np.random.default_rng(1).standard_normal(f.shape[1:] + (N,)).astype(dtype)
     t_kw = {"t": t0 + 1} if measure == "legs" else {}
-    step = hippo_rs.update(measure, c, f[0], **t_kw, **{k: v for k, v in kw.items()})
+    step = hippo_rs.update(c, f[0], measure=measure, **t_kw, **{k: v for k, v in kw.items()})
     want1, kappa1, growth1 = dense_scan(measure, N, f[:1].reshape(1, R), c.reshape(R, N), coef_rows(measure, 1, alpha, dt, t0 + 1, conv))
     tol1 = tolerance(dtype, N, 1, kappa1, growth1, want1, f[:1], c)
     np.testing.assert_allclose(step.reshape(R, N), want1[0], rtol=0, atol=tol1)
@@ -164,11 +164,11 @@ def test_scan_and_step_match_dense(case):
 def test_continued_scan_equals_one_call(case, split):
     measure, N, L, dt, f, c0 = prepare(case)
     k = min(split, L)
-    kw = dict(method=case["method"], alpha=0.3 if case["method"] == "gbt" else None, convention=case["convention"])
-    kw.update(dt=None if measure == "legs" else dt, params=PARAMS[measure])
-    whole = hippo_rs.scan(measure, f, N, c0=c0, **kw)
-    head = hippo_rs.scan(measure, f[:k], N, c0=c0, return_all=False, **kw)
-    tail = hippo_rs.scan(measure, f[k:], N, c0=head, t0=k, **kw)
+    kw = dict(method=case["method"], gbt_alpha=0.3 if case["method"] == "gbt" else None, convention=case["convention"])
+    kw.update(dt=None if measure == "legs" else dt, **PARAMS[measure])
+    whole = hippo_rs.scan(f, N, measure=measure, c0=c0, **kw)
+    head = hippo_rs.scan(f[:k], N, measure=measure, c0=c0, return_all=False, **kw)
+    tail = hippo_rs.scan(f[k:], N, measure=measure, c0=head, t=k, **kw)
     np.testing.assert_array_equal(tail, whole[k:])
     if k:
         np.testing.assert_array_equal(head, whole[k - 1])
@@ -180,19 +180,19 @@ def test_evenly_spaced_timestamps_equal_fixed_step(measure, dtype):
     N, L, h = 16, 30, 0.25
     rng = np.random.default_rng(0)
     f = rng.standard_normal((L, 4)).astype(dtype)
-    p = {"params": PARAMS[measure]}
+    p = PARAMS[measure]
     if measure == "legs":
         for conv, times, prev in (("original", h * np.arange(L), None), ("paper", h * np.arange(1, L + 1), 0.0)):
-            fixed = hippo_rs.scan(measure, f, N, convention=conv, **p)
-            stamped = hippo_rs.scan(measure, f, N, timestamps=times, t_prev=prev, convention=conv, **p)
-            per_row = hippo_rs.scan(measure, f, N, timestamps=np.repeat(times[:, None], 4, 1), t_prev=prev, convention=conv, **p)
+            fixed = hippo_rs.scan(f, N, measure=measure, convention=conv, **p)
+            stamped = hippo_rs.scan(f, N, measure=measure, timestamps=times, t_prev=prev, convention=conv, **p)
+            per_row = hippo_rs.scan(f, N, measure=measure, timestamps=np.repeat(times[:, None], 4, 1), t_prev=prev, convention=conv, **p)
             tol = 64 * np.finfo(dtype).eps * np.abs(fixed).max()
             np.testing.assert_allclose(stamped, fixed, rtol=0, atol=tol)
             np.testing.assert_array_equal(per_row, stamped)
     else:
         dt = 0.01
-        fixed = hippo_rs.scan(measure, f, N, dt=dt * h, **p)
-        stamped = hippo_rs.scan(measure, f, N, dt=dt, timestamps=h * np.arange(1, L + 1), **p)
+        fixed = hippo_rs.scan(f, N, measure=measure, dt=dt * h, **p)
+        stamped = hippo_rs.scan(f, N, measure=measure, dt=dt, timestamps=h * np.arange(1, L + 1), **p)
         # The intervals h (k+1) - h k round to h within a few ulps: a relative perturbation of a step.
         tol = 64 * np.finfo(dtype).eps * max(1.0, np.abs(fixed).max())
         np.testing.assert_allclose(stamped, fixed, rtol=0, atol=tol)
@@ -208,11 +208,11 @@ def test_adjoint_is_the_transpose_of_the_scan(measure, return_all, per_row):
     c0 = rng.standard_normal((R, N))
     if measure == "legs":
         times = np.cumsum(rng.uniform(0.5, 1.5, (L, R)), axis=0) if per_row else None
-        coef = hippo_rs.gbt_coefficients("legs", L, timestamps=times) if per_row else hippo_rs.gbt_coefficients("legs", L, t0=0)
+        coef = hippo_rs.gbt_coefficients(L, measure="legs", timestamps=times) if per_row else hippo_rs.gbt_coefficients(L, measure="legs", t=0)
     else:
         dt = 0.02 if measure != "chebt" else 0.002
         times = np.cumsum(rng.uniform(0.5, 1.5, (L, R)), axis=0) if per_row else None
-        coef = hippo_rs.gbt_coefficients(measure, L, dt=dt, timestamps=times, t_prev=0.0 if per_row else None, params=PARAMS[measure])
+        coef = hippo_rs.gbt_coefficients(L, measure=measure, dt=dt, timestamps=times, t_prev=0.0 if per_row else None, **PARAMS[measure])
     p = PARAMS[measure]
     y = _core.gbt_scan(measure, p, f, c0, coef, return_all)
     g = rng.standard_normal(y.shape)
@@ -224,7 +224,7 @@ def test_adjoint_is_the_transpose_of_the_scan(measure, return_all, per_row):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adjoint_float32_and_float64_keep_dtype(dtype):
-    coef = hippo_rs.gbt_coefficients("legt", 3, dt=0.1)
+    coef = hippo_rs.gbt_coefficients(3, measure="legt", dt=0.1)
     gf, gc0 = _core.gbt_scan_adjoint("legt", {}, np.ones((3, 2, 4), dtype), coef, True)
     assert gf.dtype == dtype and gc0.dtype == dtype and gf.shape == (3, 2) and gc0.shape == (2, 4)
 
@@ -255,7 +255,7 @@ def test_million_step_legs_scan_is_finite_and_matches_dense():
     # A smooth band-limited signal (sum of a few sines), as in the paper's function approximation.
     x = np.linspace(0.0, 1.0, L)
     f = sum(np.sin(2 * np.pi * w * x + ph) for w, ph in zip(rng.uniform(1, 50, 5), rng.uniform(0, 6, 5)))
-    final = hippo_rs.scan("legs", f, N, return_all=False)
+    final = hippo_rs.scan(f, N, measure="legs", return_all=False)
     assert np.all(np.isfinite(final))
     c = np.zeros(N)
     c[0] = f[0]
@@ -275,9 +275,9 @@ def test_long_final_state_scan_matches_all_states_and_dense(measure, dtype, N):
     equal the step-by-step scan bit for bit, and dense float64 math within the module's tolerance."""
     L = 150
     f = np.random.default_rng(N).standard_normal((L, 2)).astype(dtype)
-    kw = {"params": PARAMS[measure]} if measure == "legs" else {"dt": 0.01, "params": PARAMS[measure]}
-    final = hippo_rs.scan(measure, f, N, return_all=False, **kw)
-    states = hippo_rs.scan(measure, f, N, **kw)
+    kw = dict(PARAMS[measure]) if measure == "legs" else {"dt": 0.01, **PARAMS[measure]}
+    final = hippo_rs.scan(f, N, measure=measure, return_all=False, **kw)
+    states = hippo_rs.scan(f, N, measure=measure, **kw)
     np.testing.assert_array_equal(final, states[-1])
     coef = coef_rows(measure, L, 0.5, 0.01)
     want, kappa, growth = dense_scan(measure, N, f, np.zeros((2, N)), coef)
@@ -291,9 +291,9 @@ def test_in_place_update_loop_equals_scan():
     for t in range(L):
         r = hippo_rs.legs_update(c, f[t], t, out=c)
         assert r is c
-    np.testing.assert_array_equal(c, hippo_rs.scan("legs", f, N, return_all=False))
+    np.testing.assert_array_equal(c, hippo_rs.scan(f, N, measure="legs", return_all=False))
     out = np.empty((L, 3, 2, N), np.float32)
-    assert hippo_rs.scan("legs", f, N, out=out) is out
+    assert hippo_rs.scan(f, N, measure="legs", out=out) is out
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -302,15 +302,15 @@ def test_legs_update_common_calls_equal_the_general_path(dtype):
     c = rng.standard_normal((3, 4, 16)).astype(dtype)
     f = rng.standard_normal((3, 4)).astype(dtype)
     for t, method, conv in ((0, "bilinear", "original"), (5, "backward_euler", "paper"), (9, "forward_euler", "original")):
-        want = hippo_rs.update("legs", c, f, t=t, method=method, convention=conv)
-        np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method, convention=conv), want)
+        want = hippo_rs.update(c, f, measure="legs", t=t, method=method, convention=conv)
+        np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method=method, convention=conv), want)
         out = np.empty_like(c)
-        assert hippo_rs.legs_update(c, f, t, method, convention=conv, out=out) is out
+        assert hippo_rs.legs_update(c, f, t, method=method, convention=conv, out=out) is out
         np.testing.assert_array_equal(out, want)
         c2 = c.copy()
-        assert hippo_rs.legs_update(c2, f, t, method, convention=conv, out=c2) is c2
+        assert hippo_rs.legs_update(c2, f, t, method=method, convention=conv, out=c2) is c2
         np.testing.assert_array_equal(c2, want)
-    np.testing.assert_array_equal(hippo_rs.legs_update(c, 2.0, 3), hippo_rs.update("legs", c, np.full((3, 4), 2.0, dtype), t=3))
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, 2.0, 3), hippo_rs.update(c, np.full((3, 4), 2.0, dtype), measure="legs", t=3))
     with pytest.raises(ValueError, match="out"):
         hippo_rs.legs_update(c, f, 3, out=c[..., ::2].copy())
 
@@ -324,11 +324,11 @@ def test_per_row_step_indices_and_timestamped_update():
     for r in range(3):
         np.testing.assert_array_equal(got[r], hippo_rs.legs_update(c[r], f[r], int(t[r])))
     np.testing.assert_array_equal(got[0], [1.0, 0, 0, 0, 0, 0])
-    stamped = hippo_rs.legs_update(c, f, np.array([2.0, 4.0, 6.0]), t_prev=np.array([1.0, 2.0, 3.0]))
+    stamped = hippo_rs.update(c, f, timestamps=np.array([2.0, 4.0, 6.0]), t_prev=np.array([1.0, 2.0, 3.0]))
     # from t0 = 2 to t1 = 4: delta = (t1 - t0)/t1 = 1/2, the step index t = 2
     np.testing.assert_allclose(stamped[1], hippo_rs.legs_update(c[1], f[1], 2), rtol=1e-14, atol=1e-14)
-    lti = hippo_rs.update("legt", c, f, t=1.5, t_prev=1.0, dt=0.2)
-    np.testing.assert_allclose(lti, hippo_rs.update("legt", c, f, dt=0.1), rtol=1e-13, atol=1e-13)
+    lti = hippo_rs.update(c, f, measure="legt", timestamps=1.5, t_prev=1.0, dt=0.2)
+    np.testing.assert_allclose(lti, hippo_rs.update(c, f, measure="legt", dt=0.1), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("measure", ["legs", "legt", "lagt"])
@@ -336,7 +336,7 @@ def test_zoh_uses_dense_matrices(measure):
     N, L = 5, 6
     f = np.random.default_rng(4).standard_normal((L, 2))
     kw = {} if measure == "legs" else {"dt": 0.1}
-    got = hippo_rs.scan(measure, f, N, method="zoh", **kw)
+    got = hippo_rs.scan(f, N, measure=measure, method="zoh", **kw)
     A, B = hippo_rs.transition(measure, N)
     c = np.zeros((2, N))
     for k in range(L):
@@ -346,63 +346,63 @@ def test_zoh_uses_dense_matrices(measure):
                 c[:, 0] = f[0]
                 np.testing.assert_allclose(got[0], c)
                 continue
-            Ad, Bd = hippo_rs.legs_step_matrices(N, k, "zoh")
+            Ad, Bd = hippo_rs.legs_step_matrices(N, t=k, method="zoh")
         else:
-            Ad, Bd = hippo_rs.discretize(A, B, 0.1, "zoh")
+            Ad, Bd = hippo_rs.discretize(A, B, dt=0.1, method="zoh")
         c = c @ Ad.T + f[k][:, None] * Bd
         np.testing.assert_allclose(got[k], c, rtol=1e-12, atol=1e-12)
-    step = hippo_rs.update(measure, got[-2], f[-1], method="zoh", **({"t": L - 1} if measure == "legs" else kw))
+    step = hippo_rs.update(got[-2], f[-1], measure=measure, method="zoh", **({"t": L - 1} if measure == "legs" else kw))
     np.testing.assert_allclose(step, got[-1], rtol=1e-12, atol=1e-12)
 
 
 def test_empty_and_dtype_conversions():
-    assert hippo_rs.scan("legs", np.zeros((0, 3)), 4).shape == (0, 3, 4)
-    np.testing.assert_array_equal(hippo_rs.scan("legs", np.zeros((0, 3)), 4, return_all=False), np.zeros((3, 4)))
-    assert hippo_rs.scan("legt", np.zeros((5, 0)), 4, dt=0.1).shape == (5, 0, 4)
-    assert hippo_rs.scan("legs", np.arange(5), 3).dtype == np.float64
-    assert hippo_rs.scan("legs", np.arange(5, dtype=np.float16), 3).dtype == np.float32
-    assert hippo_rs.scan("legs", np.ones(1, np.float32), 3).shape == (1, 3)
-    assert hippo_rs.update("lmu", np.zeros(4, np.float32), 1.0, dt=0.1).dtype == np.float32
+    assert hippo_rs.scan(np.zeros((0, 3)), 4, measure="legs").shape == (0, 3, 4)
+    np.testing.assert_array_equal(hippo_rs.scan(np.zeros((0, 3)), 4, measure="legs", return_all=False), np.zeros((3, 4)))
+    assert hippo_rs.scan(np.zeros((5, 0)), 4, measure="legt", dt=0.1).shape == (5, 0, 4)
+    assert hippo_rs.scan(np.arange(5), 3, measure="legs").dtype == np.float64
+    assert hippo_rs.scan(np.arange(5, dtype=np.float16), 3, measure="legs").dtype == np.float32
+    assert hippo_rs.scan(np.ones(1, np.float32), 3, measure="legs").shape == (1, 3)
+    assert hippo_rs.update(np.zeros(4, np.float32), 1.0, measure="lmu", dt=0.1).dtype == np.float32
 
 
 @pytest.mark.parametrize(
     "call,exc,match",
     [
-        (lambda: hippo_rs.scan("legs", np.ones(3), 0), ValueError, "N"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 2.5), TypeError, "N"),
-        (lambda: hippo_rs.scan("nope", np.ones(3), 4), ValueError, "measure"),
-        (lambda: hippo_rs.scan(3, np.ones(3), 4), TypeError, "measure"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="rk4"), ValueError, "method"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="gbt"), ValueError, "alpha"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, method="gbt", alpha=2.0), ValueError, "alpha"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4), ValueError, "dt"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=0.0), ValueError, "dt"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=-1.0), ValueError, "dt"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=float("nan")), ValueError, "dt"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt="x"), TypeError, "dt"),
-        (lambda: hippo_rs.scan("legs", np.ones(3, complex), 4), TypeError, "f"),
-        (lambda: hippo_rs.scan("legs", np.array(["a"]), 4), TypeError, "f"),
-        (lambda: hippo_rs.scan("legs", np.float64(1.0), 4), ValueError, "f"),
-        (lambda: hippo_rs.scan("legs", np.ones((3, 2)), 4, c0=np.ones((3, 4))), ValueError, "c0"),
-        (lambda: hippo_rs.scan("legs", np.ones((3, 2)), 4, c0=np.ones((2, 5))), ValueError, "c0"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, t0=-1), ValueError, "t0"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 2.0, 1.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 1.0, 1.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[0.0, 1.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[-1.0, 1.0, 2.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, timestamps=[1.0, 2.0, 3.0], t_prev=1.0), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, timestamps=[0.0, 1.0, 2.0]), ValueError, "timestamps"),
-        (lambda: hippo_rs.scan("legt", np.ones(3), 4, dt=0.1, theta=-1.0), ValueError, "theta"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, theta=1.0), ValueError, "theta"),
-        (lambda: hippo_rs.scan("legs", np.ones(3), 4, convention="x"), ValueError, "convention"),
+        (lambda: hippo_rs.scan(np.ones(3), 0, measure="legs"), ValueError, "N"),
+        (lambda: hippo_rs.scan(np.ones(3), 2.5, measure="legs"), TypeError, "N"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="nope"), ValueError, "measure"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure=3), TypeError, "measure"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", method="rk4"), ValueError, "method"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", method="gbt"), ValueError, "gbt_alpha"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", method="gbt", gbt_alpha=2.0), ValueError, "gbt_alpha"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt"), ValueError, "dt"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", dt=0.0), ValueError, "dt"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", dt=-1.0), ValueError, "dt"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", dt=float("nan")), ValueError, "dt"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", dt="x"), TypeError, "dt"),
+        (lambda: hippo_rs.scan(np.ones(3, complex), 4, measure="legs"), TypeError, "f"),
+        (lambda: hippo_rs.scan(np.array(["a"]), 4, measure="legs"), TypeError, "f"),
+        (lambda: hippo_rs.scan(np.float64(1.0), 4, measure="legs"), ValueError, "f"),
+        (lambda: hippo_rs.scan(np.ones((3, 2)), 4, measure="legs", c0=np.ones((3, 4))), ValueError, "c0"),
+        (lambda: hippo_rs.scan(np.ones((3, 2)), 4, measure="legs", c0=np.ones((2, 5))), ValueError, "c0"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", t=-1), ValueError, "t"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", timestamps=[0.0, 2.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", timestamps=[0.0, 1.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", timestamps=[0.0, 1.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", timestamps=[-1.0, 1.0, 2.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", timestamps=[1.0, 2.0, 3.0], t_prev=1.0), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", timestamps=[0.0, 1.0, 2.0]), ValueError, "timestamps"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legt", dt=0.1, theta=-1.0), ValueError, "theta"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", theta=1.0), ValueError, "theta"),
+        (lambda: hippo_rs.scan(np.ones(3), 4, measure="legs", convention="x"), ValueError, "convention"),
         (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, -1), ValueError, "t"),
         (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, 1.5), TypeError, "t"),
         (lambda: hippo_rs.legs_update(np.zeros(4), np.ones(3), 1), ValueError, "f"),
         (lambda: hippo_rs.legs_update(np.zeros((2, 0)), 1.0, 1), ValueError, "c"),
         (lambda: hippo_rs.legs_update(np.zeros(4), 1.0, 1, out=np.zeros(4, np.float32)), ValueError, "out"),
-        (lambda: hippo_rs.update("legs", np.zeros(4), 1.0), ValueError, "t"),
-        (lambda: hippo_rs.update("legt", np.zeros(4), 1.0, dt=0.1, t=3), ValueError, "t"),
-        (lambda: hippo_rs.gbt_coefficients("legt", 3, dt=0.1, method="zoh"), ValueError, "method"),
+        (lambda: hippo_rs.update(np.zeros(4), 1.0, measure="legs"), ValueError, "t"),
+        (lambda: hippo_rs.update(np.zeros(4), 1.0, measure="legt", dt=0.1, t=3), ValueError, "t"),
+        (lambda: hippo_rs.gbt_coefficients(3, measure="legt", dt=0.1, method="zoh"), ValueError, "method"),
         (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3), np.float32), np.ones((2, 3)), True), TypeError, "c0"),
         (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3)), np.ones((3, 3)), True), ValueError, "coef"),
         (lambda: _core.gbt_scan("legs", {}, np.ones((2, 1)), np.ones((1, 3)), np.full((2, 3), np.nan), True), ValueError, "coef"),

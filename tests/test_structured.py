@@ -1,4 +1,4 @@
-"""The O(N) structured operators (issue 3) against dense float64 matrices, and their adjoint identities.
+"""The O(N) structured operators against dense float64 matrices, and their adjoint identities.
 
 `_core.structured_apply` is a test hook running one Rust operator on each row of x:
 "mul" (I + dA)x, "solve" (I - dA)^{-1}x, "mul_t" (I + dA)^T x, "solve_t" (I - dA)^{-T}x.

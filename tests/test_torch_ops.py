@@ -11,9 +11,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import _torch_reference as ref  # noqa: E402
-
-ref.install_standins()
-
 import hippo_rs  # noqa: E402
 import hippo_rs.torch as ht  # noqa: E402
 
@@ -27,22 +24,20 @@ METHODS = [("forward_euler", None), ("backward_euler", None), ("bilinear", None)
 
 
 def _plist(measure):
-    return ht._ops.params_list(measure, PARAMS[measure])
+    return [PARAMS[measure].get(n, d) for n, d in ht.PARAM_NAMES[measure]]
 
 
 def _kw(measure):
-    """Wrapper keywords: glagt's tilt ``alpha`` goes in the ``params`` dict there."""
-    p = dict(PARAMS[measure])
-    return {"params": {"alpha": p.pop("alpha")}, **p} if measure == "glagt" else p
+    return dict(PARAMS[measure])
 
 
 def _coef(measure, L, method="bilinear", alpha=None, R=None, t0=0, dt=0.1):
     if R is not None:  # per-row coefficients: different step sizes / step indices per row
         if measure == "legs":
-            return ht.coefficients("legs", L, method=method, alpha=alpha, t0=torch.arange(R) + t0)
+            return ht.gbt_coefficients(L, measure="legs", method=method, gbt_alpha=alpha, t=torch.arange(R) + t0)
         ts = torch.cumsum(torch.rand(L, R, dtype=F64) + 0.1, 0)
-        return ht.coefficients(measure, L, method=method, alpha=alpha, timestamps=ts, dt=dt)
-    return ht.coefficients(measure, L, method=method, alpha=alpha, t0=t0, dt=dt)
+        return ht.gbt_coefficients(L, measure=measure, method=method, gbt_alpha=alpha, timestamps=ts, dt=dt)
+    return ht.gbt_coefficients(L, measure=measure, method=method, gbt_alpha=alpha, t=t0, dt=dt)
 
 
 def _inputs(L=5, R=3, N=4, dtype=F64, seed=0):
@@ -154,7 +149,7 @@ def test_gradcheck_timestamped_legs(convention, method, alpha):
     c0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
 
     def fn(f, c0):
-        return ht.scan(f, c0=c0, timestamps=ts, method=method, alpha=alpha, convention=convention)
+        return ht.scan(f, c0=c0, timestamps=ts, method=method, gbt_alpha=alpha, convention=convention)
 
     assert torch.autograd.gradcheck(fn, (f, c0))
 
@@ -212,7 +207,7 @@ def test_scan_equals_dense(measure, method, alpha):
 def test_per_row_coefficients_equal_across_rows_match_shared():
     """Per-row coefficient rows that agree across the batch take the shared-row kernel path."""
     f, c0 = _inputs(L=6, R=3, N=5)
-    coef = ht.coefficients("legs", 6, t0=2)
+    coef = ht.gbt_coefficients(6, measure="legs", t=2)
     per_row = coef[:, None, :].expand(6, 3, 3).contiguous()
     for ra in (True, False):
         want = ops.gbt_scan(f, c0, coef, "legs", [], ra)
@@ -230,12 +225,12 @@ def test_legs_first_sample_resets_and_continuation():
     c = ht.scan(f, 8)
     torch.testing.assert_close(c[0], f[0, ..., None] * torch.eye(8, dtype=F64)[0])
     k = 4
-    torch.testing.assert_close(ht.scan(f[k:], c0=c[k - 1], t0=k), c[k:])
-    torch.testing.assert_close(ht.scan(f[k:], c0=c[k - 1], t0=k, return_all=False), c[-1])
+    torch.testing.assert_close(ht.scan(f[k:], c0=c[k - 1], t=k), c[k:])
+    torch.testing.assert_close(ht.scan(f[k:], c0=c[k - 1], t=k, return_all=False), c[-1])
     # step-by-step with the step wrapper (t = samples already absorbed)
     s = torch.zeros(2, 3, 8, dtype=F64)
     for t in range(9):
-        s = ht.step(s, f[t], t=t)
+        s = ht.update(s, f[t], t=t)
     torch.testing.assert_close(s, c[-1])
 
 
@@ -272,7 +267,7 @@ def test_float32_close_to_float64():
 
 def test_non_contiguous_inputs_are_made_contiguous():
     f, c0 = _inputs(L=6, R=4, N=5)
-    coef = ht.coefficients("legt", 6, dt=0.1)
+    coef = ht.gbt_coefficients(6, measure="legt", dt=0.1)
     want = ops.gbt_scan(f, c0, coef, "legt", [1.0], True)
     got = ops.gbt_scan(f.T.contiguous().T, c0.T.contiguous().T, coef, "legt", [1.0], True)
     torch.testing.assert_close(got, want)
@@ -280,7 +275,7 @@ def test_non_contiguous_inputs_are_made_contiguous():
 
 def test_errors_name_the_argument():
     f, c0 = _inputs()
-    coef = ht.coefficients("legs", 5)
+    coef = ht.gbt_coefficients(5, measure="legs")
     with pytest.raises(TypeError, match="f:"):
         ops.gbt_scan(f.half(), c0.half(), coef, "legs", [], True)
     with pytest.raises(TypeError, match="f:"):
@@ -299,59 +294,57 @@ def test_errors_name_the_argument():
         ht.scan(f, 4, method="zoh")
     with pytest.raises(ValueError, match="dt:"):
         ht.scan(f, 4, measure="legt")
-    with pytest.raises(ValueError, match="alpha:"):
+    with pytest.raises(ValueError, match="gbt_alpha:"):
         ht.scan(f, 4, method="gbt")
     with pytest.raises(ValueError, match="theta:"):
         ht.scan(f, 4, measure="lagt", dt=0.1, theta=2.0)
     with pytest.raises(ValueError, match="theta"):
         ht.scan(f, 4, measure="legt", dt=0.1, theta=-1.0)
-    with pytest.raises(ValueError, match="params:"):
-        ht.scan(f, 4, measure="glagt", dt=0.1, params={"beta": 1.0}, beta=1.0)
-    with pytest.raises(TypeError, match="params:"):
-        ht.scan(f, 4, measure="glagt", dt=0.1, params=[0.5])
+    with pytest.raises(ValueError, match="alpha: .*gbt_alpha"):
+        ht.scan(f, 4, measure="legt", dt=0.1, alpha=0.5)
+    with pytest.raises(TypeError, match="beta:"):
+        ht.scan(f, 4, measure="glagt", dt=0.1, beta="x")
     with pytest.raises(ValueError, match="t:"):
-        ht.step(c0, f[0])
+        ht.update(c0, f[0])
 
 
-@pytest.mark.skipif(not hasattr(hippo_rs, "gbt_coefficients"), reason="hippo_rs.gbt_coefficients not built yet")
 @pytest.mark.parametrize("convention", ["original", "paper"])
 @pytest.mark.parametrize("method,alpha", METHODS)
 def test_coefficients_equal_numpy_api(convention, method, alpha):
-    kw = dict(method=method, alpha=alpha, convention=convention)
+    kw = dict(method=method, gbt_alpha=alpha, convention=convention)
     for t0 in (0, 5):
-        want = hippo_rs.gbt_coefficients("legs", 8, t0=t0, **kw)
-        np.testing.assert_allclose(ht.coefficients("legs", 8, t0=t0, **kw).numpy(), want)
-    want = hippo_rs.gbt_coefficients("legt", 8, dt=0.1, theta=2.0, **kw)
-    np.testing.assert_allclose(ht.coefficients("legt", 8, dt=0.1, **kw).numpy(), want)
+        want = hippo_rs.gbt_coefficients(8, measure="legs", t=t0, **kw)
+        np.testing.assert_allclose(ht.gbt_coefficients(8, measure="legs", t=t0, **kw).numpy(), want)
+    want = hippo_rs.gbt_coefficients(8, measure="legt", dt=0.1, theta=2.0, **kw)
+    np.testing.assert_allclose(ht.gbt_coefficients(8, measure="legt", dt=0.1, **kw).numpy(), want)
     for measure, dt in (("legs", None), ("lmu", 0.5)):
         ts = np.cumsum(np.random.default_rng(0).uniform(0.1, 1.0, (6, 3)), 0)
         if measure == "legs":
             ts[0, 0] = 0.0  # LegS may start at time 0; time-invariant steps need t > t_prev (0)
         for t_prev in (None, np.array([0.0, 0.05, 0.01]) if measure == "lmu" else None):
-            want = hippo_rs.gbt_coefficients(measure, 6, timestamps=ts, t_prev=t_prev, dt=dt, **kw)
-            got = ht.coefficients(measure, 6, timestamps=torch.from_numpy(ts), dt=dt,
+            want = hippo_rs.gbt_coefficients(6, measure=measure, timestamps=ts, t_prev=t_prev, dt=dt, **kw)
+            got = ht.gbt_coefficients(6, measure=measure, timestamps=torch.from_numpy(ts), dt=dt,
                                   t_prev=None if t_prev is None else torch.from_numpy(t_prev), **kw)
             np.testing.assert_allclose(got.numpy(), want)
-    want = hippo_rs.gbt_coefficients("legs", 3, timestamps=ts[1:4] + 1, t_prev=ts[0] + 1, **kw)
-    got = ht.coefficients("legs", 3, timestamps=torch.from_numpy(ts[1:4] + 1), t_prev=torch.from_numpy(ts[0] + 1), **kw)
+    want = hippo_rs.gbt_coefficients(3, measure="legs", timestamps=ts[1:4] + 1, t_prev=ts[0] + 1, **kw)
+    got = ht.gbt_coefficients(3, measure="legs", timestamps=torch.from_numpy(ts[1:4] + 1), t_prev=torch.from_numpy(ts[0] + 1), **kw)
     np.testing.assert_allclose(got.numpy(), want)
 
 
-@pytest.mark.skipif(not hasattr(hippo_rs, "scan"), reason="hippo_rs.scan not built yet")
 @pytest.mark.parametrize("measure", MEASURES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scan_equals_numpy_api(measure, dtype):
     f = np.random.default_rng(0).standard_normal((30, 2, 3)).astype(dtype)
     kw = _kw(measure)
     dt = None if measure == "legs" else 0.05
-    want = hippo_rs.scan(measure, f, 8, dt=dt, **kw)
+    want = hippo_rs.scan(f, 8, measure=measure, dt=dt, **kw)
     got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, **kw)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
     # per-row timestamps, continuing from a state
     ts = np.cumsum(np.random.default_rng(1).uniform(0.1, 1.0, (30, 2, 3)), 0) + 1.0
     c0 = want[4]
-    want = hippo_rs.scan(measure, f, 8, dt=dt, timestamps=ts, c0=c0, t_prev=np.full((2, 3), 0.5), **kw)
+    want = hippo_rs.scan(f, 8, measure=measure, dt=dt, timestamps=ts, c0=c0, t_prev=np.full((2, 3), 0.5), **kw)
     got = ht.scan(torch.from_numpy(f), 8, measure=measure, dt=dt, timestamps=torch.from_numpy(ts),
                   c0=torch.from_numpy(c0), t_prev=torch.full((2, 3), 0.5, dtype=F64), **kw)
     np.testing.assert_allclose(got.numpy(), want, rtol=10 * tol, atol=10 * tol)
@@ -423,3 +416,51 @@ def test_export_with_dynamic_length():
     exported = torch.export.export(model, (torch.randn(12, 4, 3),), dynamic_shapes={"x": {0: L}})
     x = torch.randn(20, 4, 3)
     torch.testing.assert_close(exported.module()(x), model(x))
+
+
+# ------------------------------------------------------------------------------------------------ zoh
+
+LTI = [m for m in MEASURES if m != "legs"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("return_all", [True, False])
+def test_opcheck_zoh(dtype, return_all):
+    f, c0 = _inputs(dtype=dtype)
+    torch.library.opcheck(ops.zoh_scan, (f, c0, "lmu", _plist("lmu"), 0.1, return_all))
+    grad = torch.randn((5, 3, 4) if return_all else (3, 4), dtype=dtype)
+    torch.library.opcheck(ops.zoh_scan_backward, (grad, "lmu", _plist("lmu"), 0.1, return_all, 5))
+
+
+@pytest.mark.parametrize("measure", LTI)
+def test_zoh_gradcheck_and_numpy_agreement(measure):
+    f, c0 = _inputs(L=4, R=2, N=5)
+    kw = dict(measure=measure, method="zoh", dt=0.2, **_kw(measure))
+    for return_all in (True, False):
+        def fn(f, c0, ra=return_all):
+            return ht.scan(f, 5, c0=c0, return_all=ra, **kw)
+
+        assert torch.autograd.gradcheck(fn, (f.requires_grad_(), c0.requires_grad_()))
+        assert torch.autograd.gradgradcheck(fn, (f, c0))
+        want = hippo_rs.scan(f.detach().numpy(), 5, c0=c0.detach().numpy(), return_all=return_all, **kw)
+        np.testing.assert_array_equal(fn(f, c0).detach().numpy(), want)
+    step = ht.update(c0, f[0], **kw)
+    np.testing.assert_array_equal(step.detach().numpy(), hippo_rs.update(c0.detach().numpy(), f[0].detach().numpy(), **kw))
+
+
+def test_zoh_cells_use_the_original_defaults():
+    """LegT and LMU cells default to ZOH (the original code's), and their memory is the numpy ZOH update."""
+    torch.manual_seed(0)
+    for measure in ("legt", "lmu"):
+        cell = ht.HiPPOCell(2, 3, memory_order=4, measure=measure).double()
+        assert cell.method == "zoh"
+        c, f = torch.randn(2, 1, 4, dtype=F64), torch.randn(2, 1, dtype=F64)
+        got, _ = cell.memory_step(c, f, torch.zeros(2, dtype=F64))
+        want = hippo_rs.update(c.numpy(), f.numpy(), measure=measure, method="zoh", dt=cell.dt, **cell.params)
+        np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(ValueError, match="^method:"):
+        ht.HiPPOCell(2, 3, measure="legs", method="zoh")
+    with pytest.raises(ValueError, match="^method:"):
+        ht.scan(torch.ones(3, 2), 4, method="zoh")
+    with pytest.raises(ValueError, match="^timestamps:"):
+        ht.scan(torch.ones(3, 2), 4, measure="lmu", method="zoh", timestamps=torch.arange(1.0, 4.0))

@@ -18,36 +18,35 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import _rules
 from . import _validate as _v
-
-# ---- issue 3 (branch ops): O(N) updates and scans ----
-from ._scan import gbt_coefficients, legs_update, scan, update
+from . import signals
+from ._reconstruct import reconstruct
+from ._rows import gbt_coefficients
+from ._scan import legs_update, scan, update
+from .memory import Memory
 
 __version__: str = _core.__version__
 
-MEASURES: Tuple[str, ...] = tuple(_core.MEASURES)
-METHODS: Tuple[str, ...] = tuple(_core.METHODS)
-CONVENTIONS: Tuple[str, ...] = ("original", "paper")
+MEASURES: Tuple[str, ...] = _rules.MEASURES
+METHODS: Tuple[str, ...] = _rules.METHODS
+CONVENTIONS: Tuple[str, ...] = _rules.CONVENTIONS
 
 __all__ = [
     "CONVENTIONS",
     "MEASURES",
     "METHODS",
+    "Memory",
     "discretize",
     "gbt_coefficients",
-    "legs_update",
     "legs_step_matrices",
+    "legs_update",
+    "reconstruct",
     "scan",
+    "signals",
     "transition",
     "update",
 ]
-
-# Online memory and reconstruction (issue 4).
-from . import signals  # noqa: E402
-from ._reconstruct import reconstruct  # noqa: E402
-from .memory import Memory  # noqa: E402
-
-__all__ += ["Memory", "reconstruct", "signals"]
 
 
 def transition(measure: str, N: int, **params: float) -> Tuple[np.ndarray, np.ndarray]:
@@ -57,20 +56,20 @@ def transition(measure: str, N: int, **params: float) -> Tuple[np.ndarray, np.nd
     ``theta`` (window, default 1); ``lagt``: ``beta`` (tilt, default 1 = the paper's LagT, 0 = the
     older code's 1/2 diagonal); ``glagt``: ``alpha`` in (-1, 1) (default 0), ``beta`` > 0 (default 1).
     """
-    if not isinstance(measure, str):
-        raise TypeError(f"measure: expected a str, one of {MEASURES}, got {type(measure).__name__}")
-    return _core.transition(measure, _v.order(N), _v.params(params))
+    checked = _rules.measure_params(measure, params)
+    return _core.transition(measure, _v.order(N), list(checked.items()))
 
 
 def discretize(
-    A: np.ndarray, B: np.ndarray, dt: float, method: str = "bilinear", alpha: Optional[float] = None
+    A: np.ndarray, B: np.ndarray, *, dt: float, method: str = "bilinear", gbt_alpha: Optional[float] = None
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Dense discretisation ``c_k = Ad c_{k-1} + Bd f_k`` of ``dc/dt = A c + B f`` with step ``dt``.
 
-    ``method``: ``forward_euler``, ``backward_euler``, ``bilinear``, ``gbt`` (with ``alpha`` in
-    [0, 1]: ``Ad = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``, ``Bd = dt (I - alpha dt A)^-1 B``) or
-    ``zoh`` (``Ad = expm(dt A)``, ``Bd = A^-1 (Ad - I) B``, via an augmented exponential accurate to
-    float64 rounding). ``B`` may be (N,) or (N, 1); ``Bd`` has the same shape.
+    ``method``: ``forward_euler`` (alias ``euler``, ``forward``), ``backward_euler`` (``backward``),
+    ``bilinear`` (``tustin``), ``gbt`` (with ``gbt_alpha`` in [0, 1]:
+    ``Ad = (I - a dt A)^-1 (I + (1 - a) dt A)``, ``Bd = dt (I - a dt A)^-1 B``) or ``zoh``
+    (``Ad = expm(dt A)``, ``Bd = A^-1 (Ad - I) B``, via an augmented exponential accurate to float64
+    rounding). ``B`` may be (N,) or (N, 1); ``Bd`` has the same shape.
     """
     A = _v.float64_array(A, "A")
     B = _v.float64_array(B, "B")
@@ -79,16 +78,17 @@ def discretize(
     column = B.ndim == 2 and B.shape[1:] == (1,)
     if not (B.ndim == 1 or column):
         raise ValueError(f"B: expected shape (N,) or (N, 1), got {B.shape}")
-    alpha = None if alpha is None else _v.real(alpha, "alpha")
-    Ad, Bd = _core.discretize(A, B.reshape(-1), _v.real(dt, "dt"), method, alpha)
+    _rules.gbt_weight(method, gbt_alpha)
+    Ad, Bd = _core.discretize(A, B.reshape(-1), _v.real(dt, "dt"), method, gbt_alpha)
     return Ad, (Bd[:, None] if column else Bd)
 
 
 def legs_step_matrices(
     N: int,
+    *,
     t: int,
     method: str = "bilinear",
-    alpha: Optional[float] = None,
+    gbt_alpha: Optional[float] = None,
     convention: str = "original",
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Dense LegS transition ``(A_t, B_t)`` at step index ``t >= 1`` (``c_t = A_t c_{t-1} + B_t f_t``).
@@ -97,5 +97,6 @@ def legs_step_matrices(
     implicit side and ``A/t`` on the explicit side. ``zoh``: ``expm(A log((t+1)/t))`` for both.
     """
     t_index = _v.order(t, "t")
-    alpha = None if alpha is None else _v.real(alpha, "alpha")
-    return _core.legs_step_matrices(_v.order(N), t_index, method, alpha, convention)
+    _rules.gbt_weight(method, gbt_alpha)
+    _rules.convention(convention)
+    return _core.legs_step_matrices(_v.order(N), t_index, method, gbt_alpha, convention)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
+from . import _rules
 from . import _validate as _v
 
 #: Measures whose memory is the window [t - theta, t].
@@ -59,8 +60,7 @@ def reconstruct(measure: str, c: Any, times: Any, *, t: Optional[float] = None, 
     (no time axis for a scalar), in ``c``'s dtype (float32 kept, other real dtypes become float64);
     the evaluation itself runs in float64 with three-term recurrences, stable for N in the thousands.
     """
-    if not isinstance(measure, str):
-        raise TypeError(f"measure: expected a str, one of {tuple(_core.MEASURES)}, got {type(measure).__name__}")
+    _rules.name(measure, "measure", _rules.MEASURES)
     c = coefficients(c)
     if c.ndim < 1 or c.shape[-1] < 1:
         raise ValueError(f"c: expected shape (..., N) with N >= 1, got {c.shape}")

@@ -9,14 +9,19 @@ from typing import Any
 import numpy as np
 
 
-def order(value: Any, name: str = "N") -> int:
-    """A memory order: a Python or numpy integer >= 1 (bool is refused)."""
+def integer(value: Any, name: str, what: str) -> int:
+    """A Python or numpy integer (bool is refused: TypeError ``{name}: expected {what}, ...``)."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected an integer >= 1, got a bool")
+        raise TypeError(f"{name}: expected {what}, got a bool")
     try:
-        n = operator.index(value)
+        return operator.index(value)
     except TypeError:
-        raise TypeError(f"{name}: expected an integer >= 1, got {type(value).__name__}") from None
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from None
+
+
+def order(value: Any, name: str = "N") -> int:
+    """A memory order: a Python or numpy integer >= 1."""
+    n = integer(value, name, "an integer >= 1")
     if n < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {n}")
     return n

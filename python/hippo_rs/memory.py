@@ -4,10 +4,10 @@ Feeding a signal in chunks gives exactly the state that one ``hippo_rs.scan`` ov
 gives: each chunk continues the scan from the stored state (``c0``), the LegS step index (``t0``,
 the number of samples absorbed) or the time of the last absorbed sample (``t_prev``).
 
-Time axis. Without timestamps, sample k (0-based) is at time ``k * dt`` (``dt`` = 1 when not given,
-i.e. times count samples), so after ``t`` samples the state is at time ``(t - 1) * dt``. With
-timestamps (absolute times, shape (L,), shared by the batch, strictly increasing), the state is at the
-last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
+Time axis (:class:`hippo_rs._clock.Clock`). Without timestamps, sample k (0-based) is at time
+``k * dt`` (``dt`` = 1 when not given, i.e. times count samples), so after ``t`` samples the state is
+at time ``(t - 1) * dt``. With timestamps (absolute times, shape (L,), shared by the batch, strictly
+increasing), the state is at the last timestamp and time-invariant measures step by the time differences (``scan(..., dt=1,
 timestamps=...)``; the very first sample takes one step of ``dt``), so ``theta`` is in the timestamps'
 unit; LegS's first sample initialises the state whatever its time.
 
@@ -22,27 +22,24 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import _rules
 from . import _validate as _v
+from ._clock import Clock
 from ._reconstruct import WINDOWED, reconstruct
+from ._scan import scan
 
 __all__ = ["Memory"]
 
-_CONFIG = ("measure", "N", "method", "alpha", "dtype", "batch_shape", "dt", "convention", "params")
-
-
-def _scan(*args: Any, **kwargs: Any) -> np.ndarray:
-    """``hippo_rs.scan`` (looked up at call time: the package imports this module first)."""
-    import hippo_rs
-
-    return hippo_rs.scan(*args, **kwargs)
+_CONFIG = ("measure", "N", "method", "gbt_alpha", "dtype", "batch_shape", "dt", "convention", "params")
 
 
 class Memory:
     """Online HiPPO memory of order ``N`` over a batch of independent streams.
 
-    ``Memory(measure="legs", N=256, method="bilinear", dtype=np.float32, batch_shape=(), dt=None,
-    convention="original", gbt_alpha=None, **params)``: ``params`` are the measure's parameters
-    (``theta``, ``beta``, glagt's ``alpha``); the GBT weight of ``method="gbt"`` is ``gbt_alpha``.
+    ``Memory(N=256, *, measure="legs", method="bilinear", gbt_alpha=None, dtype=np.float32,
+    batch_shape=(), dt=None, convention="original", **params)``: ``params`` are the measure's
+    parameters (``theta``, ``beta``, glagt's ``alpha``); the GBT weight of ``method="gbt"`` is
+    ``gbt_alpha``.
 
     * ``update(chunk, timestamps=None)``: absorb ``chunk`` of shape ``(L, *batch_shape)`` (or one
       sample of shape ``batch_shape``); returns ``self``.
@@ -56,22 +53,23 @@ class Memory:
 
     def __init__(
         self,
-        measure: str = "legs",
         N: int = 256,
+        *,
+        measure: str = "legs",
         method: str = "bilinear",
+        gbt_alpha: Optional[float] = None,
         dtype: Any = np.float32,
         batch_shape: Tuple[int, ...] = (),
         dt: Optional[float] = None,
         convention: str = "original",
-        gbt_alpha: Optional[float] = None,
         **params: float,
     ) -> None:
-        if not isinstance(measure, str):
-            raise TypeError(f"measure: expected a str, got {type(measure).__name__}")
-        if not isinstance(method, str):
-            raise TypeError(f"method: expected a str, got {type(method).__name__}")
-        if convention not in ("original", "paper"):
-            raise ValueError(f"convention: expected 'original' or 'paper', got {convention!r}")
+        # Measure, parameters, method, gbt_alpha, convention and dt are checked here, before any data.
+        self.params: Dict[str, float] = _rules.measure_params(measure, params)
+        self.gbt_alpha = None if gbt_alpha is None else _v.real(gbt_alpha, "gbt_alpha")
+        _rules.gbt_weight(method, self.gbt_alpha)
+        _rules.convention(convention)
+        dt = _rules.dt(dt)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
@@ -81,37 +79,20 @@ class Memory:
             raise TypeError(f"batch_shape: expected a tuple of integers, got {batch_shape!r}") from None
         if any(b < 0 for b in batch):
             raise ValueError(f"batch_shape: expected non-negative sizes, got {batch}")
-        if dt is not None:
-            dt = _v.real(dt, "dt")
-            if not (np.isfinite(dt) and dt > 0):
-                raise ValueError(f"dt: expected a finite step > 0, got {dt}")
         self.measure = measure
         self.N = _v.order(N)
         self.method = method
-        self.alpha = None if gbt_alpha is None else _v.real(gbt_alpha, "gbt_alpha")
         self.dtype = dtype
         self.batch_shape = batch
         self.dt = dt
         self.convention = convention
-        self.params: Dict[str, float] = dict(_v.params(params))
-        # Measure, parameters, method and gbt_alpha are checked here, before any data is absorbed.
-        import hippo_rs
-
-        hippo_rs.transition(measure, 1, **self.params)
-        hippo_rs.legs_step_matrices(1, 1, method, self.alpha)
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
-    def _empty_state(self) -> np.ndarray:
-        return np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
-
     def reset(self) -> "Memory":
         """Forget everything: zero state, no samples absorbed."""
-        self._state = self._empty_state()
-        self._count = 0
-        self._timestamped: Optional[bool] = None
-        self._first: Optional[float] = None
-        self._last: Optional[float] = None
+        self._state = np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
+        self._clock = Clock(self.dt)
         return self
 
     @property
@@ -122,28 +103,17 @@ class Memory:
     @property
     def t(self) -> Any:
         """Samples absorbed (int), or the last timestamp (float) for a timestamped stream."""
-        if self._timestamped:
-            return self._last
-        return self._count
+        return self._clock.last if self._clock.timestamped else self._clock.count
 
     @property
     def count(self) -> int:
         """The number of samples absorbed."""
-        return self._count
-
-    @property
-    def _step(self) -> float:
-        return 1.0 if self.dt is None else self.dt
+        return self._clock.count
 
     @property
     def time(self) -> float:
         """The time of the state: ``(t - 1) * dt`` without timestamps, the last timestamp with them."""
-        if self._count == 0:
-            raise ValueError("time: the memory is empty (no samples absorbed yet)")
-        if self._timestamped:
-            assert self._last is not None
-            return self._last
-        return (self._count - 1) * self._step
+        return self._clock.time
 
     @property
     def window(self) -> Tuple[float, float]:
@@ -152,7 +122,7 @@ class Memory:
         if self.measure == "legs":
             return (0.0, hi)
         if self.measure in WINDOWED:
-            return (hi - self.params.get("theta", 1.0), hi)
+            return (hi - self.params["theta"], hi)
         return (-np.inf, hi)
 
     # -- streaming -----------------------------------------------------------------------------
@@ -170,49 +140,29 @@ class Memory:
         if x.shape[1:] != self.batch_shape:
             raise ValueError(f"chunk: expected shape (L, *{self.batch_shape}) or {self.batch_shape}, got {x.shape}")
         L = x.shape[0]
-        stamped = timestamps is not None
-        if self._timestamped is not None and stamped != self._timestamped:
-            kind = "with" if self._timestamped else "without"
-            raise ValueError(f"timestamps: this memory was started {kind} timestamps; keep feeding it that way")
-        if stamped:
-            ts = np.asarray(timestamps)
-            if ts.dtype.kind not in "biuf":
-                raise TypeError(f"timestamps: expected real numbers, got dtype {ts.dtype}")
-            ts = ts.astype(np.float64).reshape(-1) if ts.ndim <= 1 else ts
-            if ts.shape != (L,):
-                raise ValueError(f"timestamps: expected shape ({L},) to match the chunk, got {np.shape(timestamps)}")
-            if not np.all(np.isfinite(ts)):
-                raise ValueError("timestamps: expected finite values")
-            if np.any(np.diff(ts) <= 0) or (self._last is not None and L and ts[0] <= self._last):
-                raise ValueError("timestamps: expected strictly increasing times after the last absorbed one")
+        clock = self._clock
+        ts = clock.timestamps(L, timestamps)
         if L == 0:
             return self
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        # Measure parameters go in params= (glagt's `alpha` would collide with the GBT weight keyword).
         kwargs: Dict[str, Any] = dict(
-            method=self.method, convention=self.convention, return_all=False, params=dict(self.params)
+            measure=self.measure, method=self.method, gbt_alpha=self.gbt_alpha, convention=self.convention,
+            return_all=False, **self.params,
         )
-        if self.alpha is not None:
-            kwargs["alpha"] = self.alpha
-        if self._count:
+        if clock.count:
             kwargs["c0"] = self._state
-        if self.measure == "legs":
-            kwargs["t0"] = self._count
-        if stamped:
+        if ts is not None:
             kwargs["timestamps"] = ts
-            kwargs["t_prev"] = self._last
+            kwargs["t_prev"] = clock.last
             if self.measure != "legs":
                 kwargs["dt"] = 1.0  # the step is the time difference itself
-                if self._last is None:  # the first sample takes one step of dt, as without timestamps
-                    kwargs["t_prev"] = float(ts[0]) - self._step
-        elif self.measure != "legs":
-            kwargs["dt"] = self._step
-        self._state = np.asarray(_scan(self.measure, x, self.N, **kwargs), dtype=self.dtype)
-        if stamped:
-            self._first = float(ts[0]) if self._first is None else self._first
-            self._last = float(ts[-1])
-        self._timestamped = stamped
-        self._count += L
+                if clock.last is None:  # the first sample takes one step of dt, as without timestamps
+                    kwargs["t_prev"] = float(ts[0]) - clock.step
+        elif self.measure == "legs":
+            kwargs["t"] = clock.count
+        else:
+            kwargs["dt"] = clock.step
+        self._state = np.asarray(scan(np.ascontiguousarray(x, dtype=self.dtype), self.N, **kwargs), dtype=self.dtype)
+        clock.advance(L, ts)
         return self
 
     # -- reconstruction ------------------------------------------------------------------------
@@ -222,13 +172,7 @@ class Memory:
         Without timestamps these are the sample times ``k * dt``; with timestamps, ``count`` points
         evenly spaced from the first timestamp (or the window's start) to the last.
         """
-        lo, hi = self.window
-        if self._timestamped:
-            assert self._first is not None
-            return np.linspace(max(lo, self._first), hi, self._count)
-        step = self._step
-        first = 0 if not np.isfinite(lo) else max(0, int(np.ceil(lo / step - 1e-9)))
-        return np.arange(first, self._count, dtype=np.float64) * step
+        return self._clock.grid(*self.window)
 
     def reconstruct(self, times: Any = None) -> np.ndarray:
         """The remembered signal at ``times`` (default ``grid()``): ``(*batch_shape, len(times))``."""
@@ -242,7 +186,7 @@ class Memory:
             "measure": self.measure,
             "N": self.N,
             "method": self.method,
-            "alpha": self.alpha,
+            "gbt_alpha": self.gbt_alpha,
             "dtype": self.dtype.name,
             "batch_shape": self.batch_shape,
             "dt": self.dt,
@@ -252,15 +196,7 @@ class Memory:
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to continue the stream: the configuration, the state and the clock."""
-        d = self._config()
-        d.update(
-            state=self._state.copy(),
-            count=self._count,
-            timestamped=self._timestamped,
-            first=self._first,
-            last=self._last,
-        )
-        return d
+        return {**self._config(), "state": self._state.copy(), **self._clock.state()}
 
     def load_state_dict(self, d: Dict[str, Any]) -> "Memory":
         """Restore a ``state_dict()`` taken from a memory with the same configuration."""
@@ -276,24 +212,21 @@ class Memory:
         if state.shape != self._state.shape:
             raise ValueError(f"state_dict: 'state' has shape {state.shape}, expected {self._state.shape}")
         self._state = np.array(state, dtype=self.dtype)
-        self._count = int(d["count"])
-        self._timestamped = d["timestamped"]
-        self._first = d["first"]
-        self._last = d["last"]
+        self._clock = Clock(self.dt, int(d["count"]), d["timestamped"], d["first"], d["last"])
         return self
 
     @classmethod
     def from_state_dict(cls, d: Dict[str, Any]) -> "Memory":
         """A new memory with the configuration and state of ``d``."""
         mem = cls(
-            d["measure"],
             d["N"],
-            d["method"],
-            d["dtype"],
-            tuple(d["batch_shape"]),
-            d["dt"],
-            d["convention"],
-            d["alpha"],
+            measure=d["measure"],
+            method=d["method"],
+            gbt_alpha=d["gbt_alpha"],
+            dtype=d["dtype"],
+            batch_shape=tuple(d["batch_shape"]),
+            dt=d["dt"],
+            convention=d["convention"],
             **d["params"],
         )
         return mem.load_state_dict(d)
@@ -307,6 +240,6 @@ class Memory:
     def __repr__(self) -> str:
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return (
-            f"Memory(measure={self.measure!r}, N={self.N}, method={self.method!r}, dtype={self.dtype.name}, "
+            f"Memory({self.N}, measure={self.measure!r}, method={self.method!r}, dtype={self.dtype.name}, "
             f"batch_shape={self.batch_shape}, dt={self.dt}{params}; t={self.t})"
         )

@@ -1,5 +1,5 @@
 // Host emulation of the few CUDA features the hippo_rs kernels use, so that the kernels of
-// python/hippo_rs/torch/csrc/hippo_scan.cu run unchanged on a machine without a GPU (one
+// cuda/hippo_scan.cu run unchanged on a machine without a GPU (one
 // std::thread per CUDA thread, one block at a time). Test-only: tests/test_cuda_emulated.py.
 //   __shfl_*_sync: lanes exchange values through a per-warp slot array between two warp barriers;
 //   __syncthreads: a block barrier; __shared__: a static (one block runs at a time).

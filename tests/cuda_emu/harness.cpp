@@ -1,7 +1,7 @@
 // C entry points running the hippo_rs CUDA kernels under the host emulation (emu.h), for
 // tests/test_cuda_emulated.py (ctypes). Mirrors the launch() of hippo_scan.cu.
 #define HIPPO_CUDA_EMULATION
-#include "../../python/hippo_rs/torch/csrc/hippo_scan.cu"
+#include "../../cuda/hippo_scan.cu"
 
 namespace {
 using namespace hippo_cuda;

@@ -2,7 +2,7 @@
 
 Importing this subpackage imports torch and registers the ops ``torch.ops.hippo_rs.gbt_scan``,
 ``gbt_scan_backward``, ``gbt_step`` and ``gbt_step_backward`` (schemas in ``docs/torch.md``) with their
-CPU kernels (the Rust core) and CUDA kernels (``csrc/``, compiled on first CUDA use); the top-level
+CPU kernels (the Rust core) and CUDA kernels (top-level ``cuda/``, compiled on first CUDA use); the top-level
 ``hippo_rs`` package never imports torch.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from . import _cuda  # noqa: F401  (registers the CUDA kernels of the ops, built on first CUDA use)
 from . import _ops  # noqa: F401  (registers torch.ops.hippo_rs.* and their CPU kernels)
-from ._functional import coefficients, scan, step
+from ._cuda import load as load_cuda
+from ._functional import gbt_coefficients, legs_update, scan, update
 from ._ops import PARAM_NAMES
-from .cells import CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
+from .cells import CELL_DEFAULTS, CELLS, GRUCell, HiPPOCell, HiPPOState, LSTMCell, RNNCell, make_cell
 from .rnn import HiPPOMemory, HiPPORNN
 
 __all__ = [
+    "CELL_DEFAULTS",
     "CELLS",
     "PARAM_NAMES",
     "GRUCell",
@@ -25,8 +27,10 @@ __all__ = [
     "HiPPOState",
     "LSTMCell",
     "RNNCell",
-    "coefficients",
+    "gbt_coefficients",
+    "legs_update",
+    "load_cuda",
     "make_cell",
     "scan",
-    "step",
+    "update",
 ]

@@ -1,8 +1,11 @@
-"""Per-step GBT coefficients ``(a_i, a_e, a_b)`` built with torch operations.
+"""Per-step GBT coefficient rows ``(a_i, a_e, a_b)`` built with torch operations, on the device.
 
-The same rules as :func:`hippo_rs.gbt_coefficients` (``docs/conventions.md``), written with tensor
-operations so that they run on the device of the signal and trace under ``torch.compile``
-(timestamps and step indices may be tensors). ``(I - a_i A) c_k = (I + a_e A) c_{k-1} + a_b B f_k``:
+The device-side copy of the core's rows (``rust/core/src/rows.rs``, served to numpy by
+``hippo_rs._core.gbt_rows``), written with tensor operations so that they run on the device of the
+signal and trace under ``torch.compile`` (timestamps and step indices may be tensors). The GBT weight
+comes from the core's method table; ``tests/test_rules.py`` ties every row built here to the core's
+over Hypothesis-drawn step indices, steps, timestamps, weights and conventions.
+``(I - a_i A) c_k = (I + a_e A) c_{k-1} + a_b B f_k``:
 
 * time-invariant measure, step ``dt``, weight ``alpha``: ``(alpha dt, (1 - alpha) dt, dt)``;
   timestamped: ``dt -> dt (t1 - t0)``;
@@ -11,8 +14,7 @@ operations so that they run on the device of the signal and trace under ``torch.
 * timestamped LegS from ``t0`` to ``t1``: original ``delta = (t1 - t0)/t1`` on all three;
   paper ``((t1-t0)/t1 alpha, (t1-t0)/t0 (1-alpha), (t1-t0)/t1 alpha + (t1-t0)/t0 (1-alpha))``;
 * the LegS first sample (``t = 0``; timestamped: nothing absorbed yet (``t_prev`` None or NaN), or
-  ``t1 = 0`` original, ``t0 = 0`` paper) is the reset row ``(+inf, 0, 0)``: the kernels set
-  ``c_k = f_k e_0``.
+  ``t0 = 0`` paper) is the reset row ``(+inf, 0, 0)``: the kernels set ``c_k = f_k e_0``.
 """
 
 from __future__ import annotations
@@ -22,38 +24,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from .._validate import real
+__all__ = ["legs_coefficients", "lti_coefficients", "timestamped_coefficients"]
 
-__all__ = ["check_convention", "gbt_alpha", "legs_coefficients", "lti_coefficients", "timestamped_coefficients"]
-
-_ALPHAS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 _F64 = torch.float64
-
-
-def gbt_alpha(method: str, alpha: Optional[float]) -> float:
-    """The GBT weight of ``method``: forward_euler 0, bilinear 1/2, backward_euler 1, gbt ``alpha``."""
-    if method == "gbt":
-        if alpha is None:
-            raise ValueError("alpha: required by method='gbt' (a weight in [0, 1])")
-        a = real(alpha, "alpha")
-        if not 0.0 <= a <= 1.0:
-            raise ValueError(f"alpha: expected a weight in [0, 1], got {a}")
-        return a
-    if method == "zoh":
-        raise ValueError(
-            "method: 'zoh' has no O(N) step; use a GBT method (forward_euler, backward_euler, bilinear, "
-            "gbt) or the dense matrices of hippo_rs.discretize / hippo_rs.legs_step_matrices"
-        )
-    if method not in _ALPHAS:
-        raise ValueError(f"method: expected one of forward_euler, backward_euler, bilinear, gbt, got {method!r}")
-    if alpha is not None:
-        raise ValueError(f"alpha: only allowed with method='gbt', got method={method!r}")
-    return _ALPHAS[method]
-
-
-def check_convention(convention: str) -> None:
-    if convention not in ("original", "paper"):
-        raise ValueError(f"convention: expected 'original' or 'paper', got {convention!r}")
 
 
 def _rows(a_i: Tensor, a_e: Tensor, a_b: Tensor, reset: Optional[Tensor]) -> Tensor:
@@ -74,7 +47,6 @@ def legs_coefficients(
     L: int, t0: Union[int, Tensor], alpha: float, convention: str, device=None
 ) -> Tensor:
     """LegS over L samples starting at step index ``t0`` (int: (L, 3); tensor (R,): (L, R, 3))."""
-    check_convention(convention)
     if isinstance(t0, Tensor):
         t0 = t0.to(device=device, dtype=_F64)
         t = t0 if L == 1 else t0[None, :] + torch.arange(L, dtype=_F64, device=device)[:, None]
@@ -92,16 +64,6 @@ def legs_coefficients(
     return torch.where((t == 0)[..., None], reset, rows)
 
 
-def _check_timestamps(t1: Tensor, t0: Tensor, legs: bool) -> None:
-    """Data-dependent checks (eager mode only: they would force a sync / graph break when tracing)."""
-    if not torch.all(torch.isfinite(t1)):
-        raise ValueError("timestamps: expected finite values, got NaN or inf")
-    if legs and torch.any(t1 < 0):
-        raise ValueError("timestamps: LegS times must be >= 0 (time 0 is the start of the memory)")
-    if torch.any(t1 <= t0):  # NaN (nothing absorbed yet) compares False
-        raise ValueError("timestamps: expected strictly increasing times, each after t_prev (default 0)")
-
-
 def timestamped_coefficients(
     measure: str,
     timestamps: Tensor,
@@ -116,7 +78,6 @@ def timestamped_coefficients(
     nothing absorbed yet: LegS then resets on the first sample, time-invariant measures start from
     time 0. LegS ignores ``dt``; time-invariant measures step ``dt (t1 - t0)`` (dt default 1).
     """
-    check_convention(convention)
     legs = measure == "legs"
     t1 = timestamps.to(_F64)
     if t_prev is None:
@@ -124,11 +85,11 @@ def timestamped_coefficients(
     else:
         first = torch.as_tensor(t_prev, dtype=_F64, device=t1.device).expand_as(t1[0])[None]
     t0 = torch.cat((first, t1[:-1]), dim=0)
-    if not torch.compiler.is_compiling():
-        _check_timestamps(t1, t0, legs)
+    if not legs:
+        t0 = torch.where(torch.isnan(t0), torch.zeros_like(t0), t0)  # nothing absorbed: time 0
     d = t1 - t0
     if not legs:
-        step = d * (1.0 if dt is None else real(dt, "dt"))
+        step = d * (1.0 if dt is None else dt)
         return _rows(alpha * step, (1.0 - alpha) * step, step, None)
     fresh = torch.isnan(t0)
     if convention == "original":

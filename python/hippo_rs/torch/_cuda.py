@@ -7,8 +7,9 @@ compiles the kernels with :func:`torch.utils.cpp_extension.load` (one warning wh
 result is cached by torch under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``)
 and later calls reuse it. ``python -m hippo_rs.torch.build_cuda`` builds ahead of time.
 
-Sources: ``csrc/hippo_scan.cu`` (kernels, the formulas and their derivation in its header) and
-``csrc/hippo_ops.cpp`` (binding) in this package directory are the only copy; they ship in the wheel.
+Sources: ``cuda/hippo_scan.cu`` (kernels, the formulas and their derivation in its header) and
+``cuda/hippo_ops.cpp`` (binding) at the top of the repository are the only copy; they ship inside the
+package as ``hippo_rs/cuda/`` and are found with :mod:`importlib.resources`.
 
 There is no CPU fallback: when the extension cannot be built (torch without CUDA, no ``nvcc``, a
 compiler error), every CUDA call raises :class:`RuntimeError` saying what is missing and how to fix
@@ -17,13 +18,16 @@ it. Without CUDA, nothing here runs and the CPU ops are unaffected.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib.resources
 import os
 import shutil
 import threading
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import List, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -33,10 +37,11 @@ from . import _ops  # defines the ops this module registers kernels for
 __all__ = ["available", "build_error", "load", "sources"]
 
 _NAME = "hippo_rs_cuda"
-_CSRC = Path(__file__).resolve().parent / "csrc"
+_KERNELS = importlib.resources.files("hippo_rs") / "cuda"
 _lock = threading.Lock()
 _module: Optional[ModuleType] = None
 _error: Optional[str] = None
+_toolkit: Optional["PipToolkit"] = None
 
 _FIX = (
     "Fix: install a CUDA toolkit whose major version matches torch.version.cuda and make nvcc findable "
@@ -46,34 +51,54 @@ _FIX = (
 
 
 def sources() -> List[str]:
-    """The extension's source files (shipped inside the package)."""
-    return [str(_CSRC / "hippo_scan.cu"), str(_CSRC / "hippo_ops.cpp")]
+    """The extension's source files (shipped inside the package as ``hippo_rs/cuda``)."""
+    return [str(_KERNELS / "hippo_scan.cu"), str(_KERNELS / "hippo_ops.cpp")]
 
 
-def _pip_cuda_home() -> Optional[str]:
-    """The toolkit of NVIDIA's pip wheels matching torch's CUDA major version, when no other toolkit is
-    configured: ``nvidia/cu<major>`` with ``bin/nvcc`` next to the runtime headers (the layout of the
-    CUDA 13 wheels ``nvidia-cuda-nvcc``, ``nvidia-cuda-crt``, ``nvidia-nvvm`` of the same version)."""
+class PipToolkit(NamedTuple):
+    """A CUDA toolkit from NVIDIA's pip wheels: CUDA_HOME and the extra header and library directories."""
+
+    home: str
+    include_dirs: List[str]
+    library_dirs: List[str]
+
+
+def _pip_toolkit(roots: List[str], major: str) -> Optional[PipToolkit]:
+    """The pip toolkit of CUDA ``major`` under the ``nvidia`` namespace directories ``roots``:
+
+    * CUDA 13 wheels (``nvidia-cuda-nvcc``, ``nvidia-cuda-crt``, ``nvidia-nvvm``): one tree
+      ``nvidia/cu13`` with ``bin/nvcc``, ``include`` and ``lib``;
+    * CUDA 12 wheels (``nvidia-cuda-nvcc-cu12``, ``nvidia-cuda-runtime-cu12``): one tree per wheel,
+      ``nvidia/cuda_nvcc`` (``bin/nvcc``) and ``nvidia/cuda_runtime`` (``include``, ``lib``).
+    """
+    for root in map(Path, roots):
+        home = root / f"cu{major}"
+        if (home / "bin" / "nvcc").is_file():
+            return PipToolkit(str(home), [], [])
+        nvcc, runtime = root / "cuda_nvcc", root / "cuda_runtime"
+        if major == "12" and (nvcc / "bin" / "nvcc").is_file() and (runtime / "include").is_dir():
+            return PipToolkit(str(nvcc), [str(runtime / "include")], [str(runtime / "lib")])
+    return None
+
+
+def _pip_cuda_home() -> Optional[PipToolkit]:
+    """The toolkit of NVIDIA's pip wheels matching torch's CUDA major version (:func:`_pip_toolkit`),
+    used when no other toolkit is configured."""
     if torch.version.cuda is None:
         return None
     try:
         import nvidia  # namespace package of NVIDIA's CUDA wheels
     except ImportError:
         return None
-    major = torch.version.cuda.split(".")[0]
-    for root in getattr(nvidia, "__path__", []):
-        home = Path(root) / f"cu{major}"
-        if (home / "bin" / "nvcc").is_file():
-            return str(home)
-    return None
+    return _pip_toolkit(list(getattr(nvidia, "__path__", [])), torch.version.cuda.split(".")[0])
 
 
-def _cudart_link_flags(cuda_home: str) -> List[str]:
+def _cudart_link_flags(cuda_home: str, library_dirs: List[str]) -> List[str]:
     """Linker flags for a toolkit without the unversioned ``libcudart.so`` (NVIDIA's pip wheels ship
     only ``libcudart.so.<major>``, while cpp_extension links with ``-lcudart``): a private directory
     holding ``libcudart.so`` -> the versioned library. At run time the library torch already loaded
     satisfies the dependency."""
-    libs = [Path(cuda_home) / d for d in ("lib64", "lib")]
+    libs = [Path(cuda_home) / d for d in ("lib64", "lib")] + [Path(d) for d in library_dirs]
     if any((d / "libcudart.so").exists() for d in libs):
         return []
     versioned = sorted(p for d in libs if d.is_dir() for p in d.glob("libcudart.so.*"))
@@ -85,7 +110,7 @@ def _cudart_link_flags(cuda_home: str) -> List[str]:
     link_dir.mkdir(parents=True, exist_ok=True)
     link = link_dir / "libcudart.so"
     if not link.exists():
-        link.symlink_to(versioned[0])
+        link.symlink_to(versioned[0])  # under the build lock: no other process is making it
     return [f"-L{link_dir}"]
 
 
@@ -98,16 +123,17 @@ def _missing() -> Optional[str]:
         )
     from torch.utils import cpp_extension
 
+    global _toolkit
     if cpp_extension.CUDA_HOME is None:
-        home = _pip_cuda_home()
-        if home is None:
+        _toolkit = _pip_cuda_home()
+        if _toolkit is None:
             return (
                 f"nvcc was not found (torch.version.cuda = {torch.version.cuda}; CUDA_HOME is unset, no nvcc on "
-                "PATH, no /usr/local/cuda)"
+                "PATH, no /usr/local/cuda, no NVIDIA CUDA 12 or 13 pip toolkit)"
             )
         # cpp_extension resolved CUDA_HOME at import time; point it at the pip toolkit.
-        os.environ["CUDA_HOME"] = home
-        cpp_extension.CUDA_HOME = home
+        os.environ["CUDA_HOME"] = _toolkit.home
+        cpp_extension.CUDA_HOME = _toolkit.home
     if shutil.which(os.environ.get("CXX", "c++")) is None:
         return "no C++ compiler found (c++ on PATH or CXX) for the extension's host code"
     if not cpp_extension.is_ninja_available():
@@ -123,8 +149,25 @@ def _is_built() -> bool:
     return (build_dir / f"{_NAME}.so").exists()
 
 
+@contextlib.contextmanager
+def build_lock(build_root: Path) -> Iterator[None]:
+    """An exclusive lock across processes (``fcntl.flock`` on ``hippo_rs_cuda.lock`` in torch's
+    extension root) around the first build: several processes starting at once (data-parallel
+    workers) build once, one after the other, instead of failing each other."""
+    build_root.mkdir(parents=True, exist_ok=True)
+    with open(build_root / f"{_NAME}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def load(verbose: bool = False) -> ModuleType:
-    """Builds (first time) and loads the CUDA extension; raises RuntimeError saying what is missing."""
+    """Builds (first time) and loads the CUDA extension; raises RuntimeError saying what is missing.
+
+    Also ``hippo_rs.torch.load_cuda()``: call it before capturing a CUDA graph, so that the capture
+    does not compile."""
     global _module, _error
     with _lock:
         if _module is not None:
@@ -143,15 +186,18 @@ def load(verbose: bool = False) -> ModuleType:
                 RuntimeWarning,
                 stacklevel=3,
             )
+        extra = _toolkit or PipToolkit(cpp_extension.CUDA_HOME, [], [])
         try:
-            _module = cpp_extension.load(
-                name=_NAME,
-                sources=sources(),
-                extra_cflags=["-O3"],
-                extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],
-                extra_ldflags=_cudart_link_flags(cpp_extension.CUDA_HOME),
-                verbose=verbose,
-            )
+            with build_lock(Path(cpp_extension.get_default_build_root())):
+                _module = cpp_extension.load(
+                    name=_NAME,
+                    sources=sources(),
+                    extra_cflags=["-O3"],
+                    extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],
+                    extra_include_paths=extra.include_dirs,
+                    extra_ldflags=_cudart_link_flags(cpp_extension.CUDA_HOME, extra.library_dirs),
+                    verbose=verbose,
+                )
         except Exception as exc:  # the compiler's output is in the exception (or above, verbose=True)
             _error = (
                 f"hippo_rs CUDA kernels failed to build: {type(exc).__name__}: {exc}. "
@@ -178,25 +224,55 @@ def build_error() -> Optional[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# CUDA kernels of the ops (argument checks are in C++, with shapes and dtypes in the messages)
+# CUDA kernels of the ops. The CPU contract is checked here first (the same functions as the CPU
+# kernels: dtypes, shapes, one device; coefficient rows finite or the +inf reset), then the C++
+# launchers check shapes and dtypes again, with them in the messages.
 # --------------------------------------------------------------------------------------------------
 
 
+def check_rows(coef: Tensor) -> None:
+    """Coefficient rows are finite, or the reset row (a_i = +inf): NaN or -inf is a ValueError, as
+    on the CPU. Skipped while a CUDA graph is captured (the check reads the rows back)."""
+    if coef.is_cuda and torch.cuda.is_current_stream_capturing():
+        return
+    a_i = coef[..., 0]
+    ok = (torch.isfinite(a_i) | (a_i == float("inf"))) & torch.isfinite(coef[..., 1:]).all(dim=-1)
+    if not bool(ok.all()):
+        raise ValueError("coef: expected finite (a_i, a_e, a_b) or a reset row with a_i = +inf, got NaN or -inf")
+
+
+def _same_device(first: Tensor, **others: Tensor) -> None:
+    for name, x in others.items():
+        if x.device != first.device:
+            raise ValueError(f"{name}: expected a tensor on {first.device}, got {x.device}")
+
+
 def _gbt_scan(f: Tensor, c0: Tensor, coef: Tensor, measure: str, params: List[float], return_all: bool) -> Tensor:
+    _ops._check_scan(f, c0, coef)
+    check_rows(coef)
     return load().gbt_scan(f, c0, coef, measure, list(params), return_all)
 
 
 def _gbt_scan_backward(
     grad: Tensor, coef: Tensor, measure: str, params: List[float], return_all: bool, N: int
 ) -> Tuple[Tensor, Tensor]:
+    _same_device(grad, coef=coef)
+    _ops._check_scan_grad(grad, coef, return_all, N)
+    check_rows(coef)
     return tuple(load().gbt_scan_backward(grad, coef, measure, list(params), return_all, int(N)))
 
 
 def _gbt_step(c: Tensor, f: Tensor, coef: Tensor, measure: str, params: List[float]) -> Tensor:
+    _same_device(c, f=f, coef=coef)
+    _ops._check_step(c, f, coef)
+    check_rows(coef)
     return load().gbt_step(c, f, coef, measure, list(params))
 
 
 def _gbt_step_backward(grad: Tensor, coef: Tensor, measure: str, params: List[float]) -> Tuple[Tensor, Tensor]:
+    _same_device(grad, coef=coef)
+    _ops._check_step_grad(grad, coef)
+    check_rows(coef)
     return tuple(load().gbt_step_backward(grad, coef, measure, list(params)))
 
 

@@ -15,8 +15,12 @@ Schemas (the contract the CUDA kernels register against, see ``docs/torch.md``):
                                 SymInt N) -> (Tensor, Tensor)
     hippo_rs::gbt_step(Tensor c, Tensor f, Tensor coef, str measure, float[] params) -> Tensor
     hippo_rs::gbt_step_backward(Tensor grad, Tensor coef, str measure, float[] params) -> (Tensor, Tensor)
+    hippo_rs::zoh_scan(Tensor f, Tensor c0, str measure, float[] params, float dt, bool return_all) -> Tensor
+    hippo_rs::zoh_scan_backward(Tensor grad, str measure, float[] params, float dt, bool return_all,
+                                SymInt L) -> (Tensor, Tensor)
 
-``params`` are the measure parameters in a fixed order (:data:`PARAM_NAMES`). Gradients flow to ``f``
+``zoh_scan`` is the zero-order hold of a time-invariant measure at a fixed step ``dt`` (dense step
+matrices computed once; O(N^2) per step; CPU only). ``params`` are the measure parameters in a fixed order (:data:`PARAM_NAMES`). Gradients flow to ``f``
 and ``c0`` (resp. ``c`` and ``f``); ``coef`` gets none (step sizes and timestamps are not learnable).
 The backward ops are the adjoint recurrences (the transposed O(N) operators run in reverse), so the
 backward pass costs the same as the forward one. The backward ops are linear in ``grad`` and are
@@ -36,43 +40,22 @@ import torch
 from torch import Tensor
 
 from .. import _core
+from .. import _rules
 
-__all__ = ["PARAM_NAMES", "params_dict", "params_list"]
+__all__ = ["PARAM_NAMES", "params_dict"]
 
-#: Measure parameters in the fixed order of the ops' ``float[] params`` argument, with defaults.
-PARAM_NAMES: Dict[str, Tuple[Tuple[str, float], ...]] = {
-    "legs": (),
-    "legt": (("theta", 1.0),),
-    "lmu": (("theta", 1.0),),
-    "fout": (("theta", 1.0),),
-    "chebt": (("theta", 1.0),),
-    "lagt": (("beta", 1.0),),
-    "glagt": (("alpha", 0.0), ("beta", 1.0)),
-}
+#: Measure parameters in the fixed order of the ops' ``float[] params`` argument, with defaults: the
+#: core's table (``MEASURE_PARAMS`` in ``rust/core/src/measure.rs``).
+PARAM_NAMES: Dict[str, Tuple[Tuple[str, float], ...]] = {m: tuple(p) for m, p in _core.MEASURE_PARAMS.items()}
 
 _FLOATS = (torch.float32, torch.float64)
 
 
-def _measure_names(measure: str) -> Tuple[Tuple[str, float], ...]:
-    if not isinstance(measure, str) or measure not in PARAM_NAMES:
-        raise ValueError(f"measure: expected one of {tuple(PARAM_NAMES)}, got {measure!r}")
-    return PARAM_NAMES[measure]
-
-
-def params_list(measure: str, params: Dict[str, float]) -> List[float]:
-    """Measure parameters ``{name: value}`` as the ops' ordered ``float[]`` (defaults filled in)."""
-    names = _measure_names(measure)
-    unknown = set(params) - {n for n, _ in names}
-    if unknown:
-        raise ValueError(
-            f"{sorted(unknown)[0]}: not a parameter of measure {measure!r} (takes {[n for n, _ in names]})"
-        )
-    return [float(params.get(n, d)) for n, d in names]
-
-
 def params_dict(measure: str, params: Sequence[float]) -> Dict[str, float]:
-    """Inverse of :func:`params_list`: the ordered ``float[]`` back to ``{name: value}``."""
-    names = _measure_names(measure)
+    """The ops' ordered ``float[] params`` as ``{name: value}`` (the measure's name is checked by the core)."""
+    if measure not in PARAM_NAMES:
+        _rules.measure_params(measure, {})  # raises the core's error naming the measure
+    names = PARAM_NAMES[measure]
     if len(params) != len(names):
         raise ValueError(
             f"params: measure {measure!r} takes {len(names)} parameters {[n for n, _ in names]}, got {len(params)}"
@@ -92,7 +75,8 @@ def _check_coef(coef: Tensor, L: int, R: int, name: str = "coef") -> None:
         raise ValueError(f"{name}: expected shape ({L}, 3) or ({L}, {R}, 3), got {tuple(coef.shape)}")
 
 
-def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
+def _check_signal_and_state(f: Tensor, c0: Tensor, *others: Tuple[Tensor, str]) -> None:
+    """f (L, R) float32/float64, c0 (R, N) of its dtype, every tensor on the device of f."""
     _check_float(f, "f")
     if c0.dtype != f.dtype:
         raise TypeError(f"c0: expected the dtype of f ({f.dtype}), got {c0.dtype}")
@@ -100,9 +84,13 @@ def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
         raise ValueError(f"f: expected shape (L, R), got {tuple(f.shape)}")
     if c0.dim() != 2 or c0.shape[0] != f.shape[1]:
         raise ValueError(f"c0: expected shape ({f.shape[1]}, N), got {tuple(c0.shape)}")
-    for x, name in ((f, "f"), (c0, "c0"), (coef, "coef")):
+    for x, name in ((c0, "c0"), *others):
         if x.device != f.device:
             raise ValueError(f"{name}: expected a tensor on {f.device} (the device of f), got {x.device}")
+
+
+def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
+    _check_signal_and_state(f, c0, (coef, "coef"))
     _check_coef(coef, f.shape[0], f.shape[1])
 
 
@@ -312,3 +300,75 @@ def _step_backward_backward(ctx, u_c, u_f):
 
 
 gbt_step_backward.register_autograd(_step_backward_backward, setup_context=_step_backward_setup_context)
+
+
+# --------------------------------------------------------------------------------------------------
+# zoh_scan / zoh_scan_backward (time-invariant measures at a fixed step dt; dense step matrices)
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_zoh(f: Tensor, c0: Tensor, measure: str) -> None:
+    _check_signal_and_state(f, c0)
+    if measure == "legs":
+        raise ValueError("measure: the ZOH op is for the time-invariant measures (LegS: use a GBT method)")
+
+
+@torch.library.custom_op("hippo_rs::zoh_scan", mutates_args=(), device_types="cpu")
+def zoh_scan(f: Tensor, c0: Tensor, measure: str, params: List[float], dt: float, return_all: bool) -> Tensor:
+    """ZOH recurrence c_k = Ad c_{k-1} + Bd f_k, (Ad, Bd) = (e^{dt A}, A^{-1}(e^{dt A} - I) B) computed
+    once: f (L, R), c0 (R, N) -> (L, R, N) (return_all) or (R, N)."""
+    _check_zoh(f, c0, measure)
+    out = _core.zoh_scan(measure, params_dict(measure, params), _np(f), _np(c0), dt, return_all)
+    return torch.from_numpy(out)
+
+
+@zoh_scan.register_fake
+def _(f, c0, measure, params, dt, return_all):
+    _check_zoh(f, c0, measure)
+    L, R = f.shape
+    N = c0.shape[1]
+    return f.new_empty((L, R, N) if return_all else (R, N))
+
+
+@torch.library.custom_op("hippo_rs::zoh_scan_backward", mutates_args=(), device_types="cpu")
+def zoh_scan_backward(
+    grad: Tensor, measure: str, params: List[float], dt: float, return_all: bool, L: int
+) -> Tuple[Tensor, Tensor]:
+    """Adjoint of :func:`zoh_scan` as a linear map of (f, c0): lambda = grad_L; for k = L..1:
+    grad_f_k = <Bd, lambda>, lambda <- Ad^T lambda (+ grad_{k-1} if return_all); grad_c0 = lambda."""
+    _check_float(grad, "grad")
+    grad_f, grad_c0 = _core.zoh_scan_adjoint(measure, params_dict(measure, params), _np(grad), dt, L, return_all)
+    return torch.from_numpy(grad_f), torch.from_numpy(grad_c0)
+
+
+@zoh_scan_backward.register_fake
+def _(grad, measure, params, dt, return_all, L):
+    R, N = grad.shape[-2], grad.shape[-1]
+    return grad.new_empty((L, R)), grad.new_empty((R, N))
+
+
+def _zoh_setup_context(ctx, inputs, output):
+    f, _, measure, params, dt, return_all = inputs
+    ctx.measure, ctx.params, ctx.dt, ctx.return_all, ctx.L = measure, params, dt, return_all, f.shape[0]
+
+
+def _zoh_backward(ctx, grad):
+    grad_f, grad_c0 = torch.ops.hippo_rs.zoh_scan_backward(grad, ctx.measure, ctx.params, ctx.dt, ctx.return_all, ctx.L)
+    return grad_f, grad_c0, None, None, None, None
+
+
+zoh_scan.register_autograd(_zoh_backward, setup_context=_zoh_setup_context)
+
+
+def _zoh_backward_setup_context(ctx, inputs, output):
+    grad, measure, params, dt, return_all, L = inputs
+    ctx.measure, ctx.params, ctx.dt, ctx.return_all = measure, params, dt, return_all
+
+
+def _zoh_backward_backward(ctx, u_f, u_c0):
+    """zoh_scan_backward is grad -> J^T grad; its adjoint is J = zoh_scan."""
+    grad = torch.ops.hippo_rs.zoh_scan(u_f, u_c0, ctx.measure, ctx.params, ctx.dt, ctx.return_all)
+    return grad, None, None, None, None, None
+
+
+zoh_scan_backward.register_autograd(_zoh_backward_backward, setup_context=_zoh_backward_setup_context)

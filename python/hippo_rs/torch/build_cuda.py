@@ -1,6 +1,6 @@
 """Ahead-of-time build of the hippo_rs CUDA kernels: ``python -m hippo_rs.torch.build_cuda``.
 
-Compiles ``csrc/hippo_scan.cu`` and ``csrc/hippo_ops.cpp`` with torch.utils.cpp_extension into
+Compiles ``cuda/hippo_scan.cu`` and ``cuda/hippo_ops.cpp`` (shipped as ``hippo_rs/cuda``) with torch.utils.cpp_extension into
 torch's extension cache (``TORCH_EXTENSIONS_DIR``), showing the compiler output, so that the first
 CUDA call does not compile. Without a GPU, set ``TORCH_CUDA_ARCH_LIST`` (e.g. ``"9.0"`` for H100)
 to choose the architectures; with one, the visible devices' architectures are used. Exit status 0

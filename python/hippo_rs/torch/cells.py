@@ -1,6 +1,6 @@
 """HiPPO-RNN cells (Gu et al. 2020, Sec. 5 and App. E), LSTM/GRU baselines with the same interface.
 
-The cell of the paper's experiments (``docs``: hippo-reference section 6)::
+The cell of the paper's experiments (Gu et al. 2020, Sec. 5 and App. E)::
 
     f_t = W_f [x_t, h_{t-1}]                      (M scalars: one per memory unit, identity activation)
     c_t = HiPPO update of c_{t-1} (M x N) with f_t (the ``hippo_rs::gbt_step`` op)
@@ -19,30 +19,52 @@ from typing import Callable, Dict, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
+from .. import _rules
 from .._validate import order
-from ._coef import (
-    check_convention,
-    gbt_alpha,
-    legs_coefficients,
-    timestamped_coefficients,
-)
-from ._functional import _merge_params, coefficients
-from ._ops import params_list
+from ._functional import checked_params, gbt_coefficients
 
-__all__ = ["CELLS", "GRUCell", "HiPPOCell", "HiPPOState", "LSTMCell", "RNNCell", "make_cell"]
+__all__ = ["CELL_DEFAULTS", "CELLS", "GRUCell", "HiPPOCell", "HiPPOState", "LSTMCell", "RNNCell", "make_cell"]
 
 _F64 = torch.float64
 
-#: Defaults per measure: every window spans about 100 steps (theta/dt = 100), like the paper's cells.
-_DEFAULTS = {
-    "legs": {},
-    "legt": {"dt": 0.01, "theta": 1.0},
-    "lmu": {"dt": 1.0, "theta": 100.0},
-    "fout": {"dt": 0.01, "theta": 1.0},
-    "chebt": {"dt": 0.01, "theta": 1.0},
-    "lagt": {"dt": 0.01},
-    "glagt": {"dt": 0.01},
+#: Cell defaults per measure: every window spans about 100 steps (theta/dt = 100), like the paper's
+#: cells, and LegT and the LMU use ZOH, the original code's discretisation of its LTI cells.
+CELL_DEFAULTS = {
+    "legs": {"method": "bilinear"},
+    "legt": {"method": "zoh", "dt": 0.01, "theta": 1.0},
+    "lmu": {"method": "zoh", "dt": 1.0, "theta": 100.0},
+    "fout": {"method": "bilinear", "dt": 0.01, "theta": 1.0},
+    "chebt": {"method": "bilinear", "dt": 0.01, "theta": 1.0},
+    "lagt": {"method": "bilinear", "dt": 0.01},
+    "glagt": {"method": "bilinear", "dt": 0.01},
 }
+
+
+def cell_measure(measure: str, method: Optional[str], timestamped: bool, dt: Optional[float], params: dict):
+    """A cell's measure with its defaults filled in (:data:`CELL_DEFAULTS`): ``tlegs`` is timestamped
+    LegS; returns ``(measure, method, timestamped, dt, params)``."""
+    if measure == "tlegs":
+        measure, timestamped = "legs", True
+    _rules.name(measure, "measure", _rules.MEASURES)
+    if measure not in CELL_DEFAULTS:
+        raise ValueError(f"measure: expected one of {('tlegs', *CELL_DEFAULTS)}, got {measure!r}")
+    if timestamped and measure != "legs":
+        raise ValueError(f"timestamped: only LegS has a timestamped cell here, got measure {measure!r}")
+    defaults = dict(CELL_DEFAULTS[measure])
+    default_dt, default_method = defaults.pop("dt", None), defaults.pop("method")
+    dt = default_dt if dt is None or measure == "legs" else _rules.dt(dt)
+    return measure, default_method if method is None else method, timestamped, dt, {**defaults, **params}
+
+
+def check_cell_step(measure: str, method: str, gbt_alpha, dt, convention: str, timestamped: bool) -> bool:
+    """Checks a cell's discretisation; True for ZOH (time-invariant measures at a fixed step only)."""
+    zoh = _rules.gbt_weight(method, gbt_alpha) is None
+    _rules.convention(convention)
+    if zoh and (measure == "legs" or timestamped):
+        raise ValueError("method: 'zoh' cells are time-invariant (legt, lmu, ...); LegS cells take a GBT method")
+    if not zoh:
+        _rules.gbt_step(measure, method, gbt_alpha, dt, convention, timestamped)
+    return zoh
 
 
 class HiPPOState(NamedTuple):
@@ -65,59 +87,44 @@ class HiPPOCell(nn.Module):
     (B,) to :meth:`forward`; same as ``measure="legs", timestamped=True``), or a time-invariant
     ``legt``, ``lmu``, ``lagt``, ``glagt``, ``fout``, ``chebt`` with step ``dt`` and window ``theta``
     (defaults give a window of about 100 steps: ``lmu`` theta=100, dt=1; the others theta=1, dt=0.01).
-    ``method``: a GBT method (``bilinear`` default, ``forward_euler``, ``backward_euler``, ``gbt``
-    with ``alpha``). ``convention``: LegS ``original`` (default, the paper's code) or ``paper``.
-    Measure parameters: keywords (``beta``) or the ``params`` dict (GLagT's ``alpha`` only there,
-    since ``alpha`` is the GBT weight).
+    ``method``: a GBT method (``bilinear``, ``forward_euler``, ``backward_euler``, ``gbt`` with
+    ``gbt_alpha``) or, for the time-invariant measures, ``zoh`` (the default for ``legt`` and ``lmu``,
+    as in the original code; ``bilinear`` for the others). ``convention``: LegS ``original`` (default, the paper's code) or ``paper``.
+    Measure parameters are keywords: ``theta``, ``beta``, ``alpha`` (glagt).
     """
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
+        *,
         memory_order: Optional[int] = None,
         memory_size: int = 1,
         measure: str = "legs",
-        method: str = "bilinear",
-        alpha: Optional[float] = None,
+        method: Optional[str] = None,
+        gbt_alpha: Optional[float] = None,
         gate: bool = True,
         dt: Optional[float] = None,
-        theta: Optional[float] = None,
         convention: str = "original",
         timestamped: bool = False,
-        params: Optional[dict] = None,
-        **measure_params: float,
+        **params: float,
     ) -> None:
         super().__init__()
-        if measure == "tlegs":
-            measure, timestamped = "legs", True
-        if measure not in _DEFAULTS:
-            raise ValueError(f"measure: expected one of {('tlegs', *_DEFAULTS)}, got {measure!r}")
-        defaults = _DEFAULTS[measure]
-        if theta is not None:
-            if "theta" not in defaults:
-                raise ValueError(f"theta: not a parameter of measure {measure!r}")
-            measure_params["theta"] = theta
-        elif "theta" in defaults:
-            measure_params["theta"] = defaults["theta"]
+        measure, method, timestamped, dt, params = cell_measure(measure, method, timestamped, dt, params)
         self.input_size = order(input_size, "input_size")
         self.hidden_size = order(hidden_size, "hidden_size")
         self.memory_order = order(hidden_size if memory_order is None else memory_order, "memory_order")
         self.memory_size = order(memory_size, "memory_size")
-        self.measure, self.method, self.alpha, self.gate = measure, method, alpha, gate
-        self.dt = None if measure == "legs" else (defaults["dt"] if dt is None else float(dt))
-        self.convention, self.timestamped = convention, timestamped
-        if timestamped and measure != "legs":
-            raise ValueError(f"timestamped: only LegS has a timestamped cell here, got measure {measure!r}")
-        # Measure parameters, method, alpha, dt and convention are validated once, here.
-        self.params = _merge_params(measure, measure_params, params)
-        self._plist = params_list(measure, self.params)
-        self._weight = gbt_alpha(method, alpha)
-        check_convention(convention)
+        self.measure, self.method, self.gbt_alpha, self.gate = measure, method, gbt_alpha, gate
+        self.dt, self.convention, self.timestamped = dt, convention, timestamped
+        # Measure parameters, method, gbt_alpha, dt and convention are validated once, here.
+        self.params = checked_params(measure, params)
+        self._plist = list(self.params.values())
+        self._zoh = check_cell_step(measure, method, gbt_alpha, dt, convention, timestamped)
         # Time-invariant measures: one constant row (alpha dt, (1 - alpha) dt, dt) for every step.
         self._lti_row = None
-        if measure != "legs":
-            self._lti_row = coefficients(measure, 1, method=method, alpha=alpha, dt=self.dt)[0]
+        if measure != "legs" and not self._zoh:
+            self._lti_row = gbt_coefficients(1, measure=measure, method=method, gbt_alpha=gbt_alpha, dt=dt)[0]
         M, N, H, I = self.memory_size, self.memory_order, self.hidden_size, self.input_size
         self.W_f = nn.Linear(I + H, M)
         self.W_h = nn.Linear(I + M * N, H)
@@ -143,10 +150,11 @@ class HiPPOCell(nn.Module):
 
     def _coef(self, t: Tensor, timestamp: Optional[Tensor], device) -> Tensor:
         """Coefficient rows of this step: (3,) for time-invariant measures, (B, 3) for LegS."""
+        rule = dict(measure="legs", method=self.method, gbt_alpha=self.gbt_alpha, convention=self.convention)
         if self.timestamped:
-            return timestamped_coefficients("legs", timestamp[None], t, self._weight, None, self.convention)[0]
+            return gbt_coefficients(1, timestamps=timestamp[None], t_prev=t, device=device, **rule)[0]
         if self.measure == "legs":
-            return legs_coefficients(1, t, self._weight, self.convention, device=device)[0]
+            return gbt_coefficients(1, t=t.to(torch.int64), device=device, **rule)[0]
         return self._lti_row.to(device)
 
     def memory_step(self, c: Tensor, f: Tensor, t: Tensor, timestamp: Optional[Tensor] = None):
@@ -159,6 +167,10 @@ class HiPPOCell(nn.Module):
         else:
             t_next = t + 1
         B, M, N = c.shape
+        if self._zoh:
+            c_new = torch.ops.hippo_rs.zoh_scan(f.reshape(1, B * M), c.reshape(B * M, N), self.measure, self._plist,
+                                                self.dt, False)
+            return c_new.reshape(B, M, N), t_next
         coef = self._coef(t, timestamp, c.device)
         if coef.dim() == 2 and M > 1:
             coef = coef.repeat_interleave(M, dim=0)  # rows are (batch, memory unit), batch-major

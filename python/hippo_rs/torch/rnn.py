@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import order
-from ._functional import _merge_params, coefficients, scan
-from .cells import _DEFAULTS, HiPPOCell, make_cell
+from ._functional import checked_params, scan
+from .cells import HiPPOCell, cell_measure, check_cell_step, make_cell
 
 __all__ = ["HiPPOMemory", "HiPPORNN"]
 
@@ -97,47 +97,34 @@ class HiPPORNN(nn.Module):
 class HiPPOMemory(nn.Module):
     """The linear HiPPO memory of a whole sequence (no feedback; no parameters): ``f -> c``.
 
-    ``forward(f, c0=None, t0=0, timestamps=None, t_prev=None, return_all=True)``: f (L, ...) (or
+    ``forward(f, c0=None, t=0, timestamps=None, t_prev=None, return_all=True)``: f (L, ...) (or
     (B, L, ...) with ``batch_first``) -> all states (L, ..., N) or the last one (..., N), computed by
     the ``hippo_rs::gbt_scan`` op in O(L N) per row and differentiable in ``f`` and ``c0``. It is
     the memory of :class:`HiPPOCell` with the same arguments run over the sequence at once (LegS
-    ``t0`` = samples already absorbed). ``measure="tlegs"`` (or ``timestamped=True``) needs
+    ``t`` = samples already absorbed). ``measure="tlegs"`` (or ``timestamped=True``) needs
     ``timestamps``. Measure parameters as in :class:`HiPPOCell`.
     """
 
     def __init__(
         self,
         memory_order: int,
+        *,
         measure: str = "legs",
-        method: str = "bilinear",
-        alpha: Optional[float] = None,
+        method: Optional[str] = None,
+        gbt_alpha: Optional[float] = None,
         dt: Optional[float] = None,
-        theta: Optional[float] = None,
         convention: str = "original",
         timestamped: bool = False,
         batch_first: bool = False,
-        params: Optional[dict] = None,
-        **measure_params: float,
+        **params: float,
     ) -> None:
         super().__init__()
-        if measure == "tlegs":
-            measure, timestamped = "legs", True
-        if measure not in _DEFAULTS:
-            raise ValueError(f"measure: expected one of {('tlegs', *_DEFAULTS)}, got {measure!r}")
-        defaults = _DEFAULTS[measure]
-        if "theta" in defaults:
-            measure_params["theta"] = defaults["theta"] if theta is None else theta
-        elif theta is not None:
-            raise ValueError(f"theta: not a parameter of measure {measure!r}")
+        measure, method, timestamped, dt, params = cell_measure(measure, method, timestamped, dt, params)
         self.memory_order = order(memory_order, "memory_order")
-        self.measure, self.method, self.alpha, self.convention = measure, method, alpha, convention
-        self.dt = None if measure == "legs" else (defaults["dt"] if dt is None else float(dt))
-        self.timestamped, self.batch_first = timestamped, batch_first
-        self.params = _merge_params(measure, measure_params, params)
-        coefficients(
-            measure, 1, method=method, alpha=alpha, dt=self.dt, convention=convention,
-            timestamps=torch.ones(1, dtype=torch.float64) if timestamped else None,
-        )
+        self.measure, self.method, self.gbt_alpha, self.convention = measure, method, gbt_alpha, convention
+        self.dt, self.timestamped, self.batch_first = dt, timestamped, batch_first
+        self.params = checked_params(measure, params)
+        check_cell_step(measure, method, gbt_alpha, dt, convention, timestamped)
 
     def extra_repr(self) -> str:
         return (
@@ -149,7 +136,7 @@ class HiPPOMemory(nn.Module):
         self,
         f: Tensor,
         c0: Optional[Tensor] = None,
-        t0: Union[int, Tensor] = 0,
+        t: Union[int, Tensor] = 0,
         timestamps: Optional[Tensor] = None,
         t_prev: Union[None, float, Tensor] = None,
         return_all: bool = True,
@@ -160,8 +147,8 @@ class HiPPOMemory(nn.Module):
             f = f.transpose(0, 1)
             timestamps = None if timestamps is None else timestamps.transpose(0, 1)
         c = scan(
-            f, self.memory_order, measure=self.measure, method=self.method, alpha=self.alpha, dt=self.dt,
-            timestamps=timestamps, c0=c0, t0=t0, t_prev=t_prev, return_all=return_all,
-            convention=self.convention, params=self.params,
+            f, self.memory_order, measure=self.measure, method=self.method, gbt_alpha=self.gbt_alpha,
+            dt=self.dt, timestamps=timestamps, c0=c0, t=t, t_prev=t_prev, return_all=return_all,
+            convention=self.convention, **self.params,
         )
         return c.transpose(0, 1) if (self.batch_first and return_all) else c

@@ -30,35 +30,45 @@ pub enum Method {
     Zoh,
 }
 
-/// The valid method names.
+/// The canonical method names (the first spelling of each in `METHOD_SPELLINGS`, and "gbt").
 pub const METHOD_NAMES: [&str; 5] = ["forward_euler", "backward_euler", "bilinear", "gbt", "zoh"];
 
+/// Every accepted spelling of a named method; "gbt" (weight from `gbt_alpha`) is the one more name.
+pub const METHOD_SPELLINGS: [(&str, Method); 8] = [
+    ("forward_euler", Method::ForwardEuler),
+    ("euler", Method::ForwardEuler),
+    ("forward", Method::ForwardEuler),
+    ("backward_euler", Method::BackwardEuler),
+    ("backward", Method::BackwardEuler),
+    ("bilinear", Method::Bilinear),
+    ("tustin", Method::Bilinear),
+    ("zoh", Method::Zoh),
+];
+
 impl Method {
-    /// Parses a method name; `alpha` is required by (and only allowed with) "gbt".
-    pub fn new(name: &str, alpha: Option<f64>) -> Result<Self> {
-        let method = match name {
-            "forward_euler" | "euler" | "forward" => Method::ForwardEuler,
-            "backward_euler" | "backward" => Method::BackwardEuler,
-            "bilinear" | "tustin" => Method::Bilinear,
-            "zoh" => Method::Zoh,
-            "gbt" => {
-                let a = alpha.ok_or_else(|| HippoError::invalid("alpha", "method 'gbt' needs alpha in [0, 1]"))?;
-                if !(0.0..=1.0).contains(&a) {
-                    return Err(HippoError::invalid("alpha", format!("expected 0 <= alpha <= 1, got {a}")));
-                }
-                return Ok(Method::Gbt(a));
+    /// Parses a method name; `gbt_alpha`, the GBT weight, is required by (and only allowed with) "gbt".
+    pub fn new(name: &str, gbt_alpha: Option<f64>) -> Result<Self> {
+        if name == "gbt" {
+            let a =
+                gbt_alpha.ok_or_else(|| HippoError::invalid("gbt_alpha", "method 'gbt' needs gbt_alpha in [0, 1]"))?;
+            if !(0.0..=1.0).contains(&a) {
+                return Err(HippoError::invalid("gbt_alpha", format!("expected 0 <= gbt_alpha <= 1, got {a}")));
             }
-            _ => {
-                return Err(HippoError::invalid(
-                    "method",
-                    format!("unknown method '{name}' (valid: {})", METHOD_NAMES.join(", ")),
-                ))
-            }
-        };
-        if let Some(a) = alpha {
+            return Ok(Method::Gbt(a));
+        }
+        let method = METHOD_SPELLINGS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).ok_or_else(|| {
+            HippoError::invalid(
+                "method",
+                format!(
+                    "unknown method '{name}' (valid: {}; aliases euler, forward, backward, tustin)",
+                    METHOD_NAMES.join(", ")
+                ),
+            )
+        })?;
+        if let Some(a) = gbt_alpha {
             return Err(HippoError::invalid(
-                "alpha",
-                format!("alpha is only used with method='gbt' (got alpha={a} with method='{name}')"),
+                "gbt_alpha",
+                format!("gbt_alpha is only used with method='gbt' (got gbt_alpha={a} with method='{name}')"),
             ));
         }
         Ok(method)
@@ -153,6 +163,9 @@ impl GbtStep {
         }
     }
 }
+
+/// The LegS convention names.
+pub const CONVENTION_NAMES: [&str; 2] = ["original", "paper"];
 
 /// Validates a step size: finite and > 0.
 pub fn check_dt(dt: f64) -> Result<()> {

@@ -7,13 +7,10 @@
 //! A; every formula below is the paper's with A negated. For LegS the system is scale-invariant,
 //! dc/dt = (1/t)(A c + B f); every other measure is time-invariant.
 //!
-//! To add a measure: add a variant, its parameters in `Measure::new`, its name in `MEASURE_NAMES`,
-//! and its entries in `transition_into`. Structured O(N) operators live in `crate::structured`.
+//! To add a measure: add a variant, its name, parameters and defaults in
+//! `MEASURE_PARAMS` (range checks in `Measure::from_values`), and its entries in `transition_into`. Structured O(N) operators live in `crate::structured`.
 
 use crate::error::{square_len, try_zeros, HippoError, Result};
-
-/// The valid measure names, in the order they are documented.
-pub const MEASURE_NAMES: [&str; 7] = ["legs", "legt", "lmu", "lagt", "glagt", "fout", "chebt"];
 
 /// A HiPPO measure with its parameters (already validated).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,16 +32,50 @@ pub enum Measure {
     ChebT { theta: f64 },
 }
 
-fn param(params: &[(&str, f64)], measure: &str, allowed: &[(&str, f64)]) -> Result<Vec<f64>> {
-    for (name, _) in params {
-        if !allowed.iter().any(|(a, _)| a == name) {
+/// Every measure by name (in the order they are documented) with its parameters and their defaults, in the fixed order the torch ops pass them
+/// (`float[] params`). The one table of names and defaults: `Measure::new` reads it, the binding
+/// exports it (`hippo_rs._core.MEASURE_PARAMS`).
+pub const MEASURE_PARAMS: [(&str, &[(&str, f64)]); 7] = [
+    ("legs", &[]),
+    ("legt", &[("theta", 1.0)]),
+    ("lmu", &[("theta", 1.0)]),
+    ("lagt", &[("beta", 1.0)]),
+    ("glagt", &[("alpha", 0.0), ("beta", 1.0)]),
+    ("fout", &[("theta", 1.0)]),
+    ("chebt", &[("theta", 1.0)]),
+];
+
+/// The valid measure names, in the order they are documented.
+pub fn measure_names() -> impl Iterator<Item = &'static str> {
+    MEASURE_PARAMS.iter().map(|(name, _)| *name)
+}
+
+fn unknown_measure(name: &str) -> HippoError {
+    let valid: Vec<&str> = measure_names().collect();
+    HippoError::invalid("measure", format!("unknown measure '{name}' (valid: {})", valid.join(", ")))
+}
+
+/// The parameters `(name, default)` of measure `name`, in their fixed order.
+pub fn parameters_of(name: &str) -> Result<&'static [(&'static str, f64)]> {
+    MEASURE_PARAMS.iter().find(|(m, _)| *m == name).map(|(_, p)| *p).ok_or_else(|| unknown_measure(name))
+}
+
+/// The values of measure `name`'s parameters in their fixed order, defaults filled in; an unknown
+/// parameter name is an error naming it (ranges are checked by `Measure::from_values`).
+pub fn parameter_values(name: &str, params: &[(&str, f64)]) -> Result<Vec<f64>> {
+    let allowed = parameters_of(name)?;
+    for (given, _) in params {
+        if !allowed.iter().any(|(a, _)| a == given) {
             let valid: Vec<&str> = allowed.iter().map(|(a, _)| *a).collect();
-            let expected = if valid.is_empty() {
-                format!("measure '{measure}' takes no parameters")
+            let mut expected = if valid.is_empty() {
+                format!("measure '{name}' takes no parameters")
             } else {
-                format!("not a parameter of measure '{measure}' (valid: {})", valid.join(", "))
+                format!("not a parameter of measure '{name}' (valid: {})", valid.join(", "))
             };
-            return Err(HippoError::invalid(*name, expected));
+            if *given == "alpha" {
+                expected.push_str("; the GBT weight is gbt_alpha");
+            }
+            return Err(HippoError::invalid(*given, expected));
         }
     }
     Ok(allowed
@@ -61,40 +92,56 @@ fn check(name: &str, value: f64, ok: bool, expected: &str) -> Result<()> {
     }
 }
 
-fn theta_of(params: &[(&str, f64)], measure: &str) -> Result<f64> {
-    let theta = param(params, measure, &[("theta", 1.0)])?[0];
-    check("theta", theta, theta > 0.0, "a finite window length theta > 0")?;
-    Ok(theta)
+fn theta(v: &[f64]) -> Result<f64> {
+    check("theta", v[0], v[0] > 0.0, "a finite window length theta > 0")?;
+    Ok(v[0])
 }
 
 impl Measure {
     /// Builds a measure from its name and `(parameter, value)` pairs, validating both.
     pub fn new(name: &str, params: &[(&str, f64)]) -> Result<Self> {
+        Measure::from_values(name, &parameter_values(name, params)?)
+    }
+
+    /// Builds a measure from its name and its parameter values in the order of `MEASURE_PARAMS`,
+    /// validating the ranges.
+    pub fn from_values(name: &str, v: &[f64]) -> Result<Self> {
+        let want = parameters_of(name)?.len();
+        if v.len() != want {
+            return Err(HippoError::invalid(
+                "params",
+                format!("measure '{name}' takes {want} parameters, got {}", v.len()),
+            ));
+        }
         match name {
-            "legs" => {
-                param(params, name, &[])?;
-                Ok(Measure::LegS)
-            }
-            "legt" => Ok(Measure::LegT { theta: theta_of(params, name)? }),
-            "lmu" => Ok(Measure::Lmu { theta: theta_of(params, name)? }),
-            "fout" => Ok(Measure::FouT { theta: theta_of(params, name)? }),
-            "chebt" => Ok(Measure::ChebT { theta: theta_of(params, name)? }),
+            "legs" => Ok(Measure::LegS),
+            "legt" => Ok(Measure::LegT { theta: theta(v)? }),
+            "lmu" => Ok(Measure::Lmu { theta: theta(v)? }),
+            "fout" => Ok(Measure::FouT { theta: theta(v)? }),
+            "chebt" => Ok(Measure::ChebT { theta: theta(v)? }),
             "lagt" => {
-                let beta = param(params, name, &[("beta", 1.0)])?[0];
-                check("beta", beta, beta >= 0.0, "a finite tilt beta >= 0")?;
-                Ok(Measure::LagT { beta })
+                check("beta", v[0], v[0] >= 0.0, "a finite tilt beta >= 0")?;
+                Ok(Measure::LagT { beta: v[0] })
             }
             "glagt" => {
-                let v = param(params, name, &[("alpha", 0.0), ("beta", 1.0)])?;
                 // B carries Gamma(1 - alpha)^(-1/2): real and finite only for -1 < alpha < 1.
                 check("alpha", v[0], v[0] > -1.0 && v[0] < 1.0, "-1 < alpha < 1")?;
                 check("beta", v[1], v[1] > 0.0, "a finite tilt beta > 0")?;
                 Ok(Measure::GLagT { alpha: v[0], beta: v[1] })
             }
-            _ => Err(HippoError::invalid(
-                "measure",
-                format!("unknown measure '{name}' (valid: {})", MEASURE_NAMES.join(", ")),
-            )),
+            _ => Err(unknown_measure(name)),
+        }
+    }
+
+    /// The parameter values in the order of `MEASURE_PARAMS`.
+    pub fn values(&self) -> Vec<f64> {
+        match *self {
+            Measure::LegS => vec![],
+            Measure::LegT { theta } | Measure::Lmu { theta } | Measure::FouT { theta } | Measure::ChebT { theta } => {
+                vec![theta]
+            }
+            Measure::LagT { beta } => vec![beta],
+            Measure::GLagT { alpha, beta } => vec![alpha, beta],
         }
     }
 
@@ -246,7 +293,7 @@ impl Measure {
                     a[2 * j * n + 2 * j - 1] += w;
                 }
             }
-            // Paper App. D.5 (as transcribed in the project's reference notes): paper sign
+            // Paper App. D.5: paper sign
             // dc/dt = -(1/theta) A c + (1/theta) B f, A_nk = 4n (1 <= k < n, n-k odd),
             // 4n/sqrt2 (k = 0, n odd); B = (2^{3/2}/pi) [1, sqrt2, sqrt2, ...].
             Measure::ChebT { theta } => {

@@ -1,4 +1,4 @@
-//! Whole-sequence scans of the generic GBT recurrence and their exact adjoint (issue 3).
+//! Whole-sequence scans of the generic GBT recurrence and their exact adjoint.
 //!
 //! For per-step scalars (a_i, a_e, a_b) (`GbtStep { implicit, explicit, input }`, one per step or
 //! one per step and row), every row r of a batch runs

@@ -25,16 +25,16 @@ fn transition<'py>(py: Python<'py>, measure: &str, n: usize, params: Vec<(String
     to_numpy(py, n, a, b)
 }
 
-/// discretize(A, B, dt, method, alpha) -> (Ad, Bd) for a time-invariant system.
+/// discretize(A, B, dt, method, gbt_alpha) -> (Ad, Bd) for a time-invariant system.
 #[pyfunction]
-#[pyo3(signature = (a, b, dt, method, alpha=None))]
+#[pyo3(signature = (a, b, dt, method, gbt_alpha=None))]
 fn discretize<'py>(
     py: Python<'py>,
     a: PyReadonlyArray2<'py, f64>,
     b: PyReadonlyArray1<'py, f64>,
     dt: f64,
     method: &str,
-    alpha: Option<f64>,
+    gbt_alpha: Option<f64>,
 ) -> PyResult<Pair<'py>> {
     let shape = a.shape().to_vec();
     if shape[0] != shape[1] {
@@ -53,7 +53,7 @@ fn discretize<'py>(
     if n == 0 {
         return Err(PyValueError::new_err("A: expected N >= 1, got an empty (0, 0) matrix"));
     }
-    let method = Method::new(method, alpha).map_err(to_py)?;
+    let method = Method::new(method, gbt_alpha).map_err(to_py)?;
     let a = a.as_array().iter().copied().collect::<Vec<f64>>();
     let b = b.as_array().iter().copied().collect::<Vec<f64>>();
     if a.iter().chain(&b).any(|x| !x.is_finite()) {
@@ -63,18 +63,18 @@ fn discretize<'py>(
     to_numpy(py, n, ad, bd)
 }
 
-/// legs_step_matrices(N, t, method, alpha, convention) -> (A_t, B_t): dense LegS step at index t.
+/// legs_step_matrices(N, t, method, gbt_alpha, convention) -> (A_t, B_t): dense LegS step at index t.
 #[pyfunction]
-#[pyo3(signature = (n, t, method, alpha=None, convention="original"))]
+#[pyo3(signature = (n, t, method, gbt_alpha=None, convention="original"))]
 fn legs_step_matrices<'py>(
     py: Python<'py>,
     n: usize,
     t: u64,
     method: &str,
-    alpha: Option<f64>,
+    gbt_alpha: Option<f64>,
     convention: &str,
 ) -> PyResult<Pair<'py>> {
-    let method = Method::new(method, alpha).map_err(to_py)?;
+    let method = Method::new(method, gbt_alpha).map_err(to_py)?;
     let convention = LegsConvention::new(convention).map_err(to_py)?;
     let (ad, bd) = py.detach(|| core_discretize::legs_step_matrices(n, t, method, convention)).map_err(to_py)?;
     to_numpy(py, n, ad, bd)
@@ -84,7 +84,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transition, m)?)?;
     m.add_function(wrap_pyfunction!(discretize, m)?)?;
     m.add_function(wrap_pyfunction!(legs_step_matrices, m)?)?;
-    m.add("MEASURES", hippo_core::measure::MEASURE_NAMES.to_vec())?;
-    m.add("METHODS", core_discretize::METHOD_NAMES.to_vec())?;
     Ok(())
 }

@@ -7,14 +7,17 @@ use pyo3::prelude::*;
 mod convert;
 mod dense;
 mod reconstruct;
-// issue 3 (branch ops)
+mod rules;
 mod scan;
+mod zoh;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     dense::register(m)?;
     reconstruct::register(m)?;
+    rules::register(m)?;
     scan::register(m)?;
+    zoh::register(m)?;
     Ok(())
 }

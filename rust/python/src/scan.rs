@@ -1,4 +1,4 @@
-//! O(N) scans (issue 3): `gbt_scan`, `gbt_scan_adjoint` and the operator test hook
+//! O(N) scans: `gbt_scan`, `gbt_scan_adjoint` and the operator test hook
 //! `structured_apply`. float32 and float64 arrays keep their dtype; the GIL is released during the work.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 
 use crate::convert::to_py;
 
-fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
+pub(crate) fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
     let pairs: Vec<(&str, f64)> = params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     Measure::new(name, &pairs).map_err(to_py)
 }
@@ -51,7 +51,7 @@ fn ops_for<T: CachedOps>(m: Measure, n: usize) -> PyResult<Arc<Structured<T>>> {
     Ok(ops)
 }
 
-fn describe(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn describe(obj: &Bound<'_, PyAny>) -> String {
     match obj.cast::<PyUntypedArray>() {
         Ok(a) => format!("an array of dtype {} and shape {:?}", a.dtype(), a.shape()),
         Err(_) => obj.get_type().name().map(|n| n.to_string()).unwrap_or_default(),
@@ -59,7 +59,7 @@ fn describe(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// `obj` as a C-contiguous array of element type T with `ndims` dimensions, or a TypeError/ValueError naming `arg`.
-fn typed<'py, T: Element>(
+pub(crate) fn typed<'py, T: Element>(
     obj: &Bound<'py, PyAny>,
     arg: &str,
     ndims: &[usize],
@@ -81,7 +81,7 @@ fn typed<'py, T: Element>(
     Ok(arr.clone())
 }
 
-fn shape_error(arg: &str, want: String, got: &[usize]) -> PyErr {
+pub(crate) fn shape_error(arg: &str, want: String, got: &[usize]) -> PyErr {
     PyValueError::new_err(format!("{arg}: expected shape {want}, got {got:?}"))
 }
 
@@ -170,7 +170,7 @@ fn scan_typed<'py, T: CachedOps>(
     Ok(out.into_any())
 }
 
-fn as_slice<'a, T: Element>(a: &'a numpy::PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<&'a [T]> {
+pub(crate) fn as_slice<'a, T: Element>(a: &'a numpy::PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<&'a [T]> {
     a.as_slice().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
 }
 

@@ -22,7 +22,7 @@
 //   Solve (I - a A) y = b: y_n (1 + a d_n) + a r_n S_n = b_n with S_n = sum_{k<n} r_k y_k, i.e.
 //     y_n = h_n (b_n - a r_n S_n),  h_n = 1 / (1 + a d_n),
 //     S_{n+1} = S_n + r_n y_n = (1 - a r_n^2 h_n) S_n + r_n h_n b_n
-//   (reference notes section 5: a first-order linear recurrence, scanned with (alpha, beta) pairs).
+//   (paper App. E: a first-order linear recurrence, scanned with (alpha, beta) pairs).
 //   A^T = -diag(d) - up(r r^T): the same formulas with the running sums taken from n = N-1 down.
 //
 // Family PAR (legt, lmu): both are the "M" matrix M_lk = 1 (k <= l), s_l s_k (k > l), s_l = (-1)^n with n
