@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
@@ -161,8 +162,8 @@ def scan(
             raise ValueError(f"c0: expected last dimension N={N}, got {tuple(c0.shape)}")
         if c0.shape[:-1] != batch:
             raise ValueError(f"c0: expected shape {(*batch, n)}, got {tuple(c0.shape)}")
-    f2 = f.reshape(L, -1)
-    R = f2.shape[1]
+    R = math.prod(batch)
+    f2 = f.reshape(L, R)
     if _rules.gbt_weight(method, gbt_alpha, check=not torch.compiler.is_compiling()) is None:
         out = _zoh(f2, c0.reshape(R, n), measure, plist, dt, t, timestamps, return_all)
         return out.reshape((L, *batch, n) if return_all else (*batch, n))
