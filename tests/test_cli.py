@@ -25,7 +25,8 @@ def run_json(capsys, *argv):
 def test_default_measures_end_to_end_with_plot(tmp_path, capsys):
     png = tmp_path / "fig.png"
     res = run_json(capsys, *SHORT, "--out", str(png))
-    assert [r["measure"] for r in res["results"]] == ["legs", "legt", "lmu"]
+    assert [r["measure"] for r in res["results"]] == ["legs", "legt", "fout"]
+    assert [r["params"] for r in res["results"]] == [{}, {"theta": 4000 * 1e-4}, {"theta": 4000 * 1e-4}]
     assert png.stat().st_size > 10_000 and res["plot"] == str(png)
     legs = res["results"][0]
     # LegS keeps the optimal projection of the whole record (up to discretisation).
@@ -158,7 +159,9 @@ def bad_inputs(tmp_path):
         (["--order", "x"], "--order"),
         (["--measure", "legs,nope"], "--measure"),
         (["--length", "1"], "--length"),
-        (["--length", "1000"], "--cutoff"),
+        (["--length", "1000"], "--length 10000 or more"),
+        (["--cutoff", "6000"], "Nyquist"),
+        (["--cutoff", "0"], "--cutoff"),
         (["--dt", "-1"], "--dt"),
         (["--jobs", "0"], "--jobs"),
         (["--method", "magic", "--length", "3000", "--cutoff", "20"], "--method"),
@@ -167,7 +170,11 @@ def bad_inputs(tmp_path):
             ["--out", str(tmp_path / "no" / "dir" / "f.png"), "--length", "3000", "--cutoff", "20", "--order", "4"],
             "--out",
         ),
+        (["--out", str(tmp_path / "words.csv")], "picture file"),
+        (["--out", str(tmp_path / "missing") + os.sep], "does not exist"),
         (["--bogus"], "unrecognized"),
+        (["--input", str(tmp_path / "words.csv")], "line 2, column 0 (columns count from 0"),
+        (["--input", str(tmp_path / "two.csv"), "--column", "1", "--length", "1"], "--length"),
     ]
 
 
@@ -177,6 +184,44 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("hippo-rs approx: error:"), (argv, err)
         assert word in err, (argv, err)
+
+
+def test_out_accepts_a_folder_and_is_checked_before_the_work(tmp_path, capsys, monkeypatch):
+    res = run_json(capsys, *SHORT, "--measure", "legs", "--out", str(tmp_path))
+    assert res["plot"] == str(tmp_path / "hippo_approx.png") and (tmp_path / "hippo_approx.png").exists()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: take the permission check's word for it
+        monkeypatch.setattr(os, "access", lambda path, mode: not str(path).startswith(str(locked)))
+    from hippo_rs.approx import job
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the job started before --out was checked")
+
+    monkeypatch.setattr(job, "white_signal", no_work)
+    assert main([*SHORT, "--out", str(locked / "f.png")]) == 2
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_long_jobs_announce_an_estimate_and_report_progress_off_a_terminal(monkeypatch, capsys):
+    from hippo_rs.approx import job, progress
+
+    monkeypatch.setattr(job, "ANNOUNCE_S", 0.0)
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    assert main(["--length", "300000", "--order", "8", "--measure", "legs", "--no-plot"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("hippo-rs approx: 300,000 samples, N = 8, 1 measure(s): about")
+    assert any(line.startswith("hippo-rs approx: legs ") and "% (" in line for line in err[1:])
+
+
+def test_estimate_grows_with_the_work():
+    from hippo_rs.approx.job import estimate
+
+    small = estimate(10**5, 256, ["legs"], 1)
+    assert estimate(10**6, 256, ["legs"], 1)[0] > 5 * small[0]
+    assert estimate(10**5, 256, ["legs", "legt", "fout"], 1)[0] > small[0]
+    assert estimate(2 * 10**5, 10**5, ["legs"], 1)[0] > 600  # -N 100000 --length 200000: minutes, said up front
 
 
 def test_python_dash_m_entry_point(tmp_path):

@@ -1,7 +1,9 @@
 """hippo_rs.Memory: chunked streaming equals one scan; persistence round trips; reconstruction."""
 
 import copy
+import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +111,50 @@ def test_load_state_dict_checks_the_configuration():
         hippo_rs.Memory(16, measure="legs", dtype=np.float64).load_state_dict(d)
     with pytest.raises(ValueError, match="missing"):
         hippo_rs.Memory(16, measure="legs").load_state_dict({"N": 16})
+
+
+def test_load_state_dict_checks_measure_and_format():
+    d = hippo_rs.Memory(16, measure="legs").update(signal(5)).state_dict()
+    assert d["format"] == hippo_rs.memory.STATE_FORMAT
+    with pytest.raises(ValueError, match="'measure'"):
+        hippo_rs.Memory(16, measure="legt", dt=0.1).load_state_dict(d)
+    newer = {**d, "format": hippo_rs.memory.STATE_FORMAT + 1}
+    for load in (hippo_rs.Memory(16).load_state_dict, hippo_rs.Memory.from_state_dict, pickle_round_trip):
+        with pytest.raises(ValueError, match="format .* newer hippo_rs"):
+            load(newer)
+    with pytest.raises(ValueError, match="'format'"):
+        hippo_rs.Memory(16).load_state_dict({**d, "format": "1"})
+    with pytest.raises(TypeError, match="state_dict"):
+        hippo_rs.Memory.from_state_dict([("N", 16)])
+
+
+def pickle_round_trip(d):
+    """Unpickling runs __setstate__ on the dict a pickle of a Memory holds."""
+    mem = hippo_rs.Memory.__new__(hippo_rs.Memory)
+    mem.__setstate__(d)
+    return mem
+
+
+STATE_V1 = Path(__file__).parent / "data" / "memory_state_format1.json"
+
+
+def saved_state(path):
+    """A state_dict saved as JSON (the state as nested lists; floats round-trip exactly)."""
+    return json.loads(path.read_text())
+
+
+def test_a_state_saved_in_format_1_loads_and_continues():
+    """A committed state of format 1 (LegT, float64, batch (2,), after 40 samples): this version and
+    every later one must load it and continue the stream exactly as the memory that saved it."""
+    d = saved_state(STATE_V1)
+    assert d["format"] == 1
+    x = signal(60, (2,)).astype(np.float64)
+    restored = hippo_rs.Memory.from_state_dict(d)
+    assert restored.t == 40
+    full = hippo_rs.Memory(12, measure="legt", dtype=np.float64, batch_shape=(2,), dt=0.05, theta=1.5).update(x)
+    np.testing.assert_allclose(restored.update(x[40:]).state, full.state, rtol=1e-12, atol=1e-12)
+    legacy = {k: v for k, v in d.items() if k != "format"}  # hippo_rs 0.1 wrote no format key
+    assert hippo_rs.Memory.from_state_dict(legacy).t == 40
 
 
 def test_reset_and_reconstruction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ def order(value: Any, name: str = "N") -> int:
     n = integer(value, name, "an integer >= 1")
     if n < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {n}")
+    if n > sys.maxsize:
+        raise MemoryError(f"{name}: an order of {n} cannot be addressed (at most {sys.maxsize} elements)")
     return n
 
 

@@ -32,6 +32,25 @@ __all__ = ["Memory"]
 
 _CONFIG = ("measure", "N", "method", "gbt_alpha", "dtype", "batch_shape", "dt", "convention", "params")
 
+#: The layout of ``Memory.state_dict()``. A state carries it as ``"format"``; this version reads
+#: states of format 1 (and the unversioned states of hippo_rs 0.1, which have the same keys) and
+#: refuses newer ones. Change the layout only together with this number and a reader of the old one.
+STATE_FORMAT = 1
+
+def _check_format(d: Any) -> None:
+    """A saved state is a dict of a format this version reads (see ``STATE_FORMAT``)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"state_dict: expected a dict from Memory.state_dict(), got {type(d).__name__}")
+    version = d.get("format", STATE_FORMAT)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"state_dict: 'format' must be a positive integer, got {version!r}")
+    if version > STATE_FORMAT:
+        raise ValueError(
+            f"state_dict: format {version} was written by a newer hippo_rs; this version reads "
+            f"format {STATE_FORMAT} and older: upgrade hippo_rs to load it"
+        )
+
+
 
 class Memory:
     """Online HiPPO memory of order ``N`` over a batch of independent streams.
@@ -196,10 +215,11 @@ class Memory:
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to continue the stream: the configuration, the state and the clock."""
-        return {**self._config(), "state": self._state.copy(), **self._clock.state()}
+        return {"format": STATE_FORMAT, **self._config(), "state": self._state.copy(), **self._clock.state()}
 
     def load_state_dict(self, d: Dict[str, Any]) -> "Memory":
         """Restore a ``state_dict()`` taken from a memory with the same configuration."""
+        _check_format(d)
         missing = [k for k in _CONFIG + ("state", "count", "timestamped", "first", "last") if k not in d]
         if missing:
             raise ValueError(f"state_dict: missing keys {missing}")
@@ -218,6 +238,10 @@ class Memory:
     @classmethod
     def from_state_dict(cls, d: Dict[str, Any]) -> "Memory":
         """A new memory with the configuration and state of ``d``."""
+        _check_format(d)
+        missing = [k for k in _CONFIG if k not in d]
+        if missing:
+            raise ValueError(f"state_dict: missing keys {missing}")
         mem = cls(
             d["N"],
             measure=d["measure"],

@@ -8,7 +8,7 @@ import sys
 from typing import Optional, Sequence
 
 from .errors import InputError
-from .job import METHODS, PROG, SUPPORTED, run
+from .job import DEFAULT_MEASURES, DEFAULT_PLOT, METHODS, PROG, SUPPORTED, run
 from .report import report
 
 
@@ -40,13 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--measure",
         action="append",
-        help=f"measure(s), repeatable or comma-separated, from {', '.join(SUPPORTED)} (default legs,legt,lmu)",
+        help=f"measure(s), repeatable or comma-separated, from {', '.join(SUPPORTED)} (default {DEFAULT_MEASURES}); "
+        "the windowed measures (legt, lmu, fout) take theta = the record's length",
     )
     p.add_argument(
         "--method", default="bilinear", help=f"discretisation, one of {', '.join(METHODS)} (default bilinear)"
     )
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"), help="state dtype (default float64)")
-    p.add_argument("--out", default="hippo_approx.png", help="plot file (default hippo_approx.png)")
+    p.add_argument(
+        "--out",
+        default=DEFAULT_PLOT,
+        help=f"picture file (.png, .pdf, .svg, .jpg), or a folder to write {DEFAULT_PLOT} in (default {DEFAULT_PLOT})",
+    )
     p.add_argument("--no-plot", action="store_true", help="skip the plot")
     p.add_argument(
         "--zero-init",

@@ -18,37 +18,38 @@ from ..signals import white_signal
 from .errors import Cancelled, InputError
 from .fit import optimal_fit
 from .plot import plot
+from .progress import Progress
 from .signal_io import _check_signal, load_signal
 
 PROG = "hippo-rs approx"
 #: The discretisations the job offers: the core's methods but the weighted GBT (it needs a weight).
 METHODS = tuple(m for m in _rules.METHODS if m != "gbt")
-#: Samples per ``Memory.update`` call (the progress bar advances per chunk).
+#: The picture's name in an ``--out`` folder, and the formats matplotlib writes.
+DEFAULT_PLOT = "hippo_approx.png"
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+#: Samples per ``Memory.update`` call (progress advances per chunk), fewer at large N so that a
+#: chunk (CHUNK_WORK state-element updates, a fraction of a second) keeps the progress moving.
 CHUNK = 1 << 16
+CHUNK_WORK = 1 << 24
 #: Measures whose window theta is set to the record length.
 WINDOWED = ("legt", "lmu", "fout")
 SUPPORTED = ("legs", "legt", "lmu", "fout", "lagt", "glagt")
+#: The default comparison: the scaled measure and two windows over the record, in the Legendre and
+#: the Fourier basis. (LMU is LegT in another normalisation, the same reconstruction; LagT's
+#: exponential measure cannot give back a record thousands of time constants long.)
+DEFAULT_MEASURES = "legs,legt,fout"
+#: State-element updates per second of one measure's scan (float64, one core of a 2-core Xeon):
+#: the prefix-sum measures run about five times faster than the windowed ones. For the estimate.
+SCAN_RATE = {"legs": 2e8, "lagt": 2e8, "glagt": 2e8}
+SCAN_RATE_OTHER = 4e7
+#: Multiply-adds per second of the optimal fit's O(L N) products, and the LSQR iterations it
+#: usually needs (at most fit.LSQR_ITERATIONS). For the estimate.
+FIT_RATE = 4e8
+FIT_ITERATIONS = 20
+#: Jobs estimated to take longer than this say so before they start.
+ANNOUNCE_S = 10.0
 #: Largest samples * N^2 that --method zoh (dense step matrices, O(N^2) per step; O(N^3) for legs) may run.
 ZOH_WORK = 1e9
-
-
-def _progress(total: int, desc: str, quiet: bool, position: int) -> Any:
-    if quiet or total < 4 * CHUNK:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="step",
-        unit_scale=True,
-        leave=False,
-        disable=None,
-        file=sys.stderr,
-        position=position,
-    )
 
 
 def run_measure(
@@ -76,18 +77,17 @@ def run_measure(
     # which LegT/LMU/FouT handle worst, would otherwise dominate their error on signals with an offset).
     offset = 0.0 if zero_init else float(x[0])
     xs = (x - offset).astype(dtype)
-    bar = _progress(L, measure, quiet, position)
+    bar = Progress(L, measure, bar=not quiet, position=position, prog=PROG)
     scan_s = 0.0
-    for k in range(0, L, CHUNK):
+    chunk = max(256, min(CHUNK, CHUNK_WORK // N))
+    for k in range(0, L, chunk):
         if stop is not None and stop.is_set():
             raise Cancelled(measure)
         t0 = time.perf_counter()
-        mem.update(xs[k : k + CHUNK])
+        mem.update(xs[k : k + chunk])
         scan_s += time.perf_counter() - t0
-        if bar is not None:
-            bar.update(min(CHUNK, L - k))
-    if bar is not None:
-        bar.close()
+        bar.update(min(chunk, L - k))
+    bar.close()
     t0 = time.perf_counter()
     rec = mem.reconstruct(np.arange(L) * dt).astype(np.float64) + offset
     rec_s = time.perf_counter() - t0
@@ -105,13 +105,80 @@ def run_measure(
 
 
 def _measures(values: Optional[List[str]]) -> List[str]:
-    names = [m.strip() for v in (values or ["legs,legt,lmu"]) for m in v.split(",") if m.strip()]
+    names = [m.strip() for v in (values or [DEFAULT_MEASURES]) for m in v.split(",") if m.strip()]
     for m in names:
         if m not in SUPPORTED:
             raise InputError(f"argument --measure: '{m}' is not one of {', '.join(SUPPORTED)}")
     if not names:
         raise InputError("argument --measure: expected at least one measure")
     return list(dict.fromkeys(names))
+
+
+def estimate(L: int, N: int, measures: List[str], jobs: int) -> Tuple[float, float]:
+    """(seconds, bytes) the job will take, roughly: the scans and reconstructions (O(L N) each), the
+    optimal fit (dense L N^2, or LSQR iterations of two O(L N) products), and the arrays of length L
+    (the signal, one reconstruction per measure, the fit)."""
+    from .fit import DENSE_FIT_WORK
+
+    work = sum(L * N / SCAN_RATE.get(m, SCAN_RATE_OTHER) + L * N / FIT_RATE for m in measures)
+    dense = L * float(N) ** 2 <= DENSE_FIT_WORK
+    fit = L * float(N) ** 2 / FIT_RATE if dense else FIT_ITERATIONS * 2 * L * N / FIT_RATE
+    seconds = max((work + fit) / max(1, jobs), fit)  # the fit runs in the same pool of `jobs` workers
+    memory = 8.0 * L * (3 + 2 * len(measures)) + (8.0 * L * N if dense else 0.0)
+    return seconds, memory
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _physical_memory() -> Optional[float]:
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def plot_path(out: str) -> str:
+    """``--out``: a file, or a folder (existing, or named with a trailing separator) that receives
+    ``hippo_approx.png``; checked to be writable before any work starts."""
+    path = os.path.join(out, DEFAULT_PLOT) if os.path.isdir(out) or out.endswith(os.sep) else out
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"argument --out: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"argument --out: {path} is a folder")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise InputError(f"argument --out: cannot write {path} (permission denied)")
+    if os.path.splitext(path)[1].lower() not in PLOT_FORMATS:
+        raise InputError(
+            f"argument --out: {path}: expected a picture file ending in {', '.join(PLOT_FORMATS)}, or a folder"
+        )
+    return path
+
+
+def _white_signal_args(length: int, dt: float, cutoff: float) -> None:
+    """The flags of the generated signal, checked against each other with the flag to change named."""
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise InputError(f"argument --cutoff: expected a frequency > 0 Hz, got {cutoff}")
+    nyquist = 0.5 / dt
+    if cutoff > nyquist:
+        raise InputError(
+            f"argument --cutoff: {cutoff:g} Hz is above the Nyquist frequency 1/(2 dt) = {nyquist:g} Hz of "
+            f"--dt {dt:g}: lower --cutoff or --dt"
+        )
+    lowest = 1.0 / (length * dt)
+    if cutoff < lowest:
+        need = int(np.ceil(1.0 / (cutoff * dt)))
+        raise InputError(
+            f"argument --length: {length:,} samples at --dt {dt:g} s last {length * dt:g} s, too short for "
+            f"--cutoff {cutoff:g} Hz (the record's lowest frequency is {lowest:g} Hz): use --length {need} or "
+            f"more, a larger --dt, or a larger --cutoff"
+        )
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -127,6 +194,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     measures = _measures(args.measure)
     if args.method not in METHODS:
         raise InputError(f"argument --method: '{args.method}' is not one of {', '.join(METHODS)}")
+    out = None if args.no_plot else plot_path(args.out)
     start = time.perf_counter()
     if args.input:
         if args.column is not None and args.column < 0:
@@ -141,6 +209,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     else:
         length = 1_000_000 if args.length is None else args.length
         dt = 1e-4 if args.dt is None else args.dt
+        _white_signal_args(length, dt, args.cutoff)
         try:
             x = white_signal(length, dt=dt, cutoff=args.cutoff, rms=args.rms, seed=args.seed)
         except (TypeError, ValueError) as e:  # the message starts with the argument's name
@@ -163,6 +232,22 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             f"{x.size:,} steps at N = {args.order}; use bilinear (or a shorter --length)"
         )
 
+    jobs = min(len(measures), args.jobs or os.cpu_count() or 1)
+    seconds, memory = estimate(x.size, args.order, measures, jobs)
+    available = _physical_memory()
+    if available is not None and memory > 0.8 * available:
+        raise InputError(
+            f"argument --length: {x.size:,} samples at N = {args.order} need about {memory / 2**30:.1f} GiB, more "
+            f"than this machine's {available / 2**30:.1f} GiB: shorten --length or lower --order"
+        )
+    if seconds > ANNOUNCE_S:
+        print(
+            f"{PROG}: {x.size:,} samples, N = {args.order}, {len(measures)} measure(s): about "
+            f"{_duration(seconds)} and {memory / 2**30:.2g} GiB on this machine (a rough estimate)",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def timed_fit() -> Tuple[np.ndarray, Dict[str, Any], float]:
         t0 = time.perf_counter()
         fit, info = optimal_fit(x, args.order)
@@ -170,7 +255,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     # The measures (and the optimal fit) run side by side, `jobs` at a time: the Rust scans and
     # reconstructions release the GIL.
-    jobs = min(len(measures), args.jobs or os.cpu_count() or 1)
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         fit_future = pool.submit(timed_fit)
@@ -196,8 +280,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         rows.append(row)
         recs[m] = rec
 
-    plot_path = None
-    if not args.no_plot:
+    written = None
+    if out is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -207,10 +291,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             )
         else:
             try:
-                plot(args.out, x, dt, recs, fit, args.order, signal["time_unit"])
+                plot(out, x, dt, recs, fit, args.order, signal["time_unit"], {r["measure"]: r["params"] for r in rows})
             except OSError as e:
-                raise InputError(f"argument --out: cannot write {args.out} ({e})") from None
-            plot_path = args.out
+                raise InputError(f"argument --out: cannot write {out} ({e})") from None
+            written = out
     return {
         "signal": signal,
         "order": args.order,
@@ -222,6 +306,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "optimal_s": fit_s,
         "optimal_fit": fit_info,
         "results": rows,
-        "plot": plot_path,
+        "plot": written,
         "total_s": time.perf_counter() - start,
     }

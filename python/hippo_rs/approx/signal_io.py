@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 import wave
 from typing import Optional, Tuple
@@ -62,6 +63,16 @@ def _read_wav(path: str, column: Optional[int]) -> Tuple[np.ndarray, float]:
     return _pick(x, column, path, "channel"), 1.0 / float(rate)
 
 
+def _where(err: Exception, skipped: int) -> str:
+    """numpy's "... at row R, column C." with the file's line (from 1, as editors count) and the column
+    from 0, as ``--column`` counts."""
+    m = re.search(r"^(.*) at row (\d+), column (\d+)\.?$", str(err))
+    if m is None:
+        return str(err)
+    line, column = int(m.group(2)) + skipped + 1, int(m.group(3)) - 1
+    return f"{m.group(1)} on line {line}, column {column} (columns count from 0, as --column)"
+
+
 def _read_text(path: str, column: Optional[int], delimiter: Optional[str]) -> np.ndarray:
     usecols = None if column is None else [column]
     for skip in (0, 1):  # allow one header line
@@ -71,7 +82,7 @@ def _read_text(path: str, column: Optional[int], delimiter: Optional[str]) -> np
                 x = np.loadtxt(path, delimiter=delimiter, ndmin=2, skiprows=skip, dtype=np.float64, usecols=usecols)
             break
         except (ValueError, IndexError) as e:
-            err = e
+            err = _where(e, skip)
     else:
         if column is not None:
             raise InputError(f"input: {path}: cannot read column {column} as numbers ({err})")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch import Tensor
 from .. import _core, _rules
 from .._validate import order
 from . import _ops  # registers torch.ops.hippo_rs.*
+from ._ops import allocate
 from ._coef import legs_coefficients, lti_coefficients, timestamped_coefficients
 
 __all__ = ["gbt_coefficients", "legs_update", "scan", "update"]
@@ -23,6 +25,13 @@ def checked_params(measure: Any, params: Dict[str, Any]) -> Dict[str, float]:
     """The measure's parameters in the ops' order (core-checked in eager mode; under
     ``torch.compile`` read from the same table without the range checks)."""
     return _rules.measure_params(measure, params, check=not torch.compiler.is_compiling())
+
+
+def _tensor(value: Any, name: str) -> Tensor:
+    """``value`` itself when it is a tensor, else a TypeError naming ``name``."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    return value
 
 
 def _host(x: Any, dtype) -> np.ndarray:
@@ -158,23 +167,24 @@ def scan(
     keywords (``theta``, ``beta``, glagt's ``alpha``); the GBT weight is ``gbt_alpha``.
     ``method="zoh"`` runs the ``hippo_rs::zoh_scan`` op (time-invariant measures at a fixed ``dt``).
     """
-    if not isinstance(f, Tensor) or f.dim() < 1:
-        raise ValueError("f: expected a tensor of shape (L, ...)")
+    _tensor(f, "f")
+    if f.dim() < 1:
+        raise ValueError("f: expected a tensor of shape (L, ...), got a 0-d tensor")
     plist = list(checked_params(measure, params).values())
     L, batch = f.shape[0], f.shape[1:]
     if c0 is None:
         if N is None:
             raise ValueError("N: required when c0 is not given")
         n = order(N)
-        c0 = f.new_zeros((*batch, n))
+        c0 = allocate(f, (*batch, n), f"N: the state of order {n}", zero=True)
     else:
-        n = c0.shape[-1]
+        n = _tensor(c0, "c0").shape[-1]
         if N is not None and order(N) != n:
             raise ValueError(f"c0: expected last dimension N={N}, got {tuple(c0.shape)}")
         if c0.shape[:-1] != batch:
             raise ValueError(f"c0: expected shape {(*batch, n)}, got {tuple(c0.shape)}")
-    f2 = f.reshape(L, -1)
-    R = f2.shape[1]
+    R = math.prod(batch)
+    f2 = f.reshape(L, R)
     if _rules.gbt_weight(method, gbt_alpha, check=not torch.compiler.is_compiling()) is None:
         out = _zoh(f2, c0.reshape(R, n), measure, plist, dt, t, timestamps, return_all)
         return out.reshape((L, *batch, n) if return_all else (*batch, n))
@@ -213,7 +223,9 @@ def update(
     Time-invariant measures: ``dt``. Measure parameters as in :func:`scan`.
     """
     plist = list(checked_params(measure, params).values())
-    if c.shape[:-1] != f.shape:
+    if _tensor(c, "c").dim() < 1:
+        raise ValueError("c: expected a tensor of shape (..., N), got a 0-d tensor")
+    if c.shape[:-1] != _tensor(f, "f").shape:
         raise ValueError(f"f: expected shape {tuple(c.shape[:-1])} (c without its last axis), got {tuple(f.shape)}")
     n = c.shape[-1]
     c2, f2 = c.reshape(-1, n), f.reshape(-1)

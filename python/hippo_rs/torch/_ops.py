@@ -122,6 +122,20 @@ def _np(x: Tensor):
     return x.detach().contiguous().numpy()
 
 
+def allocate(like: Tensor, shape: Sequence[int], what: str, zero: bool = False) -> Tensor:
+    """A new tensor of ``like``'s dtype and device; a failed allocation is a ``MemoryError`` naming
+    ``what`` and the size (as numpy's is), not torch's ``RuntimeError``."""
+    try:
+        return like.new_zeros(shape) if zero else like.new_empty(shape)
+    except RuntimeError as e:
+        if "alloc" not in str(e).lower() and "overflow" not in str(e).lower():
+            raise
+        size = like.element_size()
+        for d in shape:
+            size *= d
+        raise MemoryError(f"{what}: cannot allocate {tuple(shape)} {like.dtype} ({size / 2**30:.3g} GiB)") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # gbt_scan / gbt_scan_backward
 # --------------------------------------------------------------------------------------------------
@@ -135,7 +149,7 @@ def gbt_scan(
     _check_scan(f, c0, coef)
     L, R = f.shape
     N = c0.shape[1]
-    out = f.new_empty((L, R, N) if return_all else (R, N))
+    out = allocate(f, (L, R, N) if return_all else (R, N), "return_all=True: the states" if return_all else "c0")
     coef = _shared_rows(coef) if coef.dim() == 3 else coef
     _core.gbt_scan(measure, params_dict(measure, params), _np(f), _np(c0), _np(coef), return_all, out=out.numpy())
     return out

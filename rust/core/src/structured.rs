@@ -66,7 +66,18 @@ pub(crate) struct PrefixTables<'a, T> {
 #[derive(Debug, Clone)]
 pub(crate) struct SolveCache<T> {
     key: Option<(T, Sweep)>,
-    table: Vec<[T; 3]>,
+    table: Vec<ThomasRow<T>>,
+}
+
+/// One row of the LegT/LMU solve (see `Structured::solve`): the Thomas sweep's factors, and how
+/// y_i is recovered from w: by `y_i = x_i - g outer_i w_i` where that subtraction is accurate, else
+/// (`tridiagonal`) by `y_i = (T3' w)_i / inner_i`, the same row of the system without the cancellation.
+#[derive(Debug, Clone, Copy)]
+struct ThomasRow<T> {
+    sup: T,
+    inner_over_piv: T,
+    minus_lower_over_piv: T,
+    tridiagonal: bool,
 }
 
 impl<T> Default for SolveCache<T> {
@@ -317,32 +328,56 @@ impl<T: Real> Structured<T> {
                 // Thomas algorithm. Its pivots depend on d only: with piv_i = g outer_i inner_i +
                 // corner_i - lower sup_{i-1} and sup_i = upper / piv_i, the sweeps are
                 // rhs_i = (inner_i / piv_i) x_i - (lower / piv_i) rhs_{i-1}, w_i = rhs_i - sup_i w_{i+1}.
+                // Recovering y: row i of the system reads inner_i (x_i - g outer_i w_i) =
+                // lower w_{i-1} + corner_i w_i + upper w_{i+1}. Where g outer_i inner_i > 1, g outer_i w_i
+                // is close to x_i and the subtraction cancels (a relative error ~ g u); the right-hand
+                // side has no such cancellation, so those rows use it (one index behind the sweep, as
+                // it needs w_{i-1}). Elsewhere the subtraction is the more accurate of the two.
                 let g = d * *s;
                 let (outer, inner) = if sweep == Sweep::Forward { (dl, dr) } else { (dr, dl) };
+                let (lower, upper) = if sweep == Sweep::Forward { (*sub, -*sub) } else { (-*sub, *sub) };
+                let half = T::cast(0.5);
+                let corner =
+                    |i: usize| if i == 0 { half } else { T::zero() } + if i + 1 == n { half } else { T::zero() };
                 if cache.key != Some((d, sweep)) {
-                    let (lower, upper) = if sweep == Sweep::Forward { (*sub, -*sub) } else { (-*sub, *sub) };
-                    let half = T::cast(0.5);
                     cache.table.clear();
                     let mut sup = T::zero();
                     for i in 0..n {
-                        let corner = if i == 0 { half } else { T::zero() } + if i + 1 == n { half } else { T::zero() };
-                        let piv = (g * outer[i]).mul_add(inner[i], corner) - lower * sup;
+                        let diagonal = g * outer[i] * inner[i];
+                        let piv = (g * outer[i]).mul_add(inner[i], corner(i)) - lower * sup;
                         sup = upper / piv;
-                        cache.table.push([sup, inner[i] / piv, -lower / piv]);
+                        cache.table.push(ThomasRow {
+                            sup,
+                            inner_over_piv: inner[i] / piv,
+                            minus_lower_over_piv: -lower / piv,
+                            tridiagonal: diagonal > T::one(),
+                        });
                     }
                     cache.key = Some((d, sweep));
                 }
                 scratch.resize(n, zero);
                 let mut rhs = zero;
                 for (i, t) in cache.table.iter().enumerate() {
-                    rhs = rhs.scale_add(t[2], x[i].scale(t[1]));
+                    rhs = rhs.scale_add(t.minus_lower_over_piv, x[i].scale(t.inner_over_piv));
                     scratch[i] = rhs;
                 }
-                let mut w = zero;
+                // y_i from (w_{i-1}, w_i, w_{i+1}).
+                let recover = |i: usize, x: V, prev: V, w: V, next: V| -> V {
+                    if cache.table[i].tridiagonal {
+                        prev.scale(lower).add(w.scale(corner(i))).add(next.scale(upper)).div(inner[i])
+                    } else {
+                        x.sub(w.scale(g * outer[i]))
+                    }
+                };
+                let (mut w_next, mut w_next2) = (zero, zero);
                 for i in (0..n).rev() {
-                    w = w.scale_add(-cache.table[i][0], scratch[i]);
-                    x[i] = x[i].sub(w.scale(g * outer[i]));
+                    let w = w_next.scale_add(-cache.table[i].sup, scratch[i]);
+                    if i + 1 < n {
+                        x[i + 1] = recover(i + 1, x[i + 1], w, w_next, w_next2);
+                    }
+                    (w_next, w_next2) = (w, w_next);
                 }
+                x[0] = recover(0, x[0], zero, w_next, w_next2);
             }
             Shape::OddTriangular { s, dl, dr } => {
                 // Forward substitution: y_i = x_i - g outer_i (sum of inner_k y_k over the other parity).
@@ -357,35 +392,63 @@ impl<T: Real> Structured<T> {
                 }
             }
             Shape::Rotations { s, v, omega } => {
+                // Sherman-Morrison is not backward stable once the rank-one term dominates
+                // (g |v|^2 > 1: y is the small difference of two large terms, residual ~ g u |x|);
+                // one step of iterative refinement, y += (I - dA)^{-1}(x - (I - dA) y), restores it.
                 let g = d * *s;
-                let turn = if sweep == Sweep::Forward { d } else { -d };
-                // x <- K^{-1} x block by block; w = K^{-1} v on the fly; y = K^{-1}x - g tau w.
-                for (j, w) in omega.iter().enumerate() {
-                    let (i, k) = (2 * j + 1, 2 * j + 2);
-                    let a = turn * *w;
-                    let den = a.mul_add(a, T::one());
-                    let (xi, xk) = (x[i], x[k]);
-                    x[i] = xi.sub(xk.scale(a)).div(den);
-                    x[k] = xk.add(xi.scale(a)).div(den);
-                }
-                // w = K^{-1} v, one entry at a time (index 0 and an unpaired last index keep v).
-                let kinv_v = |i: usize| -> T {
-                    if i == 0 || (i % 2 == 1 && i + 1 >= n) {
-                        return v[i];
+                let vv = v.iter().fold(T::zero(), |acc, vi| vi.mul_add(*vi, acc));
+                if g * vv > T::one() {
+                    let x0 = x.to_vec();
+                    rotations_solve(d, *s, v, omega, x, sweep);
+                    let mut r = x.to_vec();
+                    self.mul(-d, &mut r, sweep, scratch);
+                    for (ri, x0i) in r.iter_mut().zip(&x0) {
+                        *ri = x0i.sub(*ri);
                     }
-                    let (j, partner, sign) =
-                        if i % 2 == 1 { ((i - 1) / 2, i + 1, -T::one()) } else { ((i - 2) / 2, i - 1, T::one()) };
-                    let a = turn * omega[j];
-                    (sign * a).mul_add(v[partner], v[i]) / a.mul_add(a, T::one())
-                };
-                let vx = x.iter().zip(v).fold(zero, |acc, (xi, vi)| xi.scale_add(*vi, acc));
-                let vw = (0..n).fold(T::zero(), |acc, i| v[i].mul_add(kinv_v(i), acc));
-                let g_tau = vx.scale(g).div(g.mul_add(vw, T::one()));
-                for (i, xi) in x.iter_mut().enumerate() {
-                    *xi = xi.sub(g_tau.scale(kinv_v(i)));
+                    rotations_solve(d, *s, v, omega, &mut r, sweep);
+                    for (xi, ri) in x.iter_mut().zip(&r) {
+                        *xi = xi.add(*ri);
+                    }
+                } else {
+                    rotations_solve(d, *s, v, omega, x, sweep);
                 }
             }
         }
+    }
+}
+
+/// x <- (I - d A)^{-1} x (`Forward`) or its transpose (`Backward`) for FouT, A = -s v v^T + J:
+/// (I - dA) = K + g v v^T with K = I - dJ (2x2 blocks), by Sherman-Morrison.
+#[inline(always)]
+fn rotations_solve<T: Real, V: Lane<T>>(d: T, s: T, v: &[T], omega: &[T], x: &mut [V], sweep: Sweep) {
+    let n = x.len();
+    let zero = V::splat(T::zero());
+    let g = d * s;
+    let turn = if sweep == Sweep::Forward { d } else { -d };
+    // x <- K^{-1} x block by block; w = K^{-1} v on the fly; y = K^{-1}x - g tau w.
+    for (j, w) in omega.iter().enumerate() {
+        let (i, k) = (2 * j + 1, 2 * j + 2);
+        let a = turn * *w;
+        let den = a.mul_add(a, T::one());
+        let (xi, xk) = (x[i], x[k]);
+        x[i] = xi.sub(xk.scale(a)).div(den);
+        x[k] = xk.add(xi.scale(a)).div(den);
+    }
+    // w = K^{-1} v, one entry at a time (index 0 and an unpaired last index keep v).
+    let kinv_v = |i: usize| -> T {
+        if i == 0 || (i % 2 == 1 && i + 1 >= n) {
+            return v[i];
+        }
+        let (j, partner, sign) =
+            if i % 2 == 1 { ((i - 1) / 2, i + 1, -T::one()) } else { ((i - 2) / 2, i - 1, T::one()) };
+        let a = turn * omega[j];
+        (sign * a).mul_add(v[partner], v[i]) / a.mul_add(a, T::one())
+    };
+    let vx = x.iter().zip(v).fold(zero, |acc, (xi, vi)| xi.scale_add(*vi, acc));
+    let vw = (0..n).fold(T::zero(), |acc, i| v[i].mul_add(kinv_v(i), acc));
+    let g_tau = vx.scale(g).div(g.mul_add(vw, T::one()));
+    for (i, xi) in x.iter_mut().enumerate() {
+        *xi = xi.sub(g_tau.scale(kinv_v(i)));
     }
 }
 
@@ -433,6 +496,49 @@ mod tests {
         let scale = want.iter().fold(1.0f64, |m, x| m.max(x.abs()));
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!((g - w).abs() <= tol * scale, "{what} [{i}]: got {g}, want {w}");
+        }
+    }
+
+    /// Steps far beyond the window (d s |A| >> 1) in float32: LegT/LMU recover y from the tridiagonal
+    /// row and FouT refines once, so the solve keeps a float32-sized relative error where
+    /// y = x - g outer w (and plain Sherman-Morrison) lose a factor ~ d s |A|.
+    #[test]
+    fn large_steps_keep_float32_accuracy() {
+        for (m, d) in [
+            (Measure::LegT { theta: 1e-3 }, 8.0),
+            (Measure::Lmu { theta: 0.5 }, 480.0),
+            (Measure::FouT { theta: 1e-3 }, 0.05),
+        ] {
+            for n in [1usize, 8, 25] {
+                let (a, _) = m.transition(n).unwrap();
+                let op = m.structured::<f32>(n).unwrap();
+                let x = test_vector(n, 11);
+                for transpose in [false, true] {
+                    let mut y: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                    if transpose {
+                        op.solve_implicit_transpose(d as f32, &mut y);
+                    } else {
+                        op.solve_implicit(d as f32, &mut y);
+                    }
+                    let y: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+                    let back = dense_apply(&a, n, -1.0, d, transpose, &y);
+                    // Backward error: |(I - dA) y - x| <= 32 N u (|I - dA| |y| + |x|), u = 2^-24.
+                    let scale = (0..n)
+                        .map(|i| {
+                            x[i].abs()
+                                + y[i].abs()
+                                + d * (0..n)
+                                    .map(|k| (if transpose { a[k * n + i] } else { a[i * n + k] } * y[k]).abs())
+                                    .sum::<f64>()
+                        })
+                        .fold(0.0f64, f64::max);
+                    let err = back.iter().zip(&x).fold(0.0f64, |e, (b, x)| e.max((b - x).abs()));
+                    assert!(
+                        err <= 32.0 * n as f64 * 2f64.powi(-24) * scale,
+                        "{m:?} n={n} T={transpose}: residual {err:e}, scale {scale:e}"
+                    );
+                }
+            }
         }
     }
 
