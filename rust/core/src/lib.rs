@@ -17,7 +17,6 @@ pub use discretize::{GbtStep, LegsConvention, Method};
 pub use error::{HippoError, Result};
 pub use measure::Measure;
 
-// ---- issue 3 (branch ops): linear-time operators and scans ----
 pub mod float;
 pub mod scan;
 #[doc(hidden)]
