@@ -14,9 +14,11 @@
 
 //!
 //! - `step`: one GBT step on a row, on tiles of rows (SIMD, `crate::simd`) and over time (wavefront);
+//! - `lti`: long scans of a few rows with a time-invariant step, in blocks of T steps;
 //! - `parallel`: blocks of rows on the rayon pool, above the one `PARALLEL_WORK` threshold;
 //! - this module: argument checks and the drivers that walk the steps.
 
+mod lti;
 mod parallel;
 mod step;
 #[cfg(test)]
@@ -121,6 +123,9 @@ pub fn gbt_scan<T: Real>(
             out.copy_from_slice(c0);
         }
         return Ok(());
+    }
+    if let Some(step) = lti::blocked_step(op, &coef, steps, rows, return_all) {
+        return lti::scan_blocked(op, f, c0, step, steps, rows, out);
     }
     let isa = Isa::active();
     let shared = SharedOut::new(out);

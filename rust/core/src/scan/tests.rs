@@ -344,3 +344,55 @@ fn forcing_a_missing_isa_is_an_error() {
         assert!(Isa::force(Some(Isa::Avx512)).is_err());
     }
 }
+
+/// Long single-row scans of LTI measures run in blocks (`lti`): they match the dense float64
+/// recurrence, and in float32 they are no less accurate than the step-by-step scan.
+#[test]
+fn blocked_lti_scans_match_dense_recurrence() {
+    for m in [Measure::LegT { theta: 1.0 }, Measure::Lmu { theta: 0.5 }, Measure::FouT { theta: 2.0 }] {
+        for n in [1usize, 5, 16, 33] {
+            let rows = if n == 5 { 3 } else { 1 };
+            let steps = (2 * n * n.max(32)).max(lti::MIN_STEPS) + 17;
+            let dt = 2e-3;
+            let coef: Vec<f64> = (0..steps).flat_map(|_| [0.5 * dt, 0.5 * dt, dt]).collect();
+            let f = pseudo(steps * rows, 21);
+            let c0 = pseudo(rows * n, 22);
+            // The dense float64 recurrence with the one step's matrices.
+            let (a, b) = m.transition(n).unwrap();
+            let (ad, bd) =
+                gbt_matrices(&a, &b, n, GbtStep { implicit: 0.5 * dt, explicit: 0.5 * dt, input: dt }).unwrap();
+            let mut want = c0.clone();
+            for k in 0..steps {
+                for r in 0..rows {
+                    let next = apply_dense(&ad, &bd, &want[r * n..(r + 1) * n], f[k * rows + r]);
+                    want[r * n..(r + 1) * n].copy_from_slice(&next);
+                }
+            }
+            let want = &want[..];
+            let scale = want.iter().fold(1e-3f64, |a, x| a.max(x.abs()));
+            let op = m.structured::<f64>(n).unwrap();
+            assert!(lti::blocked_step(&op, &Coefficients::PerStep(&coef), steps, rows, false).is_some());
+            let mut got = vec![0.0; rows * n];
+            gbt_scan(&op, &f, Some(&c0), Coefficients::PerStep(&coef), steps, rows, false, &mut got).unwrap();
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((g - w).abs() < 1e-10 * scale, "{m:?} n={n} f64 [{i}]: {g} vs {w}");
+            }
+            // float32: the blocked error against the float64 truth is within a small factor of the
+            // step-by-step float32 scan's own error (the return_all path is never blocked).
+            let op32 = m.structured::<f32>(n).unwrap();
+            let (f32s, c32): (Vec<f32>, Vec<f32>) =
+                (f.iter().map(|x| *x as f32).collect(), c0.iter().map(|x| *x as f32).collect());
+            let mut got32 = vec![0.0f32; rows * n];
+            gbt_scan(&op32, &f32s, Some(&c32), Coefficients::PerStep(&coef), steps, rows, false, &mut got32).unwrap();
+            let mut every = vec![0.0f32; steps * rows * n];
+            gbt_scan(&op32, &f32s, Some(&c32), Coefficients::PerStep(&coef), steps, rows, true, &mut every).unwrap();
+            let err = |v: &[f32]| v.iter().zip(want).fold(0.0f64, |a, (g, w)| a.max((*g as f64 - w).abs()));
+            let (blocked, stepwise) = (err(&got32), err(&every[(steps - 1) * rows * n..]));
+            // (plus a few float32 roundings of the state's scale, when the step-by-step error happens to vanish)
+            assert!(
+                blocked <= 4.0 * stepwise + 16.0 * f32::EPSILON as f64 * scale,
+                "{m:?} n={n}: blocked {blocked} vs stepwise {stepwise}"
+            );
+        }
+    }
+}
