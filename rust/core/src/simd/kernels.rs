@@ -5,7 +5,7 @@
 //! (one fused FMA wherever the scalar code has `mul_add`), so AVX2, AVX-512 and scalar results are
 //! bitwise the same.
 
-use super::vector::Vector;
+use super::vector::{Transpose, Vector};
 use super::{WaveTables, TILE_STEPS};
 use crate::float::Real;
 
@@ -71,11 +71,11 @@ unsafe fn element<V: Vector, const K: usize>(
     }
 }
 
-/// K consecutive tiles of W rows from tile index `first`: W elements of each row loaded, transposed
-/// in registers (one vector = one element of W rows), stepped, transposed back and stored.
+/// K consecutive tiles of W rows from tile index `first`: W elements of each row loaded transposed
+/// (one vector = one element of W rows), stepped, and stored transposed back.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tiles<V: Vector, const K: usize>(
+unsafe fn tiles<V: Transpose, const K: usize>(
     table: &[[V::Elem; 6]],
     r: &[V::Elem],
     b: &[V::Elem],
@@ -94,10 +94,7 @@ unsafe fn tiles<V: Vector, const K: usize>(
     let mut v: [V::Block; K] = [V::zero_block(); K];
     for i0 in (0..whole).step_by(w) {
         for m in 0..K {
-            for (j, vj) in v[m].as_mut().iter_mut().enumerate() {
-                *vj = V::load(from[m].add(j * n + i0));
-            }
-            V::transpose(&mut v[m]);
+            v[m] = V::load_block(from[m].add(i0), n);
         }
         for j in 0..w {
             let mut x: [V; K] = std::array::from_fn(|m| v[m].as_ref()[j]);
@@ -115,10 +112,7 @@ unsafe fn tiles<V: Vector, const K: usize>(
             }
         }
         for m in 0..K {
-            V::transpose(&mut v[m]);
-            for (j, vj) in v[m].as_ref().iter().enumerate() {
-                vj.store(base[m].add(j * n + i0));
-            }
+            V::store_block(&v[m], base[m].add(i0), n);
         }
     }
     if whole < n {
@@ -136,7 +130,7 @@ unsafe fn tiles<V: Vector, const K: usize>(
 /// K tiles in flight (independent chains), the rest one at a time. Returns the rows done.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn forward_tiles<V: Vector, const K: usize>(
+unsafe fn forward_tiles<V: Transpose, const K: usize>(
     table: &[[V::Elem; 6]],
     r: &[V::Elem],
     b: &[V::Elem],
@@ -162,7 +156,7 @@ unsafe fn forward_tiles<V: Vector, const K: usize>(
 /// `TileKernel::prefix_forward_tiles_steps`); the tile stays transposed in registers between steps.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn forward_tiles_steps<V: Vector>(
+unsafe fn forward_tiles_steps<V: Transpose>(
     tables: &[&[[V::Elem; 6]]; TILE_STEPS],
     r: &[V::Elem],
     b: &[V::Elem],
@@ -180,12 +174,8 @@ unsafe fn forward_tiles_steps<V: Vector>(
         let off = tile * w * n;
         let abf_v: [[V; 1]; S] = std::array::from_fn(|s| [V::load(abf[s].as_ptr().add(tile * w))]);
         let (mut sum_x, mut sum_y) = ([[V::zero()]; S], [[V::zero()]; S]);
-        let mut v = V::zero_block();
         for i0 in (0..whole).step_by(w) {
-            for (j, vj) in v.as_mut().iter_mut().enumerate() {
-                *vj = V::load(src.add(off + j * n + i0));
-            }
-            V::transpose(&mut v);
+            let mut v = V::load_block(src.add(off + i0), n);
             for s in 0..S {
                 for (j, vj) in v.as_mut().iter_mut().enumerate() {
                     let i = i0 + j;
@@ -201,11 +191,7 @@ unsafe fn forward_tiles_steps<V: Vector>(
                     );
                     *vj = x[0];
                 }
-                let mut out = v;
-                V::transpose(&mut out);
-                for (j, oj) in out.as_ref().iter().enumerate() {
-                    oj.store(dst[s].add(off + j * n + i0));
-                }
+                V::store_block(&v, dst[s].add(off + i0), n);
             }
         }
         if whole < n {
@@ -289,7 +275,7 @@ unsafe fn wavefront<V: Vector, const M: usize>(
 
 /// `tile[i][j] = rows[j * n + i]` for 8 rows of length n (8 / W transposes of W x W blocks).
 #[inline(always)]
-unsafe fn rows_to_tile<V: Vector>(rows: &[V::Elem], n: usize, tile: &mut [[V::Elem; 8]]) {
+unsafe fn rows_to_tile<V: Transpose>(rows: &[V::Elem], n: usize, tile: &mut [[V::Elem; 8]]) {
     let w = V::LANES;
     let whole = n / w * w;
     for i0 in (0..whole).step_by(w) {
@@ -313,7 +299,7 @@ unsafe fn rows_to_tile<V: Vector>(rows: &[V::Elem], n: usize, tile: &mut [[V::El
 
 /// The inverse of `rows_to_tile`.
 #[inline(always)]
-unsafe fn tile_to_rows<V: Vector>(tile: &[[V::Elem; 8]], n: usize, rows: &mut [V::Elem]) {
+unsafe fn tile_to_rows<V: Transpose>(tile: &[[V::Elem; 8]], n: usize, rows: &mut [V::Elem]) {
     let w = V::LANES;
     let whole = n / w * w;
     for i0 in (0..whole).step_by(w) {
@@ -335,69 +321,74 @@ unsafe fn tile_to_rows<V: Vector>(tile: &[[V::Elem; 8]], n: usize, rows: &mut [V
     }
 }
 
-/// Entry points compiled for one instruction set (`#[target_feature]`): the generic kernels above
-/// inline into them, and so do the intrinsics of the vector type.
-macro_rules! entry_points {
-    ($features:literal) => {
-        #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) unsafe fn forward_tiles<V: Vector, const K: usize>(
-            table: &[[V::Elem; 6]],
-            r: &[V::Elem],
-            b: &[V::Elem],
-            abf: &[V::Elem],
-            src: *const V::Elem,
-            state: *mut V::Elem,
-            n: usize,
-        ) -> usize {
-            super::forward_tiles::<V, K>(table, r, b, abf, src, state, n)
-        }
-
-        #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) unsafe fn forward_tiles_steps<V: Vector>(
-            tables: &[&[[V::Elem; 6]]; TILE_STEPS],
-            r: &[V::Elem],
-            b: &[V::Elem],
-            abf: &[&[V::Elem]; TILE_STEPS],
-            src: *const V::Elem,
-            dst: &[*mut V::Elem; TILE_STEPS],
-            rows: usize,
-            n: usize,
-        ) -> usize {
-            super::forward_tiles_steps::<V>(tables, r, b, abf, src, dst, rows, n)
-        }
-
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(
-            tb: &WaveTables<V::Elem>,
-            ai: &[V::Elem],
-            ae: &[V::Elem],
-            abf: &[V::Elem],
-            state: &mut [V::Elem],
-        ) {
-            super::wavefront::<V, M>(tb, ai, ae, abf, state)
-        }
-    };
-}
-
+/// Entry points compiled for AVX2 + FMA (`#[target_feature]`): the generic kernels above inline into
+/// them, and so do the intrinsics of the vector type.
 pub(crate) mod avx2 {
     use super::*;
-    entry_points!("avx2,fma");
 
-    // The tiles of the generic operators are 8 rows wide on both instruction sets.
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn rows_to_tile<V: Vector>(rows: &[V::Elem], n: usize, tile: &mut [[V::Elem; 8]]) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn forward_tiles<V: Transpose, const K: usize>(
+        table: &[[V::Elem; 6]],
+        r: &[V::Elem],
+        b: &[V::Elem],
+        abf: &[V::Elem],
+        src: *const V::Elem,
+        state: *mut V::Elem,
+        n: usize,
+    ) -> usize {
+        super::forward_tiles::<V, K>(table, r, b, abf, src, state, n)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn forward_tiles_steps<V: Transpose>(
+        tables: &[&[[V::Elem; 6]]; TILE_STEPS],
+        r: &[V::Elem],
+        b: &[V::Elem],
+        abf: &[&[V::Elem]; TILE_STEPS],
+        src: *const V::Elem,
+        dst: &[*mut V::Elem; TILE_STEPS],
+        rows: usize,
+        n: usize,
+    ) -> usize {
+        super::forward_tiles_steps::<V>(tables, r, b, abf, src, dst, rows, n)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(
+        tb: &WaveTables<V::Elem>,
+        ai: &[V::Elem],
+        ae: &[V::Elem],
+        abf: &[V::Elem],
+        state: &mut [V::Elem],
+    ) {
+        super::wavefront::<V, M>(tb, ai, ae, abf, state)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn rows_to_tile<V: Transpose>(rows: &[V::Elem], n: usize, tile: &mut [[V::Elem; 8]]) {
         super::rows_to_tile::<V>(rows, n, tile)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn tile_to_rows<V: Vector>(tile: &[[V::Elem; 8]], n: usize, rows: &mut [V::Elem]) {
+    pub(crate) unsafe fn tile_to_rows<V: Transpose>(tile: &[[V::Elem; 8]], n: usize, rows: &mut [V::Elem]) {
         super::tile_to_rows::<V>(tile, n, rows)
     }
 }
 
+/// The entry point compiled for AVX-512F.
 pub(crate) mod avx512 {
     use super::*;
-    entry_points!("avx512f,avx2,fma");
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(
+        tb: &WaveTables<V::Elem>,
+        ai: &[V::Elem],
+        ae: &[V::Elem],
+        abf: &[V::Elem],
+        state: &mut [V::Elem],
+    ) {
+        super::wavefront::<V, M>(tb, ai, ae, abf, state)
+    }
 }

@@ -217,18 +217,19 @@ pub trait TileKernel: Sized {
     ) -> bool;
 }
 
-/// The `TileKernel` of one element type: `$v2`/`$v5` its AVX2/AVX-512 vectors, `$k2`/`$k5` the tiles
-/// in flight (independent chains against register pressure: 16 ymm, 32 zmm registers), `$m2`/`$m5`
-/// the wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick).
+/// The `TileKernel` of one element type: `$v2` its AVX2 vector and `$k2` the row tiles in flight
+/// (independent chains against register pressure: 16 ymm registers), `$m2` the wavefront's vectors
+/// (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`, `$m5` the same for
+/// the AVX-512 wavefront. Row tiles stay AVX2-wide on AVX-512 CPUs: 512-bit FMAs share port 5 with
+/// the transposes' shuffles, and measured slower (`benches/LIMITS.md`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernel {
-    ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $k5:literal, $m5:literal) => {
+    ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $m5:literal) => {
         impl TileKernel for $t {
             fn tile_rows(isa: Isa) -> usize {
                 match isa {
                     Isa::Scalar => 1,
-                    Isa::Avx2 => <$v2 as vector::Vector>::LANES,
-                    Isa::Avx512 => <$v5 as vector::Vector>::LANES,
+                    Isa::Avx2 | Isa::Avx512 => <$v2 as vector::Vector>::LANES,
                 }
             }
 
@@ -267,8 +268,9 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 => kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n),
-                        Isa::Avx512 => kernels::avx512::forward_tiles::<$v5, $k5>(table, r, b, abf, from, to, n),
+                        Isa::Avx2 | Isa::Avx512 => {
+                            kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n)
+                        }
                     }
                 }
             }
@@ -306,9 +308,8 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 => kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n),
-                        Isa::Avx512 => {
-                            kernels::avx512::forward_tiles_steps::<$v5>(tables, r, b, abf, src, &dst, rows, n)
+                        Isa::Avx2 | Isa::Avx512 => {
+                            kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n)
                         }
                     }
                 }
@@ -368,9 +369,9 @@ macro_rules! tile_kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 1, 2);
+tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 2);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 1, 3);
+tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
 
 /// Without x86_64 SIMD every kernel reports nothing done (the scalar path runs).
 #[cfg(not(target_arch = "x86_64"))]

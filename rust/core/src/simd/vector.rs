@@ -1,5 +1,5 @@
-//! A small SIMD vector trait and its x86_64 implementations: `F32x8`/`F64x4` (AVX2 + FMA) and
-//! `F32x16`/`F64x8` (AVX-512F).
+//! A small SIMD vector trait and its x86_64 implementations: `F32x8`/`F64x4` (AVX2 + FMA, with the
+//! block transposes of the row tiles) and `F32x16`/`F64x8` (AVX-512F, for the time wavefront).
 //!
 //! Every method is `#[inline(always)]` and `unsafe`: it may only run on a CPU with the features of its
 //! type, from a function compiled with them (`#[target_feature]`, see `super::kernels`), where the
@@ -12,13 +12,10 @@ use crate::float::Real;
 /// W lanes of one floating-point type, with the operations of the `Prefix` kernels.
 pub(crate) trait Vector: Copy {
     type Elem: Real;
-    /// W vectors: a W x W block of elements (one row per vector).
-    type Block: Copy + AsRef<[Self]> + AsMut<[Self]>;
     /// The lane count W.
     const LANES: usize;
 
     unsafe fn zero() -> Self;
-    unsafe fn zero_block() -> Self::Block;
     unsafe fn splat(x: Self::Elem) -> Self;
     unsafe fn load(p: *const Self::Elem) -> Self;
     unsafe fn store(self, p: *mut Self::Elem);
@@ -28,12 +25,26 @@ pub(crate) trait Vector: Copy {
     unsafe fn div(self, o: Self) -> Self;
     /// self * m + a with one rounding (FMA).
     unsafe fn mul_add(self, m: Self, a: Self) -> Self;
-    /// Transposes the block in registers: element j of vector i moves to element i of vector j.
-    unsafe fn transpose(block: &mut Self::Block);
     /// Lanes rotated up by one: out[j] = v[j - 1], out[0] = v[W - 1].
     unsafe fn rotate_up(self) -> Self;
     /// `self` with lane 0 replaced by lane 0 of `carry`.
     unsafe fn with_first(self, carry: Self) -> Self;
+}
+
+/// Transposes of W x W blocks, for the tiles of rows (AVX2 vectors: see `super::TileKernel`).
+pub(crate) trait Transpose: Vector {
+    /// W vectors: a W x W block of elements (one row per vector).
+    type Block: Copy + AsRef<[Self]> + AsMut<[Self]>;
+
+    unsafe fn zero_block() -> Self::Block;
+    /// Transposes the block in registers: element j of vector i moves to element i of vector j.
+    unsafe fn transpose(block: &mut Self::Block);
+    /// The W x W block of rows `p + j * stride` (j < W), elements 0..W, transposed: vector i holds
+    /// element i of every row. Built from 128-bit row pieces (the load ports do the cross-lane part
+    /// of the transpose), then transposed within each 128-bit lane.
+    unsafe fn load_block(p: *const Self::Elem, stride: usize) -> Self::Block;
+    /// The inverse of `load_block`: vector i (element i of W rows) stored into the W rows.
+    unsafe fn store_block(block: &Self::Block, p: *mut Self::Elem, stride: usize);
 }
 
 #[derive(Clone, Copy)]
@@ -51,10 +62,6 @@ macro_rules! arithmetic {
         #[inline(always)]
         unsafe fn zero() -> Self {
             Self($zero())
-        }
-        #[inline(always)]
-        unsafe fn zero_block() -> Self::Block {
-            [Self($zero()); Self::LANES]
         }
         #[inline(always)]
         unsafe fn splat(x: Self::Elem) -> Self {
@@ -93,7 +100,6 @@ macro_rules! arithmetic {
 
 impl Vector for F32x8 {
     type Elem = f32;
-    type Block = [F32x8; 8];
     const LANES: usize = 8;
     arithmetic!(
         _mm256_loadu_ps,
@@ -106,6 +112,25 @@ impl Vector for F32x8 {
         _mm256_div_ps,
         _mm256_fmadd_ps
     );
+
+    #[inline(always)]
+    unsafe fn rotate_up(self) -> Self {
+        F32x8(_mm256_permutevar8x32_ps(self.0, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)))
+    }
+
+    #[inline(always)]
+    unsafe fn with_first(self, carry: Self) -> Self {
+        F32x8(_mm256_blend_ps::<1>(self.0, carry.0))
+    }
+}
+
+impl Transpose for F32x8 {
+    type Block = [F32x8; 8];
+
+    #[inline(always)]
+    unsafe fn zero_block() -> Self::Block {
+        [F32x8(_mm256_setzero_ps()); 8]
+    }
 
     #[inline(always)]
     unsafe fn transpose(b: &mut [Self; 8]) {
@@ -133,19 +158,36 @@ impl Vector for F32x8 {
     }
 
     #[inline(always)]
-    unsafe fn rotate_up(self) -> Self {
-        F32x8(_mm256_permutevar8x32_ps(self.0, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)))
+    unsafe fn load_block(p: *const f32, stride: usize) -> [Self; 8] {
+        let mut out = [F32x8(_mm256_setzero_ps()); 8];
+        for c in 0..2 {
+            // a[s]: row s (low half) and row 4 + s (high half), elements 4c .. 4c + 3.
+            let a: [__m256; 4] = std::array::from_fn(|s| {
+                let lo = _mm_loadu_ps(p.add(s * stride + 4 * c));
+                _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), _mm_loadu_ps(p.add((4 + s) * stride + 4 * c)))
+            });
+            let t = transpose4_ps(a);
+            for m in 0..4 {
+                out[4 * c + m] = F32x8(t[m]);
+            }
+        }
+        out
     }
 
     #[inline(always)]
-    unsafe fn with_first(self, carry: Self) -> Self {
-        F32x8(_mm256_blend_ps::<1>(self.0, carry.0))
+    unsafe fn store_block(b: &[Self; 8], p: *mut f32, stride: usize) {
+        for c in 0..2 {
+            let a = transpose4_ps([b[4 * c].0, b[4 * c + 1].0, b[4 * c + 2].0, b[4 * c + 3].0]);
+            for (s, v) in a.iter().enumerate() {
+                _mm_storeu_ps(p.add(s * stride + 4 * c), _mm256_castps256_ps128(*v));
+                _mm_storeu_ps(p.add((4 + s) * stride + 4 * c), _mm256_extractf128_ps::<1>(*v));
+            }
+        }
     }
 }
 
 impl Vector for F64x4 {
     type Elem = f64;
-    type Block = [F64x4; 4];
     const LANES: usize = 4;
     arithmetic!(
         _mm256_loadu_pd,
@@ -160,6 +202,25 @@ impl Vector for F64x4 {
     );
 
     #[inline(always)]
+    unsafe fn rotate_up(self) -> Self {
+        F64x4(_mm256_permute4x64_pd::<0b10_01_00_11>(self.0))
+    }
+
+    #[inline(always)]
+    unsafe fn with_first(self, carry: Self) -> Self {
+        F64x4(_mm256_blend_pd::<1>(self.0, carry.0))
+    }
+}
+
+impl Transpose for F64x4 {
+    type Block = [F64x4; 4];
+
+    #[inline(always)]
+    unsafe fn zero_block() -> Self::Block {
+        [F64x4(_mm256_setzero_pd()); 4]
+    }
+
+    #[inline(always)]
     unsafe fn transpose(b: &mut [Self; 4]) {
         let t0 = _mm256_unpacklo_pd(b[0].0, b[1].0);
         let t1 = _mm256_unpackhi_pd(b[0].0, b[1].0);
@@ -172,19 +233,34 @@ impl Vector for F64x4 {
     }
 
     #[inline(always)]
-    unsafe fn rotate_up(self) -> Self {
-        F64x4(_mm256_permute4x64_pd::<0b10_01_00_11>(self.0))
+    unsafe fn load_block(p: *const f64, stride: usize) -> [Self; 4] {
+        let mut out = [F64x4(_mm256_setzero_pd()); 4];
+        for c in 0..2 {
+            // a[s]: row s (low half) and row 2 + s (high half), elements 2c, 2c + 1.
+            let a: [__m256d; 2] = std::array::from_fn(|s| {
+                let lo = _mm_loadu_pd(p.add(s * stride + 2 * c));
+                _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(lo), _mm_loadu_pd(p.add((2 + s) * stride + 2 * c)))
+            });
+            out[2 * c] = F64x4(_mm256_unpacklo_pd(a[0], a[1]));
+            out[2 * c + 1] = F64x4(_mm256_unpackhi_pd(a[0], a[1]));
+        }
+        out
     }
 
     #[inline(always)]
-    unsafe fn with_first(self, carry: Self) -> Self {
-        F64x4(_mm256_blend_pd::<1>(self.0, carry.0))
+    unsafe fn store_block(b: &[Self; 4], p: *mut f64, stride: usize) {
+        for c in 0..2 {
+            let a = [_mm256_unpacklo_pd(b[2 * c].0, b[2 * c + 1].0), _mm256_unpackhi_pd(b[2 * c].0, b[2 * c + 1].0)];
+            for (s, v) in a.iter().enumerate() {
+                _mm_storeu_pd(p.add(s * stride + 2 * c), _mm256_castpd256_pd128(*v));
+                _mm_storeu_pd(p.add((2 + s) * stride + 2 * c), _mm256_extractf128_pd::<1>(*v));
+            }
+        }
     }
 }
 
 impl Vector for F32x16 {
     type Elem = f32;
-    type Block = [F32x16; 16];
     const LANES: usize = 16;
     arithmetic!(
         _mm512_loadu_ps,
@@ -197,38 +273,6 @@ impl Vector for F32x16 {
         _mm512_div_ps,
         _mm512_fmadd_ps
     );
-
-    #[inline(always)]
-    unsafe fn transpose(b: &mut [Self; 16]) {
-        let v: [__m512; 16] = std::array::from_fn(|j| b[j].0);
-        let t: [__m512; 16] = std::array::from_fn(|j| {
-            let (x, y) = (v[j / 2 * 2], v[j / 2 * 2 + 1]);
-            if j % 2 == 0 {
-                _mm512_unpacklo_ps(x, y)
-            } else {
-                _mm512_unpackhi_ps(x, y)
-            }
-        });
-        // u[4g + m], 128-bit lane L: column 4L + m of rows 4g .. 4g + 3.
-        let mut u = [_mm512_setzero_ps(); 16];
-        for g in 0..4 {
-            u[4 * g] = _mm512_shuffle_ps::<0x44>(t[4 * g], t[4 * g + 2]);
-            u[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * g], t[4 * g + 2]);
-            u[4 * g + 2] = _mm512_shuffle_ps::<0x44>(t[4 * g + 1], t[4 * g + 3]);
-            u[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * g + 1], t[4 * g + 3]);
-        }
-        // Output vector 4L + m gathers 128-bit lane L of u[m], u[4 + m], u[8 + m], u[12 + m].
-        for m in 0..4 {
-            let s0 = _mm512_shuffle_f32x4::<0x88>(u[m], u[4 + m]);
-            let s1 = _mm512_shuffle_f32x4::<0xDD>(u[m], u[4 + m]);
-            let s2 = _mm512_shuffle_f32x4::<0x88>(u[8 + m], u[12 + m]);
-            let s3 = _mm512_shuffle_f32x4::<0xDD>(u[8 + m], u[12 + m]);
-            b[m] = F32x16(_mm512_shuffle_f32x4::<0x88>(s0, s2));
-            b[8 + m] = F32x16(_mm512_shuffle_f32x4::<0xDD>(s0, s2));
-            b[4 + m] = F32x16(_mm512_shuffle_f32x4::<0x88>(s1, s3));
-            b[12 + m] = F32x16(_mm512_shuffle_f32x4::<0xDD>(s1, s3));
-        }
-    }
 
     #[inline(always)]
     unsafe fn rotate_up(self) -> Self {
@@ -244,7 +288,6 @@ impl Vector for F32x16 {
 
 impl Vector for F64x8 {
     type Elem = f64;
-    type Block = [F64x8; 8];
     const LANES: usize = 8;
     arithmetic!(
         _mm512_loadu_pd,
@@ -259,31 +302,6 @@ impl Vector for F64x8 {
     );
 
     #[inline(always)]
-    unsafe fn transpose(b: &mut [Self; 8]) {
-        let v: [__m512d; 8] = std::array::from_fn(|j| b[j].0);
-        // t[2g + m], 128-bit lane L: column 2L + m of rows 2g, 2g + 1.
-        let t: [__m512d; 8] = std::array::from_fn(|j| {
-            let (x, y) = (v[j / 2 * 2], v[j / 2 * 2 + 1]);
-            if j % 2 == 0 {
-                _mm512_unpacklo_pd(x, y)
-            } else {
-                _mm512_unpackhi_pd(x, y)
-            }
-        });
-        // Output vector 2L + m gathers 128-bit lane L of t[m], t[2 + m], t[4 + m], t[6 + m].
-        for m in 0..2 {
-            let s0 = _mm512_shuffle_f64x2::<0x88>(t[m], t[2 + m]);
-            let s1 = _mm512_shuffle_f64x2::<0xDD>(t[m], t[2 + m]);
-            let s2 = _mm512_shuffle_f64x2::<0x88>(t[4 + m], t[6 + m]);
-            let s3 = _mm512_shuffle_f64x2::<0xDD>(t[4 + m], t[6 + m]);
-            b[m] = F64x8(_mm512_shuffle_f64x2::<0x88>(s0, s2));
-            b[4 + m] = F64x8(_mm512_shuffle_f64x2::<0xDD>(s0, s2));
-            b[2 + m] = F64x8(_mm512_shuffle_f64x2::<0x88>(s1, s3));
-            b[6 + m] = F64x8(_mm512_shuffle_f64x2::<0xDD>(s1, s3));
-        }
-    }
-
-    #[inline(always)]
     unsafe fn rotate_up(self) -> Self {
         F64x8(_mm512_permutexvar_pd(_mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 7), self.0))
     }
@@ -292,4 +310,19 @@ impl Vector for F64x8 {
     unsafe fn with_first(self, carry: Self) -> Self {
         F64x8(_mm512_mask_blend_pd(1, self.0, carry.0))
     }
+}
+
+/// The 4 x 4 transpose within each 128-bit lane of four float32 vectors (ymm).
+#[inline(always)]
+unsafe fn transpose4_ps(a: [__m256; 4]) -> [__m256; 4] {
+    let t0 = _mm256_unpacklo_ps(a[0], a[1]);
+    let t1 = _mm256_unpackhi_ps(a[0], a[1]);
+    let t2 = _mm256_unpacklo_ps(a[2], a[3]);
+    let t3 = _mm256_unpackhi_ps(a[2], a[3]);
+    [
+        _mm256_shuffle_ps::<0x44>(t0, t2),
+        _mm256_shuffle_ps::<0xEE>(t0, t2),
+        _mm256_shuffle_ps::<0x44>(t1, t3),
+        _mm256_shuffle_ps::<0xEE>(t1, t3),
+    ]
 }
