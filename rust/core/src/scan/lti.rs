@@ -3,8 +3,8 @@
 //! 2021, §3.2: c_k = sum_j Ad^j Bd f_{k-j}). With Ad = (I - a_i A)^{-1}(I + a_e A) and
 //! Bd = a_b (I - a_i A)^{-1} B,
 //!     c_{k+T} = Ad^T c_k + sum_{j<T} Ad^{T-1-j} Bd f_{k+1+j}.
-//! The columns of P = Ad^T and of the Krylov matrix K = [Bd, Ad Bd, ..., Ad^{T-1} Bd] are computed
-//! once by the O(N) step itself (T steps of the rows of the identity, T steps from a unit impulse);
+//! Ad (one O(N) step of the rows of the identity) gives P = Ad^T by log2(T) squarings, and T O(N)
+//! steps from a unit impulse give the Krylov matrix K = [Bd, Ad Bd, ..., Ad^{T-1} Bd], once;
 //! each block then costs (N + T) N multiply-adds, i.e. O(N) per step for T = N, vectorised and
 //! independent of the serial sweeps of the tridiagonal solve that make a single LegT/LMU row slow.
 //! The result differs from the step-by-step scan by rounding only (tested against dense float64);
@@ -26,15 +26,15 @@ const MAX_ORDER: usize = 1024;
 /// state stays bitwise the last state of the same scan with every state kept).
 pub(crate) const MIN_STEPS: usize = 1 << 14;
 
-/// The block length T for order n.
+/// The block length T for order n: a power of two (P = Ad^T by repeated squaring).
 fn block_len(n: usize) -> usize {
-    n.max(32)
+    n.max(32).next_power_of_two()
 }
 
 /// The shared step when a scan should run in blocks: few rows (below one tile of rows), only the
 /// final state, a structure without the fused `Prefix` loop (those have the time wavefront), the same
-/// non-reset step everywhere, and enough steps to repay the set-up (2 N T steps: P and K cost N T
-/// steps of N + 1 rows), at least `MIN_STEPS`.
+/// non-reset step everywhere, and enough steps to repay the set-up (log2(T) products of N x N
+/// matrices, about N T / 2 steps of one row), at least `MIN_STEPS`.
 pub(crate) fn blocked_step<T: Real>(
     op: &Structured<T>,
     coef: &Coefficients<'_>,
@@ -44,7 +44,7 @@ pub(crate) fn blocked_step<T: Real>(
 ) -> Option<GbtStep> {
     let n = op.order();
     let Coefficients::PerStep(c) = *coef else { return None };
-    if return_all || rows >= TILE || n > MAX_ORDER || op.has_prefix() || steps < (2 * n * block_len(n)).max(MIN_STEPS) {
+    if return_all || rows >= TILE || n > MAX_ORDER || op.has_prefix() || steps < (n * block_len(n) / 2).max(MIN_STEPS) {
         return None;
     }
     let first = &c[..3];
@@ -72,12 +72,27 @@ pub(crate) fn scan_blocked<T: Real>(
     let t = block_len(n);
     let op = Structured::<f64>::new(op.measure(), n)?;
     let coef: Vec<f64> = (0..t).flat_map(|_| [step.implicit, step.explicit, step.input]).collect();
-    // Row j of `p` = Ad^T e_j (column j of P).
+    // Row j of `p` = Ad^T e_j (column j of P): `p` holds P^T, and (Ad^2k)^T = (Ad^k)^T (Ad^k)^T.
     let mut p = vec![0.0; n * n];
     for j in 0..n {
         p[j * n + j] = 1.0;
     }
-    gbt_scan(&op, &vec![0.0; t * n], None, Coefficients::PerStep(&coef), t, n, false, &mut p)?;
+    gbt_scan(&op, &vec![0.0; n], None, Coefficients::PerStep(&coef[..3]), 1, n, false, &mut p)?;
+    let mut square = vec![0.0; n * n];
+    for _ in 0..t.trailing_zeros() {
+        accelerated(
+            #[inline(always)]
+            || {
+                square.fill(0.0);
+                for (row, out) in p.chunks_exact(n).zip(square.chunks_exact_mut(n)) {
+                    for (a, pk) in row.iter().zip(p.chunks_exact(n)) {
+                        axpy(*a, pk, out);
+                    }
+                }
+            },
+        );
+        std::mem::swap(&mut p, &mut square);
+    }
     // Row m of `h` = Ad^m Bd: the impulse response.
     let mut impulse = vec![0.0; t];
     impulse[0] = 1.0;
