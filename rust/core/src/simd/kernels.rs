@@ -377,9 +377,39 @@ pub(crate) mod avx2 {
     }
 }
 
-/// The entry point compiled for AVX-512F.
+/// The entry points compiled for AVX-512 (F, VL): the row tiles keep AVX2's 256-bit vectors, but the
+/// EVEX encoding folds the per-element broadcasts into the FMAs' memory operands ({1to8}).
 pub(crate) mod avx512 {
     use super::*;
+
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn forward_tiles<V: Transpose, const K: usize>(
+        table: &[[V::Elem; 6]],
+        r: &[V::Elem],
+        b: &[V::Elem],
+        abf: &[V::Elem],
+        src: *const V::Elem,
+        state: *mut V::Elem,
+        n: usize,
+    ) -> usize {
+        super::forward_tiles::<V, K>(table, r, b, abf, src, state, n)
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn forward_tiles_steps<V: Transpose>(
+        tables: &[&[[V::Elem; 6]]; TILE_STEPS],
+        r: &[V::Elem],
+        b: &[V::Elem],
+        abf: &[&[V::Elem]; TILE_STEPS],
+        src: *const V::Elem,
+        dst: &[*mut V::Elem; TILE_STEPS],
+        rows: usize,
+        n: usize,
+    ) -> usize {
+        super::forward_tiles_steps::<V>(tables, r, b, abf, src, dst, rows, n)
+    }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(

@@ -37,7 +37,7 @@ pub enum Isa {
     Scalar,
     /// AVX2 + FMA: 8 float32 / 4 float64 lanes.
     Avx2,
-    /// AVX-512F (with AVX2 + FMA): 16 float32 / 8 float64 lanes.
+    /// AVX-512F and VL (with AVX2 + FMA): 16 float32 / 8 float64 lanes in the time wavefront.
     Avx512,
 }
 
@@ -56,7 +56,7 @@ impl Isa {
             {
                 use std::arch::is_x86_feature_detected as has;
                 if has!("avx2") && has!("fma") {
-                    return if has!("avx512f") { Isa::Avx512 } else { Isa::Avx2 };
+                    return if has!("avx512f") && has!("avx512vl") { Isa::Avx512 } else { Isa::Avx2 };
                 }
             }
             Isa::Scalar
@@ -218,10 +218,11 @@ pub trait TileKernel: Sized {
 }
 
 /// The `TileKernel` of one element type: `$v2` its AVX2 vector and `$k2` the row tiles in flight
-/// (independent chains against register pressure: 16 ymm registers), `$m2` the wavefront's vectors
-/// (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`, `$m5` the same for
-/// the AVX-512 wavefront. Row tiles stay AVX2-wide on AVX-512 CPUs: 512-bit FMAs share port 5 with
-/// the transposes' shuffles, and measured slower (`benches/LIMITS.md`).
+/// (independent chains against register pressure: 16 ymm registers; twice as many with AVX-512's 32),
+/// `$m2` the wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick);
+/// `$v5`, `$m5` the same for the AVX-512 wavefront. Row tiles stay 256 bits wide on AVX-512 CPUs
+/// (512-bit FMAs share port 5 with the transposes' shuffles; `benches/LIMITS.md`), compiled with
+/// AVX-512VL so that the per-element broadcasts fold into the FMAs' memory operands.
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernel {
     ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $m5:literal) => {
@@ -268,8 +269,9 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 | Isa::Avx512 => {
-                            kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n)
+                        Isa::Avx2 => kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n),
+                        Isa::Avx512 => {
+                            kernels::avx512::forward_tiles::<$v2, { 2 * $k2 }>(table, r, b, abf, from, to, n)
                         }
                     }
                 }
@@ -308,8 +310,9 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 | Isa::Avx512 => {
-                            kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n)
+                        Isa::Avx2 => kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n),
+                        Isa::Avx512 => {
+                            kernels::avx512::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n)
                         }
                     }
                 }
