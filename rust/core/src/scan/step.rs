@@ -186,7 +186,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     }
 
     /// Steps `steps` of one row `c` with inputs `f(k)` and coefficients `coef(k)`, the final state
-    /// only: runs of `T::WAVE_STEPS` GBT steps of a `Prefix` measure go through the time wavefront
+    /// only: runs of `T::wave_steps` GBT steps of a `Prefix` measure go through the time wavefront
     /// (`crate::simd`), everything else step by step.
     #[inline(always)]
     pub(crate) fn forward_row(
