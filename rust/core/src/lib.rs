@@ -17,6 +17,7 @@ pub use discretize::{GbtStep, LegsConvention, Method};
 pub use error::{HippoError, Result};
 pub use measure::Measure;
 
+// Linear-time operators and scans.
 pub mod float;
 pub mod scan;
 #[doc(hidden)]

@@ -1,5 +1,5 @@
 //! Linear-time operators of the HiPPO transition matrices: y = (I + dA)x, y = (I - dA)^{-1}x and
-//! both transposes, in O(N) time and without forming A (issue 3; paper App. E / LSSL Thm. 11).
+//! both transposes, in O(N) time and without forming A (paper App. E; LSSL, Gu et al. 2021, Thm. 11).
 //!
 //! Every measure of `crate::measure` falls into one of three structures (code sign, s = 1/theta).
 //! Each is derived from `Measure::transition` and checked against it in the tests below.
