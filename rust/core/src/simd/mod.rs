@@ -372,7 +372,7 @@ macro_rules! tile_kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 2);
+tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 3);
 #[cfg(target_arch = "x86_64")]
 tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
 
