@@ -339,7 +339,7 @@ LIMIT_CYCLES = {
 
 
 def side_by_side(lines, quick, so, freq):
-    """The issue's three targets in one run: step vs C and dense numpy, single-row LegS scan vs C,
+    """The three speed targets in one run: step vs C and dense numpy, single-row LegS scan vs C,
     single-row LegT/LMU vs LegS; with the fraction of the kernel's limit."""
     N, R = 256, 100
     rng = np.random.default_rng(7)
