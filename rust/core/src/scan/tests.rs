@@ -230,7 +230,7 @@ fn timing_of_legs_scans() {
         Isa::force(Some(isa)).unwrap();
         println!("{isa:?}");
         for (steps, rows, n) in [(20_000usize, 1usize, 256usize), (200, 100, 256), (1, 100, 256), (1, 100, 4096)] {
-            for m in [Measure::LegS] {
+            for m in [Measure::LegS, Measure::LegT { theta: 1.0 }] {
                 run::<f32>(m, steps, rows, n);
                 run::<f64>(m, steps, rows, n);
             }
