@@ -1,6 +1,6 @@
-"""Benchmarks of the O(N) HiPPO updates and scans . Not part of the test command.
+"""Benchmarks of the O(N) HiPPO updates and scans. Not part of the test command.
 
-    python benches/bench_scan.py [--quick]   # prints the table; saved as benches/results/bench_scan_cpu.txt
+    python benches/bench_scan.py [--quick]   # prints the tables; saved as benches/results/bench_scan_cpu.txt
 
 Every figure is the best of several timed repetitions (the machine may be shared), measured side by
 side in one run with:
@@ -9,16 +9,23 @@ side in one run with:
   (b) numpy O(N): a vectorised numpy implementation of the same O(N) step: np.cumsum for the running
       sums of the explicit half, and the implicit solve as a loop over n vectorised across the batch
       (its recurrence Q_n = a_n Q_{n-1} + b_n has no stable closed form in cumsum/cumprod: a_n
-      changes sign and vanishes for LegS), so its per-step cost is O(N) numpy calls.
+      changes sign and vanishes for LegS), so its per-step cost is O(N) numpy calls;
+  (c) scalar C: the same LegS recurrence (paper §5: one running sum per half step, a division per
+      element) compiled here with the system C compiler, -O3 -march=native, called through ctypes.
+The first table compares with the targets and the machine's limit (model in benches/LIMITS.md).
 Throughput is state elements per second (batch x N per step).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 if __name__ == "__main__" and "--blas-threads" in sys.argv:
@@ -31,7 +38,7 @@ if __name__ == "__main__" and "--blas-threads" in sys.argv:
 import numpy as np  # noqa: E402
 
 import hippo_rs  # noqa: E402
-
+from hippo_rs import _core  # noqa: E402
 
 def best_time(fn, min_total=0.2, repeats=5):
     """Best per-call time over `repeats` rounds, each of enough calls to last ~min_total/repeats."""
@@ -217,18 +224,203 @@ def growth(lines):
         )
 
 
+# ---- (c) the scalar C recurrence -----------------------------------------------------------------
+
+C_SOURCE = r"""
+#include <stddef.h>
+/* LegS, bilinear, original convention at step index t (A/t on both sides; paper §5), one row at a
+   time: u_n = x_n + ae (n x_n - r_n P_n) + ab f r_n with P_n = sum_{k<=n} r_k x_k, then
+   y_n = (u_n - ai r_n Q_{n-1}) / (1 + ai (n + 1)), Q_n = Q_{n-1} + r_n y_n; r_n = sqrt(2n + 1). */
+#define LEGS(T, STEP, SCAN)                                                                  \
+    void STEP(T *c, const T *f, const T *r, long R, long N, double t) {                        \
+        T ai = (T)(0.5 / t), ae = (T)(0.5 / t), ab = (T)(1.0 / t);                            \
+        for (long j = 0; j < R; j++) {                                                        \
+            T *x = c + j * N, P = 0, Q = 0, fr = f[j];                                        \
+            for (long n = 0; n < N; n++) {                                                    \
+                P += r[n] * x[n];                                                             \
+                T u = x[n] + ae * ((T)n * x[n] - r[n] * P) + ab * fr * r[n];                  \
+                T y = (u - ai * r[n] * Q) / ((T)1 + ai * (T)(n + 1));                         \
+                Q += r[n] * y;                                                                \
+                x[n] = y;                                                                     \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    void SCAN(T *c, const T *f, const T *r, long N, long L, long t0) {                         \
+        for (long k = 0; k < L; k++) STEP(c, f + k, r, 1, N, (double)(t0 + k));               \
+    }
+LEGS(float, legs_step_f32, legs_scan_f32)
+LEGS(double, legs_step_f64, legs_scan_f64)
+"""
+
+
+def build_c():
+    """The C recurrence as a shared library (None without a C compiler), and the compiler's name."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None, "no C compiler"
+    tmp = tempfile.mkdtemp(prefix="bench_scan_c")
+    src, lib = os.path.join(tmp, "legs.c"), os.path.join(tmp, "legs.so")
+    with open(src, "w") as fh:
+        fh.write(C_SOURCE)
+    subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", "-o", lib, src], check=True)
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    so = ctypes.CDLL(lib)
+    for name in ("legs_step_f32", "legs_step_f64"):
+        getattr(so, name).argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long, ctypes.c_long, ctypes.c_double]
+    for name in ("legs_scan_f32", "legs_scan_f64"):
+        getattr(so, name).argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long, ctypes.c_long, ctypes.c_long]
+    return so, f"{version}, -O3 -march=native"
+
+
+def ptr(a):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+# ---- the machine -----------------------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info = fh.read()
+    except OSError:
+        return platform.processor() or platform.machine(), None, ""
+    field = lambda key: next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith(key)), "")  # noqa: E731
+    flags = field("flags").split()
+    mhz = field("cpu MHz")
+    simd = " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "no AVX2"
+    return field("model name"), float(mhz) * 1e6 if mhz else None, simd
+
+
+# Cycles per state element at the kernel's bound (benches/LIMITS.md: vector FP operations per element
+# on two FMA ports, and the division throughput of the wavefront), for float32.
+LIMIT_CYCLES = {
+    # fused Prefix step on row tiles: 8 vector FP ops (5 FMA + 3 mul) per W = 8 rows, 2 ports
+    "step": 8 / (2 * 8),
+    # time wavefront: 14 vector FP ops + 1 division per lane-element; 16 lanes (AVX-512) or 8 (AVX2);
+    # vdivps: 10 cycles per zmm / 5 per ymm (reciprocal throughput, Ice Lake / Sapphire Rapids server)
+    "wave_avx512": max(14 / (2 * 16), 10 / 16),
+    "wave_avx2": max(14 / (2 * 8), 5 / 8),
+}
+
+
+def side_by_side(lines, quick, so, freq):
+    """The three speed targets in one run: step vs C and dense numpy, single-row LegS scan vs C,
+    single-row LegT/LMU vs LegS; with the fraction of the kernel's limit."""
+    N, R = 256, 100
+    rng = np.random.default_rng(7)
+    c = (0.1 * rng.standard_normal((R, N))).astype(np.float32)
+    f = rng.standard_normal(R).astype(np.float32)
+    out = np.empty_like(c)
+    rt = np.sqrt(2 * np.arange(N) + 1).astype(np.float32)
+    ours = best_time(lambda: hippo_rs.legs_update(c, f, 100, out=out), min_total=0.5, repeats=7)
+    Ad, Bd = dense_matrices("legs", N, np.float32)
+    AdT, tmp = np.ascontiguousarray(Ad.T), np.empty_like(c)
+
+    def dense():
+        np.matmul(c, AdT, out=tmp)
+        np.add(tmp, f[:, None] * Bd, out=tmp)
+
+    t_dense = best_time(dense, min_total=0.5, repeats=7)
+    cc = c.copy()
+    t_c = best_time(lambda: so.legs_step_f32(ptr(cc), ptr(f), ptr(rt), R, N, 100.0), min_total=0.5, repeats=7) if so else float("nan")
+    # The same step without the Python layer: the binding and the kernel (coefficient row of t = 100).
+    coef = np.array([[0.5 / 100, 0.5 / 100, 1.0 / 100]])
+    f2 = f.reshape(1, R)
+    t_core = best_time(lambda: _core.gbt_scan("legs", {}, f2, c, coef, False, out), min_total=0.5, repeats=7)
+    el = R * N
+    limit = el * LIMIT_CYCLES["step"] / freq if freq else float("nan")
+    for name, t in (("legs_update", ours), ("_core.gbt_scan", t_core)):
+        lines.append(
+            f"LegS bilinear step (100, 256) float32, {name:14s}: {t * 1e6:6.1f} us | scalar C {t_c * 1e6:6.1f} us -> {t_c / t:5.1f}x (target >= 18x)"
+            f" | dense numpy {t_dense * 1e6:6.1f} us -> {t_dense / t:5.1f}x (target >= 15x) | limit {limit * 1e6:4.1f} us = {100 * limit / t:3.0f} % reached"
+        )
+    L = 10**5 if quick else 10**6
+    fs = np.random.default_rng(8).standard_normal(L).astype(np.float32)
+    runs = lambda fn: min(timed(fn) for _ in range(1 if quick else 3))  # noqa: E731
+    t_legs = runs(lambda: hippo_rs.scan(fs, N, measure="legs", return_all=False))
+    c1 = np.zeros(N, np.float32)
+    t_cscan = timed(lambda: so.legs_scan_f32(ptr(c1), ptr(fs), ptr(rt), N, L, 1)) if so else float("nan")
+    wave = LIMIT_CYCLES["wave_avx512" if _core._set_isa(None) == "avx512" else "wave_avx2"]
+    limit = L * N * wave / freq if freq else float("nan")
+    lines.append(
+        f"LegS single row, L = {L:.0e}, N = 256, float32, final state: ours {t_legs:6.3f} s | scalar C {t_cscan:6.3f} s -> {t_cscan / t_legs:5.1f}x (target >= 12x)"
+        f" | limit {limit:6.3f} s = {100 * limit / t_legs:3.0f} % reached"
+    )
+    for m in ("legt", "lmu"):
+        t_m = runs(lambda: hippo_rs.scan(fs, N, measure=m, dt=1e-4, return_all=False))
+        lines.append(f"{m.upper():4s} single row, same L, N, dt = 1e-4: ours {t_m:6.3f} s = {t_m / t_legs:4.2f}x LegS (target <= 2x)")
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def per_isa(lines, quick):
+    """The same calls on every instruction set of this CPU (forced), float32, N = 256."""
+    N, R = 256, 100
+    rng = np.random.default_rng(9)
+    c = (0.1 * rng.standard_normal((R, N))).astype(np.float32)
+    f = rng.standard_normal(R).astype(np.float32)
+    out = np.empty_like(c)
+    L = 10**5
+    fs = rng.standard_normal(L).astype(np.float32)
+    for isa in ("scalar", "avx2", "avx512"):
+        try:
+            _core._set_isa(isa)
+        except ValueError:
+            lines.append(f"{isa:7s}: not on this CPU")
+            continue
+        try:
+            step = best_time(lambda: hippo_rs.legs_update(c, f, 100, out=out), min_total=0.2, repeats=5)
+            row = f"{isa:7s}: LegS step (100, 256) {step * 1e6:8.1f} us"
+            if isa != "scalar":  # the portable build has no FMA instruction: its mul_add is a libm call
+                t_s = min(timed(lambda: hippo_rs.scan(fs, N, measure="legs", return_all=False)) for _ in range(2))
+                t_t = min(timed(lambda: hippo_rs.scan(fs, N, measure="legt", dt=1e-4, return_all=False)) for _ in range(2))
+                row += f" | single row L = 1e5: LegS {t_s * 1e3:6.1f} ms, LegT {t_t * 1e3:6.1f} ms"
+            lines.append(row)
+        finally:
+            _core._set_isa(None)
+
+
+def call_overhead(lines):
+    """The fixed cost of one call: the Rust binding on the smallest arrays, and legs_update's Python path."""
+    f, c0, coef = np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32), np.array([[0.5, 0.5, 1.0]])
+    out = np.empty((1, 1), np.float32)
+    t_core = best_time(lambda: _core.gbt_scan("legs", {}, f, None, coef, False, out), min_total=0.2)
+    c, f1 = np.zeros((1, 1), np.float32), np.ones(1, np.float32)
+    t_py = best_time(lambda: hippo_rs.legs_update(c, f1, 100, out=c), min_total=0.2)
+    lines.append(f"_core.gbt_scan on (1, 1) arrays: {t_core * 1e6:5.2f} us per call; legs_update (1 row, N = 1, out=): {t_py * 1e6:5.2f} us")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, L = 1e5 in the first table")
     ap.add_argument("--blas-threads", default=None, help="threads of numpy's BLAS (set before numpy loads)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_scan_cpu.txt"))
     args = ap.parse_args()
     check_numpy_steps()
+    model, freq, simd = cpu_model()
+    so, compiler = build_c()
+    isa = _core._set_isa(None)
+    width = {"avx512": "512-bit (16 float32)", "avx2": "256-bit (8 float32)", "scalar": "scalar"}[isa]
     lines = [
         f"hippo_rs {hippo_rs.__version__} bench_scan.py  {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} "
-        f"load avg={' '.join(f'{x:.2f}' for x in os.getloadavg())}; python {sys.version.split()[0]}, numpy {np.__version__}, "
-        f"BLAS threads={args.blas_threads or 'default'}",
+        f"CPU: {model} ({simd}; nominal {freq / 1e9 if freq else float('nan'):.2f} GHz), cores={os.cpu_count()}, "
+        f"load avg={' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"kernels: {isa}, vector width {width}; C baseline: {compiler}; python {sys.version.split()[0]}, "
+        f"numpy {np.__version__}, BLAS threads={args.blas_threads or 'default'}",
+        "",
+        "Targets, side by side (limit: benches/LIMITS.md, at the nominal clock)",
+    ]
+    side_by_side(lines, args.quick, so, freq)
+    lines += ["", "Every instruction set of this CPU, forced in turn (float32)"]
+    per_isa(lines, args.quick)
+    lines += ["", "Call overhead"]
+    call_overhead(lines)
+    lines += [
         "",
         "Per-step throughput, bilinear (M state elements/s; LegS at t = 100, LegT dt = 0.01, theta = 1)",
         "measure dtype    (   R,   N) |       ours |      dense | numpy O(N) | vs dense | vs numpy | ours us/step",

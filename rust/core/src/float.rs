@@ -35,27 +35,6 @@ impl Real for f64 {
     }
 }
 
-/// Runs `work` compiled for AVX2 + FMA when the CPU has them (runtime detection), else as is.
-///
-/// The kernels use `mul_add` for their running sums: with the `fma` feature it is one instruction,
-/// without it a slow libm call, and AVX2 doubles the SIMD width of the baseline x86-64 target. The
-/// kernels are `#[inline(always)]` so that they are compiled inside the feature-enabled frame.
-#[inline(always)]
-pub fn accelerated<R>(work: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2_fma<R>(work: impl FnOnce() -> R) -> R {
-            work()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the enabled features (checked just above).
-            return unsafe { with_avx2_fma(work) };
-        }
-    }
-    work()
-}
-
 /// What the O(N) operators run on: one element of one row (`T`), or the same element of W rows at
 /// once (`[T; W]`, a transposed tile that the compiler vectorises across rows). The operations are
 /// the same, lane by lane, so a tile gives bitwise the results of its rows run one by one.

@@ -37,21 +37,22 @@
 //! Laguerre recurrences are rescaled by powers of two, the scale carried with the prefactor
 //! s^alpha e^{-(1-beta)s/2}, so degrees in the thousands far in the past neither overflow nor underflow.
 //! Work is split into tiles of rows x points (the basis of a tile is shared by its rows), run with
-//! rayon above `PARALLEL_WORK`, each compiled for AVX2 when the CPU has it (`float::accelerated`;
+//! rayon above `PARALLEL_WORK`, each compiled for AVX2 when the CPU has it (`simd::accelerated`;
 //! the arithmetic is the same, only wider). `reconstruct_adjoint` is the transpose (projection / backward pass).
 
 use rayon::prelude::*;
 
 use crate::error::{try_zeros, HippoError, Result};
-use crate::float::{accelerated, Real};
+use crate::float::Real;
 use crate::measure::{ln_gamma, Measure};
+use crate::scan::PARALLEL_WORK;
+use crate::simd::accelerated;
 
 /// Points per tile: the basis values of a tile are computed once and shared by its rows.
 const BLOCK: usize = 256;
 /// Rows per tile.
 const ROW_CHUNK: usize = 32;
 /// Below this many multiply-adds (rows * points * N) everything runs on the calling thread.
-const PARALLEL_WORK: usize = 1 << 20;
 /// FouT: (cos j w, sin j w) are computed directly every RESEED frequencies and rotated in between,
 /// which bounds the rotation's rounding drift to RESEED steps.
 const RESEED: usize = 16;

@@ -89,6 +89,7 @@ impl<T> Default for SolveCache<T> {
 /// The O(N) operators of one measure at one order N, with B, tables precomputed in `T`.
 #[derive(Debug, Clone)]
 pub struct Structured<T> {
+    measure: Measure,
     n: usize,
     shape: Shape<T>,
     b: Vec<T>,
@@ -191,7 +192,12 @@ impl<T: Real> Structured<T> {
         if n == 0 {
             return Err(HippoError::invalid("N", "expected a memory order N >= 1, got 0"));
         }
-        Ok(Structured { n, shape: shape_f64(measure, n).cast(), b: cast_vec(measure.input(n)?) })
+        Ok(Structured { measure: *measure, n, shape: shape_f64(measure, n).cast(), b: cast_vec(measure.input(n)?) })
+    }
+
+    /// The measure whose operators these are.
+    pub fn measure(&self) -> &Measure {
+        &self.measure
     }
 
     /// The memory order N.
@@ -210,6 +216,11 @@ impl<T: Real> Structured<T> {
             Shape::Prefix { l, r, h, lr_minus_h } => Some(PrefixTables { l, r, h, lr_minus_h, b: &self.b }),
             _ => None,
         }
+    }
+
+    /// Whether A has the `Prefix` structure (the fused one-sweep step of `crate::scan`).
+    pub(crate) fn has_prefix(&self) -> bool {
+        matches!(self.shape, Shape::Prefix { .. })
     }
 
     /// x <- (I + d A) x.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hippo_core::scan::{self as core_scan, Coefficients};
+use hippo_core::simd::Isa;
 use hippo_core::{Measure, Real, Structured};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -304,9 +305,21 @@ fn structured_apply<'py>(
     Ok(numpy::PyArray::from_owned_array(py, y).into_any())
 }
 
+/// _set_isa(name | None) -> the instruction set now used by the SIMD kernels ("scalar", "avx2",
+/// "avx512"): forces `name` for this process (None: the detected one). A test hook for every code path
+/// (they give bitwise the same results); ValueError if the CPU lacks `name`.
+#[pyfunction]
+#[pyo3(signature = (name=None))]
+fn _set_isa(name: Option<&str>) -> PyResult<&'static str> {
+    let isa = name.map(Isa::parse).transpose().map_err(to_py)?;
+    Isa::force(isa).map_err(to_py)?;
+    Ok(Isa::active().name())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gbt_scan, m)?)?;
     m.add_function(wrap_pyfunction!(gbt_scan_adjoint, m)?)?;
     m.add_function(wrap_pyfunction!(structured_apply, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_isa, m)?)?;
     Ok(())
 }

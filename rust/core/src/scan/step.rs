@@ -1,0 +1,355 @@
+//! One GBT step of one operator: on a row, on tiles of rows, and over time (the wavefront).
+//!
+//! `Prefix` measures (LegS, LagT, GLagT) run a fused loop from a per-step table (`fill_prefix_table`),
+//! with SIMD tiles of rows and the time wavefront of `crate::simd`; the other structures run the
+//! operators of `crate::structured` on a row or on a transposed tile of `TILE` rows.
+
+use crate::discretize::GbtStep;
+use crate::float::{Lane, Real};
+use crate::simd::{Isa, WaveTables, TILE_STEPS};
+use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
+
+use super::is_reset;
+
+/// One GBT step of one operator, with per-step tables for the fused `Prefix` (LegS, LagT, GLagT)
+/// loop: preparing costs O(N) once per step and is shared by every row with the same coefficients.
+pub(crate) struct StepKernel<'a, T: Real> {
+    /// The instruction set of the SIMD kernels.
+    isa: Isa,
+    pub(crate) op: &'a Structured<T>,
+    pub(crate) prefix: Option<PrefixTables<'a, T>>,
+    pub(crate) step: GbtStep,
+    /// Prefix tables of the prepared step, interleaved per element:
+    /// (inv, e, -(ae*l), -(ai*l*inv), 1 - r*ai*l*inv, r*inv) (negated where they are subtracted).
+    pub(crate) table: Vec<[T; 6]>,
+    /// a_b f per row of the current tile (scratch of `forward_rows`).
+    abf: Vec<T>,
+    /// Scratch of the operators on one row, the cached tables of their solves, and a transposed
+    /// tile of rows with its scratch.
+    scratch: Vec<T>,
+    pub(crate) cache: SolveCache<T>,
+    tile: Vec<[T; TILE]>,
+    tile_scratch: Vec<[T; TILE]>,
+    /// The last rows of a batch padded to one SIMD tile.
+    tile_rows: Vec<T>,
+    /// Tables and a_b f per row of the steps of `forward_rows_steps`.
+    multi_tables: Vec<Vec<[T; 6]>>,
+    multi_abf: Vec<Vec<T>>,
+}
+
+/// The fused `Prefix` table of one step (see `StepKernel::prepare`):
+///   u_i = (1 + a_e h_i) x_i - a_e l_i P_i + a_b f b_i,
+///   y_i = (u_i - a_i l_i Q_{i-1}) inv_i,  inv_i = 1 / (1 + a_i (l_i r_i - h_i)),
+///   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain),
+/// stored per element as (inv, e, -(a_e l), -(a_i l inv), 1 - r a_i l inv, r inv).
+#[inline(always)]
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut [[T; 6]]) {
+    let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
+    for (i, t) in table.iter_mut().enumerate() {
+        let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
+        let k = ai * p.l[i] * inv;
+        *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
+    }
+}
+
+/// Rows per transposed tile of the generic (non-`Prefix`) operators.
+pub(crate) const TILE: usize = 8;
+
+/// `tile[i][j] = rows[j * n + i]` for the TILE rows of `rows` (SIMD transposes when available).
+#[inline(always)]
+pub(crate) fn rows_to_tile<T: Real>(isa: Isa, rows: &[T], n: usize, tile: &mut [[T; TILE]]) {
+    if !T::rows_to_tile(isa, rows, n, tile) {
+        for (j, row) in rows.chunks_exact(n).enumerate() {
+            for (t, x) in tile.iter_mut().zip(row) {
+                t[j] = *x;
+            }
+        }
+    }
+}
+
+/// The inverse of `rows_to_tile`.
+#[inline(always)]
+pub(crate) fn tile_to_rows<T: Real>(isa: Isa, tile: &[[T; TILE]], n: usize, rows: &mut [T]) {
+    if !T::tile_to_rows(isa, tile, n, rows) {
+        for (j, row) in rows.chunks_exact_mut(n).enumerate() {
+            for (x, t) in row.iter_mut().zip(tile) {
+                *x = t[j];
+            }
+        }
+    }
+}
+
+impl<'a, T: Real> StepKernel<'a, T> {
+    pub(crate) fn new(op: &'a Structured<T>, isa: Isa) -> Self {
+        let prefix = op.prefix_tables();
+        let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
+        StepKernel {
+            isa,
+            op,
+            prefix,
+            step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
+            table,
+            abf: Vec::new(),
+            scratch: Vec::new(),
+            cache: SolveCache::default(),
+            tile: Vec::new(),
+            tile_scratch: Vec::new(),
+            tile_rows: Vec::new(),
+            multi_tables: Vec::new(),
+            multi_abf: Vec::new(),
+        }
+    }
+
+    /// Makes `step` the current step (no work if it already is).
+    #[inline(always)]
+    pub(crate) fn prepare(&mut self, step: GbtStep) {
+        if step == self.step {
+            return;
+        }
+        self.step = step;
+        if is_reset(&step) {
+            return;
+        }
+        if let Some(p) = &self.prefix {
+            // Forward step at element i with P_i = sum_{k<=i} r_k x_k and Q_{i-1} = sum_{k<i} r_k y_k.
+            fill_prefix_table(p, &step, &mut self.table);
+        }
+    }
+
+    /// `TILE_STEPS` GBT steps (`steps`, none a reset) of a `Prefix` measure on the rows of `src`, every
+    /// state kept: step s writes `dst[s]` with inputs `f[s]` (one per row). Whole tiles of rows run
+    /// in the multi-step SIMD kernel, the rest step by step. False (nothing done) without tiles.
+    #[inline(always)]
+    pub(crate) fn forward_rows_steps(
+        &mut self,
+        steps: &[GbtStep],
+        src: &[T],
+        dst: &mut [&mut [T]],
+        f: &[&[T]],
+    ) -> bool {
+        let Some(p) = &self.prefix else { return false };
+        let n = self.op.order();
+        self.multi_tables.resize(TILE_STEPS, Vec::new());
+        self.multi_abf.resize(TILE_STEPS, Vec::new());
+        for s in 0..TILE_STEPS {
+            self.multi_tables[s].resize(n, [T::zero(); 6]);
+            fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
+            let ab = T::cast(steps[s].input);
+            self.multi_abf[s].clear();
+            self.multi_abf[s].extend(f[s].iter().map(|x| ab * *x));
+        }
+        let tables: Vec<&[[T; 6]]> = self.multi_tables.iter().map(|t| t.as_slice()).collect();
+        let abf: Vec<&[T]> = self.multi_abf.iter().map(|a| a.as_slice()).collect();
+        let done = T::prefix_forward_tiles_steps(self.isa, &tables, p.r, p.b, &abf, src, dst, n);
+        if done == 0 {
+            return false;
+        }
+        for s in 0..TILE_STEPS {
+            let (before, rest) = dst.split_at_mut(s);
+            let from: &[T] = if s == 0 { src } else { &before[s - 1][..] };
+            let to = &mut rest[0][done * n..];
+            to.copy_from_slice(&from[done * n..]);
+            self.prepare(steps[s]);
+            for (c, x) in to.chunks_exact_mut(n).zip(&f[s][done..]) {
+                self.forward(c, *x);
+            }
+        }
+        true
+    }
+
+    /// c <- the prepared step applied to c with input f.
+    #[inline(always)]
+    pub(crate) fn forward(&mut self, c: &mut [T], f: T) {
+        let step = &self.step;
+        if is_reset(step) {
+            c.fill(T::zero());
+            c[0] = f;
+            return;
+        }
+        let abf = T::cast(step.input) * f;
+        match &self.prefix {
+            Some(p) => {
+                let (mut sum_x, mut sum_y) = (T::zero(), T::zero());
+                for (((x, t), r), b) in c.iter_mut().zip(&self.table).zip(p.r).zip(p.b) {
+                    let [inv, e, nael, nk, decay, rinv] = *t;
+                    sum_x = r.mul_add(*x, sum_x);
+                    let u = abf.mul_add(*b, e.mul_add(*x, nael * sum_x));
+                    *x = u.mul_add(inv, nk * sum_y);
+                    sum_y = decay.mul_add(sum_y, rinv * u);
+                }
+            }
+            None => {
+                let step = *step;
+                Self::generic_forward(self.op, &step, c, abf, &mut self.scratch, &mut self.cache);
+            }
+        }
+    }
+
+    /// Steps `steps` of one row `c` with inputs `f(k)` and coefficients `coef(k)`, the final state
+    /// only: runs of `T::wave_steps` GBT steps of a `Prefix` measure go through the time wavefront
+    /// (`crate::simd`), everything else step by step.
+    #[inline(always)]
+    pub(crate) fn forward_row(
+        &mut self,
+        c: &mut [T],
+        steps: usize,
+        f: impl Fn(usize) -> T,
+        coef: impl Fn(usize) -> GbtStep,
+    ) {
+        let wave = T::wave_steps(self.isa);
+        let mut k = 0;
+        if let Some(p) = &self.prefix {
+            if wave > 0 && steps >= wave {
+                let tables = WaveTables::new(wave, p.r, p.l, p.h, p.lr_minus_h, p.b);
+                let (mut ai, mut ae, mut abf) = (vec![T::zero(); wave], vec![T::zero(); wave], vec![T::zero(); wave]);
+                while k + wave <= steps {
+                    let run_ok = (k..k + wave).all(|q| !is_reset(&coef(q)));
+                    if run_ok {
+                        for q in 0..wave {
+                            let s = coef(k + q);
+                            ai[q] = T::cast(s.implicit);
+                            ae[q] = T::cast(s.explicit);
+                            abf[q] = T::cast(s.input) * f(k + q);
+                        }
+                        if T::prefix_wavefront(self.isa, &tables, &ai, &ae, &abf, c) {
+                            k += wave;
+                            continue;
+                        }
+                    }
+                    self.prepare(coef(k));
+                    self.forward(c, f(k));
+                    k += 1;
+                }
+            }
+        }
+        for k in k..steps {
+            self.prepare(coef(k));
+            self.forward(c, f(k));
+        }
+    }
+
+    /// The prepared step on consecutive rows `state` (rows x N) with inputs `f` (one per row), from
+    /// `src` (the previous states, same shape) or in place: whole tiles of rows (SIMD for the
+    /// `Prefix` structure, transposed lane arrays for the others), the rest row by row.
+    #[inline(always)]
+    pub(crate) fn forward_rows(&mut self, src: Option<&[T]>, state: &mut [T], f: &[T]) {
+        let n = self.op.order();
+        let mut done = 0;
+        if let (Some(p), false) = (&self.prefix, is_reset(&self.step)) {
+            let ab = T::cast(self.step.input);
+            self.abf.clear();
+            self.abf.extend(f.iter().map(|x| ab * *x));
+            done = T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, src, state, n);
+            let (rest, lanes) = (f.len() - done, T::tile_rows(self.isa));
+            if rest > 0 && rest < lanes && lanes > 1 {
+                // The last rows (fewer than a tile) in one zero-padded tile: the padding lanes compute
+                // on zeros and are dropped; the real lanes get the same operations as in a full tile.
+                self.tile_rows.clear();
+                self.tile_rows.extend_from_slice(&src.unwrap_or(state)[done * n..]);
+                self.tile_rows.resize(lanes * n, T::zero());
+                self.abf.drain(..done);
+                self.abf.resize(lanes, T::zero());
+                if T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, None, &mut self.tile_rows, n)
+                    == lanes
+                {
+                    state[done * n..].copy_from_slice(&self.tile_rows[..rest * n]);
+                    done += rest;
+                }
+            }
+        }
+        if self.prefix.is_none() && !is_reset(&self.step) {
+            // Transposed tiles of TILE rows: element i of every row of the tile side by side.
+            let ab = T::cast(self.step.input);
+            let step = self.step;
+            self.tile.resize(n, [T::zero(); TILE]);
+            while done + TILE <= f.len() {
+                let span = done * n..(done + TILE) * n;
+                let from = src.map_or(&state[span.clone()], |s| &s[span.clone()]);
+                rows_to_tile(self.isa, from, n, &mut self.tile);
+                let abf: [T; TILE] = std::array::from_fn(|j| ab * f[done + j]);
+                Self::generic_forward(self.op, &step, &mut self.tile, abf, &mut self.tile_scratch, &mut self.cache);
+                tile_to_rows(self.isa, &self.tile, n, &mut state[span]);
+                done += TILE;
+            }
+        }
+        if let Some(s) = src {
+            state[done * n..].copy_from_slice(&s[done * n..]);
+        }
+        for (c, x) in state[done * n..].chunks_exact_mut(n).zip(&f[done..]) {
+            self.forward(c, *x);
+        }
+    }
+
+    /// (I - a_i A)^{-1} ((I + a_e A) x + B abf) by the operators, on a row or a tile of rows.
+    #[inline(always)]
+    fn generic_forward<V: Lane<T>>(
+        op: &Structured<T>,
+        step: &GbtStep,
+        x: &mut [V],
+        abf: V,
+        scratch: &mut Vec<V>,
+        cache: &mut SolveCache<T>,
+    ) {
+        if step.explicit != 0.0 {
+            op.mul(T::cast(step.explicit), x, Sweep::Forward, scratch);
+        }
+        for (xi, b) in x.iter_mut().zip(op.input()) {
+            *xi = abf.scale_add(*b, *xi);
+        }
+        if step.implicit != 0.0 {
+            op.solve(T::cast(step.implicit), x, Sweep::Forward, scratch, cache);
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn adjoint(&mut self, lam: &mut [T]) -> T {
+        Self::adjoint_with(self.op, &self.prefix, &self.table, self.step, lam, &mut self.scratch, &mut self.cache)
+    }
+
+    /// lambda <- (I + a_e A)^T (I - a_i A)^{-T} lambda on a row (`V = T`) or a transposed tile of
+    /// rows; returns grad_f = a_b <B, (I - a_i A)^{-T} lambda> (per lane).
+    #[inline(always)]
+    pub(crate) fn adjoint_with<V: Lane<T>>(
+        op: &Structured<T>,
+        prefix: &Option<PrefixTables<'_, T>>,
+        table: &[[T; 6]],
+        step: GbtStep,
+        lam: &mut [V],
+        scratch: &mut Vec<V>,
+        cache: &mut SolveCache<T>,
+    ) -> V {
+        let zero = V::splat(T::zero());
+        if is_reset(&step) {
+            let g = lam[0];
+            lam.fill(zero);
+            return g;
+        }
+        let ab = T::cast(step.input);
+        match prefix {
+            Some(p) => {
+                // Backward sweep with S = sum_{k>=i} l_k w_k: w_i = (lambda_i - a_i r_i S_{i+1}) inv_i,
+                // lambda_i <- (1 + a_e h_i) w_i - a_e r_i S_i, grad_f = a_b sum_i b_i w_i.
+                let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
+                let (mut sum, mut g) = (zero, zero);
+                for i in (0..lam.len()).rev() {
+                    let [inv, e, ..] = table[i];
+                    let w = sum.scale_add(-ai * p.r[i], lam[i]).scale(inv);
+                    sum = w.scale_add(p.l[i], sum);
+                    lam[i] = w.scale_add(e, sum.scale(-ae * p.r[i]));
+                    g = w.scale_add(p.b[i], g);
+                }
+                g.scale(ab)
+            }
+            None => {
+                if step.implicit != 0.0 {
+                    op.solve(T::cast(step.implicit), lam, Sweep::Backward, scratch, cache);
+                }
+                let g = lam.iter().zip(op.input()).fold(zero, |acc, (w, b)| w.scale_add(*b, acc));
+                if step.explicit != 0.0 {
+                    op.mul(T::cast(step.explicit), lam, Sweep::Backward, scratch);
+                }
+                g.scale(ab)
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! SIMD kernels across batch rows and across time, for x86_64 AVX2 + FMA and AVX-512F, chosen at run
+//! time by one CPU-feature check (`Isa::active`).
+//!
+//! The fused `Prefix` step (LegS, LagT, GLagT; see `crate::scan`) is a chain of running sums over the
+//! elements n of one row: serial within a row, independent across rows. A tile of W rows (W = the
+//! vector's lanes: 8 or 16 float32, 4 or 8 float64) is loaded W elements at a time, transposed in
+//! registers so that one vector holds element n of every row, stepped element by element with the
+//! per-element tables broadcast, transposed back and stored (`kernels::forward_tiles`). The
+//! arithmetic is the scalar kernel's, operation for operation (every `mul_add` is one fused FMA in
+//! both), so the results are bitwise the same on every path.
+//!
+//! A single long row (the paper's function-approximation scan) has no rows to spread: there the
+//! chain is broken over *time* instead (`kernels::wavefront`). For a lower-triangular A, element i of
+//! step k + 1 needs only elements <= i of step k, so S = M * W consecutive steps run at once, one per
+//! SIMD lane, skewed by one element: at tick tau, the lane of step k + q processes element tau - q,
+//! taking its input from the neighbouring lane's output of the previous tick (a lane rotation). Each
+//! lane keeps its own running sums; the M vectors give M independent FMA chains per tick. The
+//! per-element coefficients depend on the lane's step, so they are formed per tick from skewed
+//! (reversed, zero-padded) tables, with the same operations as the scalar step: again bitwise the
+//! scalar results. Padding (r = l = h = b = 0) makes lanes outside 0..N pass finite values through
+//! without touching their sums.
+
+#[cfg(target_arch = "x86_64")]
+mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod vector;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+use crate::error::{HippoError, Result};
+
+/// The instruction sets the kernels are compiled for, in increasing width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable Rust (the compiler's baseline target).
+    Scalar,
+    /// AVX2 + FMA: 8 float32 / 4 float64 lanes.
+    Avx2,
+    /// AVX-512F and VL (with AVX2 + FMA): 16 float32 / 8 float64 lanes in the time wavefront.
+    Avx512,
+}
+
+/// `Isa::forced`'s value, or NO_FORCE.
+static FORCED: AtomicU8 = AtomicU8::new(NO_FORCE);
+const NO_FORCE: u8 = u8::MAX;
+
+impl Isa {
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// The widest instruction set of this CPU (detected once, then cached).
+    pub fn detected() -> Isa {
+        static DETECTED: OnceLock<Isa> = OnceLock::new();
+        *DETECTED.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx2") && has!("fma") {
+                    return if has!("avx512f") && has!("avx512vl") { Isa::Avx512 } else { Isa::Avx2 };
+                }
+            }
+            Isa::Scalar
+        })
+    }
+
+    /// The instruction set the kernels use now: `detected()`, unless a test forced another one.
+    #[inline]
+    pub fn active() -> Isa {
+        match FORCED.load(Ordering::Relaxed) {
+            NO_FORCE => Isa::detected(),
+            i => Isa::ALL[i as usize],
+        }
+    }
+
+    /// The name used by `force` ("scalar", "avx2", "avx512").
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Makes every kernel of this process use `isa` (None: the detected one again). For tests of each
+    /// code path; the paths give bitwise the same results. Errors if the CPU lacks `isa`.
+    pub fn force(isa: Option<Isa>) -> Result<()> {
+        match isa {
+            None => FORCED.store(NO_FORCE, Ordering::Relaxed),
+            Some(i) if i <= Isa::detected() => FORCED.store(i as u8, Ordering::Relaxed),
+            Some(i) => {
+                return Err(HippoError::invalid(
+                    "isa",
+                    format!("this CPU supports up to {}, cannot use {}", Isa::detected().name(), i.name()),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a name of `name()`.
+    pub fn parse(name: &str) -> Result<Isa> {
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name() == name)
+            .ok_or_else(|| HippoError::invalid("isa", format!("expected one of scalar, avx2, avx512, got '{name}'")))
+    }
+}
+
+/// Runs `work` compiled for AVX2 + FMA when the active instruction set has them, else as is.
+///
+/// The generic kernels use `mul_add` for their running sums: with the `fma` feature it is one
+/// instruction, without it a slow libm call, and AVX2 lets the compiler vectorise the transposed
+/// tiles of 8 rows. (Compiling them for AVX-512 as well makes them slower: the tiles are one ymm
+/// wide.) The kernels are `#[inline(always)]` so that they compile inside the feature-enabled frame.
+#[inline(always)]
+pub fn accelerated<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn with_avx2<R>(work: impl FnOnce() -> R) -> R {
+            work()
+        }
+        if Isa::active() >= Isa::Avx2 {
+            // SAFETY: the CPU has the features (`Isa::detected`, which bounds `Isa::force`).
+            return unsafe { with_avx2(work) };
+        }
+    }
+    work()
+}
+
+/// Steps per call of `prefix_forward_tiles_steps`.
+pub const TILE_STEPS: usize = 4;
+
+/// `Prefix` tables (r, l, h, l r - h, b) reversed and zero-padded for the skewed lane loads of
+/// `prefix_wavefront`: `x[PAD + (n - 1 - i)]` holds element i, with `PAD` = the wave's step count.
+pub struct WaveTables<T> {
+    n: usize,
+    pad: usize,
+    r: Vec<T>,
+    l: Vec<T>,
+    h: Vec<T>,
+    lrh: Vec<T>,
+    b: Vec<T>,
+}
+
+impl<T: Copy + Default> WaveTables<T> {
+    pub fn new(pad: usize, r: &[T], l: &[T], h: &[T], lrh: &[T], b: &[T]) -> Self {
+        let n = r.len();
+        let skew = |v: &[T]| {
+            let mut out = vec![T::default(); n + 2 * pad];
+            for (i, x) in v.iter().enumerate() {
+                out[pad + n - 1 - i] = *x;
+            }
+            out
+        };
+        WaveTables { n, pad, r: skew(r), l: skew(l), h: skew(h), lrh: skew(lrh), b: skew(b) }
+    }
+}
+
+/// The SIMD kernels of one element type, dispatched on an `Isa` (public only because `Real`
+/// requires it; not part of the API). Each returns how much it did (0 / false on the scalar path);
+/// the caller finishes the rest with the scalar kernel.
+pub trait TileKernel: Sized {
+    /// Rows per SIMD tile (the vector width in elements); 1 on the scalar path.
+    fn tile_rows(isa: Isa) -> usize;
+
+    /// Steps run at once by `prefix_wavefront`; 0 on the scalar path.
+    fn wave_steps(isa: Isa) -> usize;
+
+    /// One fused `Prefix` step on whole tiles of rows: `state` holds rows of length `n` (row-major),
+    /// `abf[j]` = a_b f_j of row j, `table[i]` = (inv, e, -a_e l, -k, decay, r inv) of element i (see
+    /// `crate::scan`). The previous state is read from `src` when given (an out-of-place step: saves a
+    /// copy when every state is kept), else from `state`. Returns the number of leading rows done (a
+    /// multiple of `tile_rows`).
+    #[allow(clippy::too_many_arguments)]
+    fn prefix_forward_tiles(
+        isa: Isa,
+        table: &[[Self; 6]],
+        r: &[Self],
+        b: &[Self],
+        abf: &[Self],
+        src: Option<&[Self]>,
+        state: &mut [Self],
+        n: usize,
+    ) -> usize;
+
+    /// `TILE_STEPS` consecutive fused `Prefix` steps on whole tiles of rows, every step's states kept:
+    /// step s uses `tables[s]` and `abf[s]` (per row), reads step s - 1's output (step 0 reads `src`)
+    /// and writes `dst[s]` (all rows x n). Returns the number of leading rows done.
+    #[allow(clippy::too_many_arguments)]
+    fn prefix_forward_tiles_steps(
+        isa: Isa,
+        tables: &[&[[Self; 6]]],
+        r: &[Self],
+        b: &[Self],
+        abf: &[&[Self]],
+        src: &[Self],
+        dst: &mut [&mut [Self]],
+        n: usize,
+    ) -> usize;
+
+    /// Transposes 8 rows of length n (row-major in `rows`) into `tile[i][j] = rows[j * n + i]`.
+    fn rows_to_tile(isa: Isa, rows: &[Self], n: usize, tile: &mut [[Self; 8]]) -> bool;
+
+    /// The inverse of `rows_to_tile`.
+    fn tile_to_rows(isa: Isa, tile: &[[Self; 8]], n: usize, rows: &mut [Self]) -> bool;
+
+    /// `wave_steps(isa)` consecutive fused `Prefix` steps of one row `state` (length n), step q with
+    /// coefficients (ai[q], ae[q]) and input term abf[q] = a_b f.
+    fn prefix_wavefront(
+        isa: Isa,
+        tables: &WaveTables<Self>,
+        ai: &[Self],
+        ae: &[Self],
+        abf: &[Self],
+        state: &mut [Self],
+    ) -> bool;
+}
+
+/// The `TileKernel` of one element type: `$v2` its AVX2 vector and `$k2` the row tiles in flight
+/// (independent chains against register pressure: 16 ymm registers; twice as many with AVX-512's 32),
+/// `$m2` the wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick);
+/// `$v5`, `$m5` the same for the AVX-512 wavefront. Row tiles stay 256 bits wide on AVX-512 CPUs
+/// (512-bit FMAs share port 5 with the transposes' shuffles; `benches/LIMITS.md`), compiled with
+/// AVX-512VL so that the per-element broadcasts fold into the FMAs' memory operands.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile_kernel {
+    ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $m5:literal) => {
+        impl TileKernel for $t {
+            fn tile_rows(isa: Isa) -> usize {
+                match isa {
+                    Isa::Scalar => 1,
+                    Isa::Avx2 | Isa::Avx512 => <$v2 as vector::Vector>::LANES,
+                }
+            }
+
+            fn wave_steps(isa: Isa) -> usize {
+                match isa {
+                    Isa::Scalar => 0,
+                    Isa::Avx2 => $m2 * <$v2 as vector::Vector>::LANES,
+                    Isa::Avx512 => $m5 * <$v5 as vector::Vector>::LANES,
+                }
+            }
+
+            #[inline]
+            fn prefix_forward_tiles(
+                isa: Isa,
+                table: &[[$t; 6]],
+                r: &[$t],
+                b: &[$t],
+                abf: &[$t],
+                src: Option<&[$t]>,
+                state: &mut [$t],
+                n: usize,
+            ) -> usize {
+                let sizes_ok = table.len() == n
+                    && r.len() == n
+                    && b.len() == n
+                    && state.len() == abf.len() * n
+                    && src.is_none_or(|s| s.len() == state.len());
+                if !sizes_ok {
+                    return 0;
+                }
+                let from = src.map_or(state.as_ptr(), |s| s.as_ptr());
+                let to = state.as_mut_ptr();
+                // SAFETY: the CPU has the features of `isa` (`Isa::active`); every access is within
+                // `state`/`src` (rows x n) and the tables (length n), whose sizes were just checked;
+                // `src`, when given, is a different buffer from `state` (a shared and a mutable borrow).
+                unsafe {
+                    match isa {
+                        Isa::Scalar => 0,
+                        Isa::Avx2 => kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n),
+                        Isa::Avx512 => {
+                            kernels::avx512::forward_tiles::<$v2, { 2 * $k2 }>(table, r, b, abf, from, to, n)
+                        }
+                    }
+                }
+            }
+
+            #[inline]
+            fn prefix_forward_tiles_steps(
+                isa: Isa,
+                tables: &[&[[$t; 6]]],
+                r: &[$t],
+                b: &[$t],
+                abf: &[&[$t]],
+                src: &[$t],
+                dst: &mut [&mut [$t]],
+                n: usize,
+            ) -> usize {
+                let rows = if n == 0 { 0 } else { src.len() / n };
+                let ok = tables.len() == TILE_STEPS
+                    && abf.len() == TILE_STEPS
+                    && dst.len() == TILE_STEPS
+                    && tables.iter().all(|t| t.len() == n)
+                    && abf.iter().all(|a| a.len() == rows)
+                    && dst.iter().all(|d| d.len() == src.len())
+                    && r.len() == n
+                    && b.len() == n;
+                if !ok {
+                    return 0;
+                }
+                let tables: &[&[[$t; 6]]; TILE_STEPS] = tables.try_into().expect("length checked");
+                let abf: &[&[$t]; TILE_STEPS] = abf.try_into().expect("length checked");
+                let dst: [*mut $t; TILE_STEPS] = std::array::from_fn(|s| dst[s].as_mut_ptr());
+                let src = src.as_ptr();
+                // SAFETY: the features of `isa` are present; all accesses are within the checked
+                // lengths; the `dst` slices are distinct mutable borrows, disjoint from each other and
+                // from `src`.
+                unsafe {
+                    match isa {
+                        Isa::Scalar => 0,
+                        Isa::Avx2 => kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n),
+                        Isa::Avx512 => {
+                            kernels::avx512::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n)
+                        }
+                    }
+                }
+            }
+
+            #[inline]
+            fn rows_to_tile(isa: Isa, rows: &[$t], n: usize, tile: &mut [[$t; 8]]) -> bool {
+                if rows.len() != 8 * n || tile.len() != n || isa == Isa::Scalar {
+                    return false;
+                }
+                // SAFETY: AVX2 is present (AVX-512 implies it here); accesses within checked lengths.
+                unsafe { kernels::avx2::rows_to_tile::<$v2>(rows, n, tile) };
+                true
+            }
+
+            #[inline]
+            fn tile_to_rows(isa: Isa, tile: &[[$t; 8]], n: usize, rows: &mut [$t]) -> bool {
+                if rows.len() != 8 * n || tile.len() != n || isa == Isa::Scalar {
+                    return false;
+                }
+                // SAFETY: as `rows_to_tile`.
+                unsafe { kernels::avx2::tile_to_rows::<$v2>(tile, n, rows) };
+                true
+            }
+
+            #[inline]
+            fn prefix_wavefront(
+                isa: Isa,
+                tables: &WaveTables<$t>,
+                ai: &[$t],
+                ae: &[$t],
+                abf: &[$t],
+                state: &mut [$t],
+            ) -> bool {
+                let s = Self::wave_steps(isa);
+                let ok = s > 0
+                    && tables.pad == s
+                    && tables.n == state.len()
+                    && ai.len() == s
+                    && ae.len() == s
+                    && abf.len() == s;
+                if !ok {
+                    return false;
+                }
+                // SAFETY: the features of `isa` are present; loads stay within the padded tables.
+                unsafe {
+                    match isa {
+                        Isa::Scalar => {}
+                        Isa::Avx2 => kernels::avx2::wavefront::<$v2, $m2>(tables, ai, ae, abf, state),
+                        Isa::Avx512 => kernels::avx512::wavefront::<$v5, $m5>(tables, ai, ae, abf, state),
+                    }
+                }
+                true
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 3);
+#[cfg(target_arch = "x86_64")]
+tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
+
+/// Without x86_64 SIMD every kernel reports nothing done (the scalar path runs).
+#[cfg(not(target_arch = "x86_64"))]
+macro_rules! no_tile_kernel {
+    ($t:ty) => {
+        impl TileKernel for $t {
+            fn tile_rows(_: Isa) -> usize {
+                1
+            }
+            fn wave_steps(_: Isa) -> usize {
+                0
+            }
+            fn prefix_forward_tiles(
+                _: Isa,
+                _: &[[$t; 6]],
+                _: &[$t],
+                _: &[$t],
+                _: &[$t],
+                _: Option<&[$t]>,
+                _: &mut [$t],
+                _: usize,
+            ) -> usize {
+                0
+            }
+            fn prefix_forward_tiles_steps(
+                _: Isa,
+                _: &[&[[$t; 6]]],
+                _: &[$t],
+                _: &[$t],
+                _: &[&[$t]],
+                _: &[$t],
+                _: &mut [&mut [$t]],
+                _: usize,
+            ) -> usize {
+                0
+            }
+            fn rows_to_tile(_: Isa, _: &[$t], _: usize, _: &mut [[$t; 8]]) -> bool {
+                false
+            }
+            fn tile_to_rows(_: Isa, _: &[[$t; 8]], _: usize, _: &mut [$t]) -> bool {
+                false
+            }
+            fn prefix_wavefront(_: Isa, _: &WaveTables<$t>, _: &[$t], _: &[$t], _: &[$t], _: &mut [$t]) -> bool {
+                false
+            }
+        }
+    };
+}
+#[cfg(not(target_arch = "x86_64"))]
+no_tile_kernel!(f32);
+#[cfg(not(target_arch = "x86_64"))]
+no_tile_kernel!(f64);
