@@ -130,3 +130,16 @@ print('survived')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "survived" in out.stdout
+
+
+def test_a_panic_in_the_core_is_a_runtime_error_carrying_its_message():
+    """Every binding entry point runs under catch_unwind: a bug surfaces as an ordinary exception."""
+    with pytest.raises(RuntimeError, match="internal error in _panic_for_tests: boom"):
+        hippo_rs._core._panic_for_tests("boom")
+
+
+def test_a_result_larger_than_memory_is_a_memory_error_naming_it():
+    with pytest.raises(MemoryError, match="return_all=True"):
+        hippo_rs.scan(np.zeros(10**7, np.float32), 10**5, return_all=True)
+    with pytest.raises(MemoryError, match="N"):
+        hippo_rs.scan(np.zeros(3, np.float32), 2**62, return_all=False)

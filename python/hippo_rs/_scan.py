@@ -108,7 +108,7 @@ def scan(
     n = _v.order(N) if N is not None else (c0_arr.shape[-1] if c0_arr.ndim else 0)
     f2 = np.ascontiguousarray(f.reshape(L, R), dtype=dtype)
     if c0_arr is None:
-        c02 = np.zeros((R, n), dtype)
+        c02 = _v.zeros((R, n), dtype, f"N: the state of order {n}")
     else:
         if c0_arr.ndim == 0 or c0_arr.shape[-1] != n or n < 1:
             raise ValueError(f"c0: expected shape {batch + (n,)} (the batch of f and N = {n}), got {c0_arr.shape}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 import sys
@@ -48,3 +49,13 @@ def float64_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def zeros(shape: tuple, dtype: Any, what: str) -> np.ndarray:
+    """``np.zeros``; a size no memory can hold is a ``MemoryError`` naming ``what`` and the size
+    (numpy says ``ValueError: array is too big`` past the address space, ``MemoryError`` below it)."""
+    try:
+        return np.zeros(shape, dtype)
+    except (ValueError, MemoryError):
+        size = np.dtype(dtype).itemsize * math.prod(shape)
+        raise MemoryError(f"{what}: cannot allocate {shape} {np.dtype(dtype).name} ({size / 2**30:.3g} GiB)") from None

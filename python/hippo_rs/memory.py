@@ -110,7 +110,7 @@ class Memory:
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> "Memory":
         """Forget everything: zero state, no samples absorbed."""
-        self._state = np.zeros(self.batch_shape + (self.N,), dtype=self.dtype)
+        self._state = _v.zeros(self.batch_shape + (self.N,), self.dtype, f"N: the state of order {self.N}")
         self._clock = Clock(self.dt)
         return self
 

@@ -19,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rules::register(m)?;
     scan::register(m)?;
     zoh::register(m)?;
+    m.add_function(wrap_pyfunction!(convert::_panic_for_tests, m)?)?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use numpy::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::convert::{param_refs, to_py};
+use crate::convert::{guard, param_refs, to_py};
 
 /// Which of the two maps to run: `Forward` takes c (R, N), `Adjoint(N)` takes y (R, P).
 #[derive(Clone, Copy)]
@@ -81,8 +81,10 @@ fn reconstruct<'py>(
     times: PyReadonlyArray1<'py, f64>,
     t: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
-    dispatch(py, m, c, "c", times, t, Direction::Forward)
+    guard("reconstruct", || {
+        let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
+        dispatch(py, m, c, "c", times, t, Direction::Forward)
+    })
 }
 
 /// reconstruct_adjoint(measure, params, y, times, t, n) -> (R, N) in y's dtype: the transpose,
@@ -97,8 +99,10 @@ fn reconstruct_adjoint<'py>(
     t: f64,
     n: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
-    dispatch(py, m, y, "y", times, t, Direction::Adjoint(n))
+    guard("reconstruct_adjoint", || {
+        let m = Measure::new(measure, &param_refs(&params)).map_err(to_py)?;
+        dispatch(py, m, y, "y", times, t, Direction::Adjoint(n))
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

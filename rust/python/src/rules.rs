@@ -10,34 +10,36 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{param_refs, to_py};
+use crate::convert::{guard, param_refs, to_py};
 
 /// measure_params(measure, params) -> [values]: the measure's parameter values in their fixed order
 /// (`MEASURE_PARAMS`), defaults filled in, names and ranges checked.
 #[pyfunction]
 fn measure_params(measure: &str, params: Vec<(String, f64)>) -> PyResult<Vec<f64>> {
-    let values = core_measure::parameter_values(measure, &param_refs(&params)).map_err(to_py)?;
-    Measure::from_values(measure, &values).map_err(to_py)?;
-    Ok(values)
+    guard("measure_params", || {
+        let values = core_measure::parameter_values(measure, &param_refs(&params)).map_err(to_py)?;
+        Measure::from_values(measure, &values).map_err(to_py)?;
+        Ok(values)
+    })
 }
 
 /// gbt_weight(method, gbt_alpha=None) -> float | None: the GBT weight of the implicit side, None for ZOH.
 #[pyfunction]
 #[pyo3(signature = (method, gbt_alpha=None))]
 fn gbt_weight(method: &str, gbt_alpha: Option<f64>) -> PyResult<Option<f64>> {
-    Ok(Method::new(method, gbt_alpha).map_err(to_py)?.alpha())
+    guard("gbt_weight", || Ok(Method::new(method, gbt_alpha).map_err(to_py)?.alpha()))
 }
 
 /// check_convention(convention): a LegS convention name, or ValueError.
 #[pyfunction]
 fn check_convention(convention: &str) -> PyResult<()> {
-    LegsConvention::new(convention).map(|_| ()).map_err(to_py)
+    guard("check_convention", || LegsConvention::new(convention).map(|_| ()).map_err(to_py))
 }
 
 /// check_dt(dt): a finite step dt > 0, or ValueError.
 #[pyfunction]
 fn check_dt(dt: f64) -> PyResult<()> {
-    core_discretize::check_dt(dt).map_err(to_py)
+    guard("check_dt", || core_discretize::check_dt(dt).map_err(to_py))
 }
 
 /// check_timestamps(measure, timestamps (L,) | (L, R), t_prev=None): the checks of the timestamped
@@ -49,16 +51,20 @@ fn check_timestamps(
     timestamps: PyReadonlyArrayDyn<'_, f64>,
     t_prev: Option<PyReadonlyArrayDyn<'_, f64>>,
 ) -> PyResult<()> {
-    let m = Measure::new(measure, &[]).map_err(to_py)?;
-    let width = if timestamps.ndim() == 2 { timestamps.shape()[1] } else { 1 };
-    if timestamps.len() == 0 || width == 0 {
-        return Ok(());
-    }
-    let prev = match &t_prev {
-        Some(p) => Some(slice_of(p, "t_prev")?),
-        None => None,
-    };
-    previous_times(m.is_scale_invariant(), slice_of(&timestamps, "timestamps")?, width, prev).map(|_| ()).map_err(to_py)
+    guard("check_timestamps", || {
+        let m = Measure::new(measure, &[]).map_err(to_py)?;
+        let width = if timestamps.ndim() == 2 { timestamps.shape()[1] } else { 1 };
+        if timestamps.len() == 0 || width == 0 {
+            return Ok(());
+        }
+        let prev = match &t_prev {
+            Some(p) => Some(slice_of(p, "t_prev")?),
+            None => None,
+        };
+        previous_times(m.is_scale_invariant(), slice_of(&timestamps, "timestamps")?, width, prev)
+            .map(|_| ())
+            .map_err(to_py)
+    })
 }
 
 fn slice_of<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, arg: &str) -> PyResult<&'a [f64]> {
@@ -84,57 +90,60 @@ fn gbt_rows<'py>(
     timestamps: Option<PyReadonlyArrayDyn<'py, f64>>,
     t_prev: Option<PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
-    let m = Measure::new(measure, &[]).map_err(to_py)?;
-    let method = Method::new(method, gbt_alpha).map_err(to_py)?;
-    let convention = LegsConvention::new(convention).map_err(to_py)?;
-    let rule = RowRule::new(&m, method, dt, convention, timestamps.is_some()).map_err(to_py)?;
-    let (rows, shape) = match timestamps {
-        Some(ts) => {
-            if t.is_some() {
-                return Err(PyValueError::new_err("t: a step index is not used with timestamps"));
+    guard("gbt_rows", || {
+        let m = Measure::new(measure, &[]).map_err(to_py)?;
+        let method = Method::new(method, gbt_alpha).map_err(to_py)?;
+        let convention = LegsConvention::new(convention).map_err(to_py)?;
+        let rule = RowRule::new(&m, method, dt, convention, timestamps.is_some()).map_err(to_py)?;
+        let (rows, shape) = match timestamps {
+            Some(ts) => {
+                if t.is_some() {
+                    return Err(PyValueError::new_err("t: a step index is not used with timestamps"));
+                }
+                let shape = ts.shape().to_vec();
+                if shape.is_empty() || shape.len() > 2 || shape[0] != steps {
+                    return Err(PyValueError::new_err(format!(
+                        "timestamps: expected shape ({steps},) or ({steps}, R), got {shape:?}"
+                    )));
+                }
+                let width = if shape.len() == 2 { shape[1] } else { 1 };
+                let prev = match &t_prev {
+                    Some(p) => Some(slice_of(p, "t_prev")?),
+                    None => None,
+                };
+                let values = slice_of(&ts, "timestamps")?;
+                let rows = if steps == 0 || width == 0 {
+                    Vec::new()
+                } else {
+                    py.detach(|| rule.timestamp_rows(values, width, prev)).map_err(to_py)?
+                };
+                let mut out_shape = shape;
+                out_shape.push(3);
+                (rows, out_shape)
             }
-            let shape = ts.shape().to_vec();
-            if shape.is_empty() || shape.len() > 2 || shape[0] != steps {
-                return Err(PyValueError::new_err(format!(
-                    "timestamps: expected shape ({steps},) or ({steps}, R), got {shape:?}"
-                )));
+            None => {
+                if t_prev.is_some() {
+                    return Err(PyValueError::new_err("t_prev: only used with timestamps"));
+                }
+                match t {
+                    None => (rule.index_rows(steps, &[0], false).map_err(to_py)?, vec![steps, 3]),
+                    Some(obj) => match obj.extract::<u64>() {
+                        Ok(k) => (rule.index_rows(steps, &[k], false).map_err(to_py)?, vec![steps, 3]),
+                        Err(_) => {
+                            let arr: PyReadonlyArrayDyn<'py, u64> = obj.extract().map_err(|_| {
+                                PyValueError::new_err("t: expected a step index 0 <= t < 2**63 or a uint64 array (R,)")
+                            })?;
+                            let ks =
+                                arr.as_slice().map_err(|_| PyValueError::new_err("t: expected a contiguous array"))?;
+                            let rows = rule.index_rows(steps, ks, true).map_err(to_py)?;
+                            (rows, vec![steps, ks.len(), 3])
+                        }
+                    },
+                }
             }
-            let width = if shape.len() == 2 { shape[1] } else { 1 };
-            let prev = match &t_prev {
-                Some(p) => Some(slice_of(p, "t_prev")?),
-                None => None,
-            };
-            let values = slice_of(&ts, "timestamps")?;
-            let rows = if steps == 0 || width == 0 {
-                Vec::new()
-            } else {
-                py.detach(|| rule.timestamp_rows(values, width, prev)).map_err(to_py)?
-            };
-            let mut out_shape = shape;
-            out_shape.push(3);
-            (rows, out_shape)
-        }
-        None => {
-            if t_prev.is_some() {
-                return Err(PyValueError::new_err("t_prev: only used with timestamps"));
-            }
-            match t {
-                None => (rule.index_rows(steps, &[0], false).map_err(to_py)?, vec![steps, 3]),
-                Some(obj) => match obj.extract::<u64>() {
-                    Ok(k) => (rule.index_rows(steps, &[k], false).map_err(to_py)?, vec![steps, 3]),
-                    Err(_) => {
-                        let arr: PyReadonlyArrayDyn<'py, u64> = obj.extract().map_err(|_| {
-                            PyValueError::new_err("t: expected a step index 0 <= t < 2**63 or a uint64 array (R,)")
-                        })?;
-                        let ks = arr.as_slice().map_err(|_| PyValueError::new_err("t: expected a contiguous array"))?;
-                        let rows = rule.index_rows(steps, ks, true).map_err(to_py)?;
-                        (rows, vec![steps, ks.len(), 3])
-                    }
-                },
-            }
-        }
-    };
-    Ok(rows.into_pyarray(py).reshape(shape)?)
+        };
+        Ok(rows.into_pyarray(py).reshape(shape)?)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

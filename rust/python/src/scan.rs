@@ -11,7 +11,7 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayM
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::convert::to_py;
+use crate::convert::{guard, to_py, zeros};
 
 pub(crate) fn measure_of(name: &str, params: &HashMap<String, f64>) -> PyResult<Measure> {
     let pairs: Vec<(&str, f64)> = params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -148,7 +148,9 @@ fn scan_typed<'py, T: CachedOps>(
     let out = match out {
         Some(o) if o.shape() != want.as_slice() => return Err(shape_error("out", format!("{want:?}"), o.shape())),
         Some(o) => o,
-        None => PyArrayDyn::<T>::zeros(py, want.as_slice(), false),
+        None => {
+            zeros::<T>(py, want.as_slice(), if return_all { "return_all=True: the states" } else { "the final state" })?
+        }
     };
     let op = ops_for::<T>(m, n)?;
     {
@@ -191,18 +193,23 @@ fn gbt_scan<'py>(
     return_all: bool,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = measure_of(measure, &params)?;
-    if let Ok(f32s) = typed::<f32>(f, "f", &[2], "float32") {
-        return scan_typed(py, m, f32s, c0, coef, return_all, out, "float32");
-    }
-    let f64s = typed::<f64>(f, "f", &[2], "float64").map_err(|e| {
-        if e.is_instance_of::<PyTypeError>(py) {
-            PyTypeError::new_err(format!("f: expected a float32 or float64 array of shape (L, R), got {}", describe(f)))
-        } else {
-            e
+    guard("gbt_scan", || {
+        let m = measure_of(measure, &params)?;
+        if let Ok(f32s) = typed::<f32>(f, "f", &[2], "float32") {
+            return scan_typed(py, m, f32s, c0, coef, return_all, out, "float32");
         }
-    })?;
-    scan_typed(py, m, f64s, c0, coef, return_all, out, "float64")
+        let f64s = typed::<f64>(f, "f", &[2], "float64").map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!(
+                    "f: expected a float32 or float64 array of shape (L, R), got {}",
+                    describe(f)
+                ))
+            } else {
+                e
+            }
+        })?;
+        scan_typed(py, m, f64s, c0, coef, return_all, out, "float64")
+    })
 }
 
 fn adjoint_typed<'py, T: CachedOps>(
@@ -229,8 +236,8 @@ fn adjoint_typed<'py, T: CachedOps>(
     }
     let (coef, per_row) = coef_array(coef, steps, rows)?;
     let steps = coef.shape()[0];
-    let grad_f = PyArrayDyn::<T>::zeros(py, [steps, rows].as_slice(), false);
-    let grad_c0 = PyArrayDyn::<T>::zeros(py, [rows, n].as_slice(), false);
+    let grad_f = zeros::<T>(py, [steps, rows].as_slice(), "the gradient of f")?;
+    let grad_c0 = zeros::<T>(py, [rows, n].as_slice(), "the gradient of c0")?;
     let op = ops_for::<T>(m, n)?;
     {
         let g_ro = grad.try_readonly().map_err(|e| PyValueError::new_err(format!("grad: {e}")))?;
@@ -256,19 +263,21 @@ fn gbt_scan_adjoint<'py>(
     coef: &Bound<'py, PyAny>,
     return_all: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = measure_of(measure, &params)?;
-    let dims = [2, 3];
-    if let Ok(g) = typed::<f32>(grad, "grad", &dims, "float32") {
-        return adjoint_typed(py, m, g, coef, return_all);
-    }
-    let g = typed::<f64>(grad, "grad", &dims, "float64").map_err(|e| {
-        if e.is_instance_of::<PyTypeError>(py) {
-            PyTypeError::new_err(format!("grad: expected a float32 or float64 array, got {}", describe(grad)))
-        } else {
-            e
+    guard("gbt_scan_adjoint", || {
+        let m = measure_of(measure, &params)?;
+        let dims = [2, 3];
+        if let Ok(g) = typed::<f32>(grad, "grad", &dims, "float32") {
+            return adjoint_typed(py, m, g, coef, return_all);
         }
-    })?;
-    adjoint_typed(py, m, g, coef, return_all)
+        let g = typed::<f64>(grad, "grad", &dims, "float64").map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!("grad: expected a float32 or float64 array, got {}", describe(grad)))
+            } else {
+                e
+            }
+        })?;
+        adjoint_typed(py, m, g, coef, return_all)
+    })
 }
 
 /// structured_apply(measure, params, x (R, N) float64, d, op) -> (R, N): the O(N) operator `op`
@@ -283,26 +292,28 @@ fn structured_apply<'py>(
     d: f64,
     op: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = measure_of(measure, &params)?;
-    let x = typed::<f64>(x, "x", &[2], "float64")?;
-    let n = x.shape()[1];
-    if n == 0 {
-        return Err(PyValueError::new_err("x: expected a memory order N >= 1, got shape (R, 0)"));
-    }
-    let s: Structured<f64> = m.structured(n).map_err(to_py)?;
-    let apply: fn(&Structured<f64>, f64, &mut [f64]) = match op {
-        "mul" => Structured::mul_explicit,
-        "solve" => Structured::solve_implicit,
-        "mul_t" => Structured::mul_explicit_transpose,
-        "solve_t" => Structured::solve_implicit_transpose,
-        _ => return Err(PyValueError::new_err(format!("op: expected mul, solve, mul_t or solve_t, got '{op}'"))),
-    };
-    let y = x.to_owned_array();
-    let mut y = y.as_standard_layout().into_owned();
-    for row in y.as_slice_mut().expect("standard layout").chunks_exact_mut(n) {
-        apply(&s, d, row);
-    }
-    Ok(numpy::PyArray::from_owned_array(py, y).into_any())
+    guard("structured_apply", || {
+        let m = measure_of(measure, &params)?;
+        let x = typed::<f64>(x, "x", &[2], "float64")?;
+        let n = x.shape()[1];
+        if n == 0 {
+            return Err(PyValueError::new_err("x: expected a memory order N >= 1, got shape (R, 0)"));
+        }
+        let s: Structured<f64> = m.structured(n).map_err(to_py)?;
+        let apply: fn(&Structured<f64>, f64, &mut [f64]) = match op {
+            "mul" => Structured::mul_explicit,
+            "solve" => Structured::solve_implicit,
+            "mul_t" => Structured::mul_explicit_transpose,
+            "solve_t" => Structured::solve_implicit_transpose,
+            _ => return Err(PyValueError::new_err(format!("op: expected mul, solve, mul_t or solve_t, got '{op}'"))),
+        };
+        let y = x.to_owned_array();
+        let mut y = y.as_standard_layout().into_owned();
+        for row in y.as_slice_mut().expect("standard layout").chunks_exact_mut(n) {
+            apply(&s, d, row);
+        }
+        Ok(numpy::PyArray::from_owned_array(py, y).into_any())
+    })
 }
 
 /// _set_isa(name | None) -> the instruction set now used by the SIMD kernels ("scalar", "avx2",
@@ -311,9 +322,11 @@ fn structured_apply<'py>(
 #[pyfunction]
 #[pyo3(signature = (name=None))]
 fn _set_isa(name: Option<&str>) -> PyResult<&'static str> {
-    let isa = name.map(Isa::parse).transpose().map_err(to_py)?;
-    Isa::force(isa).map_err(to_py)?;
-    Ok(Isa::active().name())
+    guard("_set_isa", || {
+        let isa = name.map(Isa::parse).transpose().map_err(to_py)?;
+        Isa::force(isa).map_err(to_py)?;
+        Ok(Isa::active().name())
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -10,7 +10,7 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedAr
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::convert::to_py;
+use crate::convert::{guard, to_py, zeros};
 use crate::scan::{as_slice, describe, measure_of, shape_error, typed};
 
 /// How the steps were given, owned (converted before the GIL is released).
@@ -87,7 +87,8 @@ fn zoh_typed<'py, T: Real + Element>(
     }
     let n = c0.shape()[1];
     let want: Vec<usize> = if return_all { vec![len, rows, n] } else { vec![rows, n] };
-    let out = PyArrayDyn::<T>::zeros(py, want.as_slice(), false);
+    let out =
+        zeros::<T>(py, want.as_slice(), if return_all { "return_all=True: the states" } else { "the final state" })?;
     {
         let (f_ro, c_ro) = (f.readonly(), c0.readonly());
         let (fs, cs) = (as_slice(&f_ro, "f")?, as_slice(&c_ro, "c0")?);
@@ -117,19 +118,24 @@ fn zoh_scan<'py>(
     timestamps: Option<PyReadonlyArrayDyn<'py, f64>>,
     t_prev: Option<PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = measure_of(measure, &params)?;
-    let steps = steps_of(&m, dt, t, timestamps, t_prev)?;
-    if let Ok(f32s) = typed::<f32>(f, "f", &[2], "float32") {
-        return zoh_typed(py, m, f32s, c0, steps, return_all, "float32");
-    }
-    let f64s = typed::<f64>(f, "f", &[2], "float64").map_err(|e| {
-        if e.is_instance_of::<PyTypeError>(py) {
-            PyTypeError::new_err(format!("f: expected a float32 or float64 array of shape (L, R), got {}", describe(f)))
-        } else {
-            e
+    guard("zoh_scan", || {
+        let m = measure_of(measure, &params)?;
+        let steps = steps_of(&m, dt, t, timestamps, t_prev)?;
+        if let Ok(f32s) = typed::<f32>(f, "f", &[2], "float32") {
+            return zoh_typed(py, m, f32s, c0, steps, return_all, "float32");
         }
-    })?;
-    zoh_typed(py, m, f64s, c0, steps, return_all, "float64")
+        let f64s = typed::<f64>(f, "f", &[2], "float64").map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!(
+                    "f: expected a float32 or float64 array of shape (L, R), got {}",
+                    describe(f)
+                ))
+            } else {
+                e
+            }
+        })?;
+        zoh_typed(py, m, f64s, c0, steps, return_all, "float64")
+    })
 }
 
 fn adjoint_typed<'py, T: Real + Element>(
@@ -147,8 +153,8 @@ fn adjoint_typed<'py, T: Real + Element>(
         return Err(shape_error("grad", want, &shape));
     }
     let (rows, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-    let grad_f = PyArrayDyn::<T>::zeros(py, [steps, rows].as_slice(), false);
-    let grad_c0 = PyArrayDyn::<T>::zeros(py, [rows, n].as_slice(), false);
+    let grad_f = zeros::<T>(py, [steps, rows].as_slice(), "the gradient of f")?;
+    let grad_c0 = zeros::<T>(py, [rows, n].as_slice(), "the gradient of c0")?;
     {
         let g_ro = grad.readonly();
         let gs = as_slice(&g_ro, "grad")?;
@@ -172,13 +178,15 @@ fn zoh_scan_adjoint<'py>(
     steps: usize,
     return_all: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let m = measure_of(measure, &params)?;
-    let dt = step_size(&m, Some(dt), false).map_err(to_py)?;
-    if let Ok(g) = typed::<f32>(grad, "grad", &[2, 3], "float32") {
-        return adjoint_typed(py, m, dt, g, steps, return_all);
-    }
-    let g = typed::<f64>(grad, "grad", &[2, 3], "float64")?;
-    adjoint_typed(py, m, dt, g, steps, return_all)
+    guard("zoh_scan_adjoint", || {
+        let m = measure_of(measure, &params)?;
+        let dt = step_size(&m, Some(dt), false).map_err(to_py)?;
+        if let Ok(g) = typed::<f32>(grad, "grad", &[2, 3], "float32") {
+            return adjoint_typed(py, m, dt, g, steps, return_all);
+        }
+        let g = typed::<f64>(grad, "grad", &[2, 3], "float64")?;
+        adjoint_typed(py, m, dt, g, steps, return_all)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
