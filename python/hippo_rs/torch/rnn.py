@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .._validate import order
 from ._functional import _merge_params, coefficients, scan
+from ._rnn import fused_applies, hippo_rnn
 from .cells import _DEFAULTS, HiPPOCell, make_cell
 
 __all__ = ["HiPPOMemory", "HiPPORNN"]
@@ -41,6 +42,10 @@ class HiPPORNN(nn.Module):
     at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) (or (L, B, 1); (B, L)
     with ``batch_first``) feed timestamped cells
     (cells that are not timestamped ignore them, so that cells can be swapped by name).
+
+    A :class:`HiPPOCell` on the CPU runs as one op over the whole sequence (``torch.ops.hippo_rs.rnn``:
+    forward and backpropagation through time natively, the same values as step by step); any other
+    cell runs step by step.
     """
 
     def __init__(self, cell: Union[nn.Module, str, None] = None, *args, batch_first: bool = False, **kwargs) -> None:
@@ -81,6 +86,9 @@ class HiPPORNN(nn.Module):
                 raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
             if timestamps is not None:
                 timestamps = _continue_padding(timestamps, lengths)
+        if fused_applies(self.cell, x):  # one op for the whole sequence (torch.ops.hippo_rs.rnn)
+            y, state = hippo_rnn(self.cell, x, state, lengths, timestamps)
+            return (y.transpose(0, 1) if self.batch_first else y), state
         outputs = []
         for k in range(L):
             out, new_state = self.cell(x[k], state, None if timestamps is None else timestamps[k])

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod dense;
 mod reconstruct;
+mod rnn;
 // issue 3 (branch ops)
 mod scan;
 
@@ -16,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dense::register(m)?;
     reconstruct::register(m)?;
     scan::register(m)?;
+    rnn::register(m)?;
     Ok(())
 }

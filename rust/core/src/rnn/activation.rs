@@ -30,7 +30,7 @@ impl Activations for f64 {
     }
 }
 
-/// exp(x) for float32, vectorisable: x = n ln2 + r, |r| <= ln2/2, exp(r) by its Taylor polynomial
+/// exp(x) for float32, vectorisable: x = n ln2 + r, n = floor(x log2 e + 1/2), |r| <= ln2/2 (about), exp(r) by its Taylor polynomial
 /// to degree 6 (relative error < 2e-8 on the interval), times 2^n built in the exponent bits;
 /// +inf above 88 and about 1e-38 (not the subnormal value) below -87.
 #[inline(always)]
@@ -39,7 +39,7 @@ fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     let big = x > 88.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let n = x.mul_add(std::f32::consts::LOG2_E, 0.5).floor();
     let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
     let p = r.mul_add(1.0 / 720.0, 1.0 / 120.0);
     let p = r.mul_add(p, 1.0 / 24.0);
@@ -47,7 +47,9 @@ fn exp_f32(x: f32) -> f32 {
     let p = r.mul_add(p, 0.5);
     let p = r.mul_add(p, 1.0);
     let p = r.mul_add(p, 1.0);
-    let e = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // SAFETY: n is finite and in [-126, 128] (x was clamped), so the conversion is exact.
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    let e = p * f32::from_bits(((n + 127) as u32) << 23);
     if big {
         f32::INFINITY
     } else {

@@ -45,6 +45,28 @@ impl<'a, T> MatRef<'a, T> {
     pub(crate) fn t(self) -> Self {
         MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
+
+    pub(crate) fn n_rows(&self) -> usize {
+        self.rows
+    }
+    pub(crate) fn n_cols(&self) -> usize {
+        self.cols
+    }
+    pub(crate) fn row_stride(&self) -> usize {
+        self.rs
+    }
+    pub(crate) fn col_stride(&self) -> usize {
+        self.cs
+    }
+    pub(crate) fn data(&self) -> &'a [T] {
+        self.data
+    }
+    pub(crate) fn at(&self, i: usize, j: usize) -> T
+    where
+        T: Copy,
+    {
+        self.data[i * self.rs + j * self.cs]
+    }
 }
 
 impl<'a, T> MatMut<'a, T> {
@@ -57,6 +79,25 @@ impl<'a, T> MatMut<'a, T> {
 
     pub(crate) fn rows(data: &'a mut [T], rows: usize, cols: usize, rs: usize) -> Self {
         Self::new(data, rows, cols, rs, 1)
+    }
+
+    pub(crate) fn n_rows(&self) -> usize {
+        self.rows
+    }
+    pub(crate) fn n_cols(&self) -> usize {
+        self.cols
+    }
+    pub(crate) fn row_stride(&self) -> usize {
+        self.rs
+    }
+    pub(crate) fn col_stride(&self) -> usize {
+        self.cs
+    }
+    pub(crate) fn data_mut_ptr(&mut self) -> *mut T {
+        self.data.as_mut_ptr()
+    }
+    pub(crate) fn into_data(self) -> &'a mut [T] {
+        self.data
     }
 }
 
@@ -82,6 +123,24 @@ pub trait Gemm: Real {
         rsc: isize,
         csc: isize,
     );
+
+    /// C <- A B (or C + A B) with B packed by `packed::PackedB`, when this type has a dedicated
+    /// kernel on this CPU; false (nothing done) otherwise. A and C have contiguous rows; `c` is
+    /// valid for rows 0..m of n values at stride `rsc` and does not overlap `a` or `bp`.
+    #[allow(clippy::too_many_arguments)]
+    fn packed_kernel(
+        _m: usize,
+        _k: usize,
+        _n: usize,
+        _a: &[Self],
+        _rsa: usize,
+        _bp: &[Self],
+        _c: *mut Self,
+        _rsc: usize,
+        _accumulate: bool,
+    ) -> bool {
+        false
+    }
 }
 
 impl Gemm for f32 {
@@ -101,6 +160,28 @@ impl Gemm for f32 {
         csc: isize,
     ) {
         matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+
+    fn packed_kernel(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        rsa: usize,
+        bp: &[f32],
+        c: *mut f32,
+        rsc: usize,
+        accumulate: bool,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            assert!(m == 0 || (m - 1) * rsa + k <= a.len(), "packed gemm: A out of bounds");
+            assert!(bp.len() >= n.div_ceil(32) * k * 32, "packed gemm: B out of bounds");
+            // SAFETY: AVX-512F checked; bounds of A and B checked above, C by the caller's view.
+            unsafe { super::packed::sgemm_packed_avx512(m, k, n, a.as_ptr(), rsa, bp.as_ptr(), c, rsc, accumulate) };
+            return true;
+        }
+        false
     }
 }
 

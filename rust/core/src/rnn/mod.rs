@@ -24,6 +24,7 @@
 
 mod activation;
 mod gemm;
+mod packed;
 
 use rayon::prelude::*;
 
@@ -32,6 +33,7 @@ use crate::scan::{gbt_scan, gbt_scan_adjoint, Coefficients};
 use crate::structured::Structured;
 pub use activation::Activations;
 use gemm::{gemm, MatMut, MatRef};
+use packed::PackedB;
 pub use gemm::Gemm;
 
 /// Rows per GEMM of a chunk of steps (input projections, dW_c): steps x batch rows about this many.
@@ -172,6 +174,19 @@ impl<T> Shared<T> {
     }
 }
 
+/// The memory parts of W_h and W_g (columns I.. of each) stacked: W_c = [W_hc; W_gc] (G H, M N)
+/// row-major, G = 2 with the gate, 1 without.
+fn stacked_memory_weights<T: Copy>(d: &RnnDims, w: &RnnWeights<'_, T>) -> Vec<T> {
+    let (i, h, mn) = (d.input, d.hidden, d.memory());
+    let gh = d.width() - d.units;
+    let mut out = Vec::with_capacity(gh * mn);
+    let row = |j: usize| if j < h { &w.w_h[j * (i + mn) + i..(j + 1) * (i + mn)] } else { &w.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)] };
+    for j in 0..gh {
+        out.extend_from_slice(row(j));
+    }
+    out
+}
+
 /// Batch row blocks [b0, b1): one per thread when the batch is large enough, else one.
 fn blocks(batch: usize, threads: usize) -> Vec<(usize, usize)> {
     let count = threads.max(1).min(batch / MIN_BLOCK_ROWS).max(1);
@@ -252,19 +267,25 @@ pub fn rnn_forward<T: Activations>(
     check_len("h_n", out.h_n.len(), b * h, format!("({b}, {h})"))?;
     check_len("c_n", out.c_n.len(), b * mn, format!("({b}, {mn})"))?;
     let outs = [out.y, out.h_n, out.c_n, out.c, out.h_tilde, out.g].map(Shared::new);
+    let w_c = stacked_memory_weights(d, w);
+    let gh = d.width() - d.units;
+    let w_c_t = PackedB::new(MatRef::rows(&w_c, gh, mn, mn).t());
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of each output.
-        unsafe { forward_block(op, d, w, s, &outs, b0, b1) }
+        unsafe { forward_block(op, d, w, &w_c_t, s, &outs, b0, b1) }
     });
     results.into_iter().collect()
 }
 
 /// # Safety
 /// `outs` are the buffers of `RnnForward` (checked lengths); only rows b0..b1 are touched.
+/// `w_c_t`: W_c^T (M N, G H), packed.
+#[allow(clippy::too_many_arguments)]
 unsafe fn forward_block<T: Activations>(
     op: &Structured<T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
+    w_c_t: &PackedB<T>,
     s: &RnnInputs<'_, T>,
     outs: &[Shared<T>; 6],
     b0: usize,
@@ -280,8 +301,9 @@ unsafe fn forward_block<T: Activations>(
     let mut f = vec![T::zero(); rows * m];
     let mut coef_buf = Vec::new();
     let (w_fx, w_fh) = (MatRef::rows(w.w_f, m, i, i + h), MatRef::rows(&w.w_f[i..], m, h, i + h));
-    let (w_hx, w_hc) = (MatRef::rows(w.w_h, h, i, i + mn), MatRef::rows(&w.w_h[i..], h, mn, i + mn));
-    let gates = d.gate.then(|| (MatRef::rows(w.w_g, h, i, i + mn), MatRef::rows(&w.w_g[i..], h, mn, i + mn)));
+    let w_hx = MatRef::rows(w.w_h, h, i, i + mn);
+    let w_gx = d.gate.then(|| MatRef::rows(w.w_g, h, i, i + mn));
+    let gh = p - m;
     for k0 in (0..l).step_by(chunk) {
         let k1 = (k0 + chunk).min(l);
         let n_rows = (k1 - k0) * rows;
@@ -296,7 +318,7 @@ unsafe fn forward_block<T: Activations>(
         let xs = MatRef::rows(chunk_rows(s.x, d, (k0, k1), (b0, b1), i, &mut x_buf), n_rows, i, i);
         gemm(MatMut::rows(&mut pre, n_rows, m, p), T::one(), xs, w_fx.t());
         gemm(MatMut::rows(&mut pre[m..], n_rows, h, p), T::one(), xs, w_hx.t());
-        if let Some((w_gx, _)) = gates {
+        if let Some(w_gx) = w_gx {
             gemm(MatMut::rows(&mut pre[m + h..], n_rows, h, p), T::one(), xs, w_gx.t());
         }
         for k in k0..k1 {
@@ -315,12 +337,8 @@ unsafe fn forward_block<T: Activations>(
                     c_k[r * mn..(r + 1) * mn].copy_from_slice(&c_prev[r * mn..(r + 1) * mn]);
                 }
             }
-            // z = pre_z + c_k W_c^T, then the activations and the gated update of h.
-            let cm = MatRef::rows(&*c_k, rows, mn, mn);
-            gemm(MatMut::rows(&mut pk[m..], rows, h, p), T::one(), cm, w_hc.t());
-            if let Some((_, w_gc)) = gates {
-                gemm(MatMut::rows(&mut pk[m + h..], rows, h, p), T::one(), cm, w_gc.t());
-            }
+            // [z_h, z_g] = pre_z + c_k [W_hc; W_gc]^T, then the activations and the gated update of h.
+            w_c_t.gemm(MatMut::rows(&mut pk[m..], rows, gh, p), true, MatRef::rows(&*c_k, rows, mn, mn));
             let y_k = y.part((k * bt + b0) * h, rows * h);
             let ht_k = h_tilde.part((k * bt + b0) * h, rows * h);
             let g_k = if d.gate { g_all.part((k * bt + b0) * h, rows * h) } else { &mut [][..] };
@@ -399,9 +417,11 @@ pub fn rnn_backward<T: Activations>(
         check_len(arg, got, want, "of its weight".into())?;
     }
     let outs = [grads.x, grads.h0, grads.c0].map(Shared::new);
+    let gh = d.width() - d.units;
+    let w_c = PackedB::new(MatRef::rows(&stacked_memory_weights(d, w), gh, mn, mn));
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of grad x, h0, c0.
-        unsafe { backward_block(op, d, w, s, saved, grad_out, &outs, b0, b1) }
+        unsafe { backward_block(op, d, w, &w_c, s, saved, grad_out, &outs, b0, b1) }
     });
     let mut sums = [grads.w_f, grads.b_f, grads.w_h, grads.b_h, grads.w_g, grads.b_g];
     sums.iter_mut().for_each(|g| g.fill(T::zero()));
@@ -418,11 +438,13 @@ pub fn rnn_backward<T: Activations>(
 
 /// # Safety
 /// `outs` are grad x, h0, c0 (checked lengths); only rows b0..b1 are touched.
+/// `w_c`: W_c (G H, M N), packed.
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_block<T: Activations>(
     op: &Structured<T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
+    w_c: &PackedB<T>,
     s: &RnnInputs<'_, T>,
     saved: &RnnSaved<'_, T>,
     grad_out: &RnnGradOutputs<'_, T>,
@@ -451,6 +473,9 @@ unsafe fn backward_block<T: Activations>(
     let mut dc_prev = vec![T::zero(); rows * mn];
     let mut df = vec![T::zero(); rows * m];
     let mut coef_buf = Vec::new();
+    let gh = p - m;
+    // dW_c of [W_hc; W_gc] (G H, M N), scattered into the gradients of W_h and W_g at the end.
+    let mut dw_c = try_zeros::<T>(gh * mn, "the memory weight gradients")?;
     let chunks: Vec<usize> = (0..l).step_by(chunk).collect();
     for &k0 in chunks.iter().rev() {
         let k1 = (k0 + chunk).min(l);
@@ -488,13 +513,8 @@ unsafe fn backward_block<T: Activations>(
                     dhp.fill(T::zero());
                 }
             }
-            // dc_k += dz_h W_hc + dz_g W_gc.
-            let dz_h = MatRef::rows(&dpk[m..], rows, h, p);
-            gemm(MatMut::rows(&mut dc, rows, mn, mn), T::one(), dz_h, MatRef::rows(&w.w_h[i..], h, mn, i + mn));
-            if d.gate {
-                let dz_g = MatRef::rows(&dpk[m + h..], rows, h, p);
-                gemm(MatMut::rows(&mut dc, rows, mn, mn), T::one(), dz_g, MatRef::rows(&w.w_g[i..], h, mn, i + mn));
-            }
+            // dc_k += [dz_h, dz_g] [W_hc; W_gc].
+            w_c.gemm(MatMut::rows(&mut dc, rows, mn, mn), true, MatRef::rows(&dpk[m..], rows, gh, p));
             // Memory adjoint: dc_{k-1}, df_k from dc_k; held rows pass dc through.
             let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
             gbt_scan_adjoint(op, &dc, coef, 1, rows * m, false, &mut df, &mut dc_prev)?;
@@ -529,13 +549,14 @@ unsafe fn backward_block<T: Activations>(
                 }
             }
         }
-        // dW_c += dz^T c over the chunk (one GEMM per gate).
+        // dW_c += dz^T c over the chunk: one GEMM.
         let n_rows = (k1 - k0) * rows;
         let cs = MatRef::rows(chunk_rows(saved.c, d, (k0, k1), (b0, b1), mn, &mut c_buf), n_rows, mn, mn);
-        gemm(MatMut::rows(&mut wg.w_h[i..], h, mn, i + mn), T::one(), MatRef::rows(&dp[m..], n_rows, h, p).t(), cs);
-        if d.gate {
-            gemm(MatMut::rows(&mut wg.w_g[i..], h, mn, i + mn), T::one(), MatRef::rows(&dp[m + h..], n_rows, h, p).t(), cs);
-        }
+        gemm(MatMut::rows(&mut dw_c, gh, mn, mn), T::one(), MatRef::rows(&dp[m..], n_rows, gh, p).t(), cs);
+    }
+    for (j, row) in dw_c.chunks_exact(mn).enumerate() {
+        let dst = if j < h { &mut wg.w_h[j * (i + mn) + i..(j + 1) * (i + mn)] } else { &mut wg.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)] };
+        dst.copy_from_slice(row);
     }
     gh0.part(b0 * h, rows * h).copy_from_slice(&dh);
     gc0.part(b0 * mn, rows * mn).copy_from_slice(&dc);
