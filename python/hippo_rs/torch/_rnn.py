@@ -157,9 +157,11 @@ def _coefficients(cell, L: int, t: Tensor, timestamps: Optional[Tensor]) -> Tens
     """The memory step's GBT rows of all L steps: (L, B, 3) for LegS (per-row step index or
     timestamps), (L, 3) for the time-invariant measures -- the rows :meth:`HiPPOCell.memory_step`
     uses step by step."""
+    if cell.timestamped and timestamps is None:
+        raise ValueError("timestamps: required by the timestamped LegS cell (the time of each sample)")
+    if L == 0:
+        return torch.zeros((0, 3), dtype=torch.float64, device=t.device)
     if cell.timestamped:
-        if timestamps is None:
-            raise ValueError("timestamps: required by the timestamped LegS cell (the time of each sample)")
         return timestamped_coefficients("legs", timestamps, t, cell._weight, None, cell.convention)
     if cell.measure == "legs":
         return legs_coefficients(L, t, cell._weight, cell.convention, device=t.device)

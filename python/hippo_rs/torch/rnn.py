@@ -25,9 +25,12 @@ def _select(mask: Tensor, new, old):
 def _continue_padding(timestamps: Tensor, lengths: Tensor) -> Tensor:
     """Timestamps (L, B) with the padding after ``lengths[b]`` replaced by last + 1, last + 2, ...: the
     padded steps are discarded, but they must stay valid (increasing, finite) for the cells' checks."""
-    k = torch.arange(timestamps.shape[0], device=timestamps.device)[:, None]
+    L = timestamps.shape[0]
+    if L == 0:
+        return timestamps
+    k = torch.arange(L, device=timestamps.device)[:, None]
     lengths = lengths.to(timestamps.device)[None, :]
-    last = timestamps.gather(0, (lengths - 1).clamp(min=0))
+    last = timestamps.gather(0, (lengths - 1).clamp(0, L - 1))  # rows longer than L have no padding
     return torch.where(k >= lengths, last + (k - lengths + 1).to(timestamps.dtype), timestamps)
 
 
