@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use hippo_core::rnn::{self as core_rnn, Activations, RnnDims, RnnGradOutputs, RnnGrads, RnnInputs, RnnSaved, RnnWeights};
+use hippo_core::rnn::{
+    self as core_rnn, Activations, RnnDims, RnnGradOutputs, RnnGrads, RnnInputs, RnnSaved, RnnWeights,
+};
 use hippo_core::scan::Coefficients;
 use hippo_core::{Measure, Structured};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
@@ -26,7 +28,11 @@ fn array<'py, T: Element>(obj: &Bound<'py, PyAny>, arg: &str, dtype: &str) -> Py
     Ok(a.clone())
 }
 
-fn readonly<'py, T: Element>(objs: &[Bound<'py, PyAny>], names: &[&str], dtype: &str) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+fn readonly<'py, T: Element>(
+    objs: &[Bound<'py, PyAny>],
+    names: &[&str],
+    dtype: &str,
+) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
     if objs.len() != names.len() {
         return Err(PyValueError::new_err(format!("expected the {} arrays {names:?}", names.len())));
     }
@@ -36,7 +42,11 @@ fn readonly<'py, T: Element>(objs: &[Bound<'py, PyAny>], names: &[&str], dtype: 
         .collect()
 }
 
-fn readwrite<'py, T: Element>(objs: &[Bound<'py, PyAny>], names: &[&str], dtype: &str) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
+fn readwrite<'py, T: Element>(
+    objs: &[Bound<'py, PyAny>],
+    names: &[&str],
+    dtype: &str,
+) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
     if objs.len() != names.len() {
         return Err(PyValueError::new_err(format!("expected the {} output arrays {names:?}", names.len())));
     }
@@ -120,7 +130,13 @@ fn forward_typed<T: Activations + Element>(
     let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
     let op: Structured<T> = c.measure.structured(d.order).map_err(to_py)?;
     let (i, w) = (slices(&inp), slices(&wts));
-    let s = RnnInputs { x: i[0], h0: i[1], c0: i[2], coef: c.coefficients(), lengths: c.lengths.as_slice().expect("contiguous") };
+    let s = RnnInputs {
+        x: i[0],
+        h0: i[1],
+        c0: i[2],
+        coef: c.coefficients(),
+        lengths: c.lengths.as_slice().expect("contiguous"),
+    };
     let w = weights(&w);
     let mut o = slices_mut(&mut out).into_iter();
     let mut next = || o.next().expect("six outputs");
@@ -167,12 +183,19 @@ fn backward_typed<T: Activations + Element>(
     let wts = readonly::<T>(weights_in, &WEIGHTS, dtype)?;
     let sv = readonly::<T>(saved, &["y", "c", "h_tilde", "g"], dtype)?;
     let go = readonly::<T>(grad_outs, &["grad_y", "grad_h_n", "grad_c_n"], dtype)?;
-    let names = ["grad_x", "grad_h0", "grad_c0", "grad_w_f", "grad_b_f", "grad_w_h", "grad_b_h", "grad_w_g", "grad_b_g"];
+    let names =
+        ["grad_x", "grad_h0", "grad_c0", "grad_w_f", "grad_b_f", "grad_w_h", "grad_b_h", "grad_w_g", "grad_b_g"];
     let mut gr = readwrite::<T>(grads, &names, dtype)?;
     let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
     let op: Structured<T> = c.measure.structured(d.order).map_err(to_py)?;
     let (i, w, sv, go) = (slices(&inp), slices(&wts), slices(&sv), slices(&go));
-    let s = RnnInputs { x: i[0], h0: i[1], c0: i[2], coef: c.coefficients(), lengths: c.lengths.as_slice().expect("contiguous") };
+    let s = RnnInputs {
+        x: i[0],
+        h0: i[1],
+        c0: i[2],
+        coef: c.coefficients(),
+        lengths: c.lengths.as_slice().expect("contiguous"),
+    };
     let w = weights(&w);
     let saved = RnnSaved { y: sv[0], c: sv[1], h_tilde: sv[2], g: sv[3] };
     let grad_out = RnnGradOutputs { y: go[0], h_n: go[1], c_n: go[2] };

@@ -125,10 +125,12 @@ pub trait Gemm: Real {
     );
 
     /// C <- A B (or C + A B) with B packed by `packed::PackedB`, when this type has a dedicated
-    /// kernel on this CPU; false (nothing done) otherwise. A and C have contiguous rows; `c` is
-    /// valid for rows 0..m of n values at stride `rsc` and does not overlap `a` or `bp`.
+    /// kernel on this CPU; false (nothing done) otherwise. A and C have contiguous rows.
+    ///
+    /// # Safety
+    /// `c` is valid for rows 0..m of n values at stride `rsc` and does not overlap `a` or `bp`.
     #[allow(clippy::too_many_arguments)]
-    fn packed_kernel(
+    unsafe fn packed_kernel(
         _m: usize,
         _k: usize,
         _n: usize,
@@ -138,6 +140,7 @@ pub trait Gemm: Real {
         _c: *mut Self,
         _rsc: usize,
         _accumulate: bool,
+        _scratch: &mut Vec<Self>,
     ) -> bool {
         false
     }
@@ -162,7 +165,7 @@ impl Gemm for f32 {
         matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 
-    fn packed_kernel(
+    unsafe fn packed_kernel(
         m: usize,
         k: usize,
         n: usize,
@@ -172,13 +175,15 @@ impl Gemm for f32 {
         c: *mut f32,
         rsc: usize,
         accumulate: bool,
+        scratch: &mut Vec<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
-            assert!(m == 0 || (m - 1) * rsa + k <= a.len(), "packed gemm: A out of bounds");
             assert!(bp.len() >= n.div_ceil(32) * k * 32, "packed gemm: B out of bounds");
-            // SAFETY: AVX-512F checked; bounds of A and B checked above, C by the caller's view.
-            unsafe { super::packed::sgemm_packed_avx512(m, k, n, a.as_ptr(), rsa, bp.as_ptr(), c, rsc, accumulate) };
+            super::packed::pack_a(a, m, k, rsa, scratch);
+            // SAFETY: AVX-512F checked; packed A has m.div_ceil(MR) tiles of k x MR, B bounds checked
+            // above, C by the caller's view.
+            unsafe { super::packed::sgemm_packed_avx512(m, k, n, scratch.as_ptr(), bp.as_ptr(), c, rsc, accumulate) };
             return true;
         }
         false

@@ -32,9 +32,9 @@ use crate::error::{try_zeros, HippoError, Result};
 use crate::scan::{gbt_scan, gbt_scan_adjoint, Coefficients};
 use crate::structured::Structured;
 pub use activation::Activations;
+pub use gemm::Gemm;
 use gemm::{gemm, MatMut, MatRef};
 use packed::PackedB;
-pub use gemm::Gemm;
 
 /// Rows per GEMM of a chunk of steps (input projections, dW_c): steps x batch rows about this many.
 const CHUNK_ROWS: usize = 2048;
@@ -131,10 +131,18 @@ fn check_len(arg: &str, got: usize, want: usize, shape: String) -> Result<()> {
     Ok(())
 }
 
-fn check_inputs<T: crate::float::Real>(op: &Structured<T>, d: &RnnDims, w: &RnnWeights<'_, T>, s: &RnnInputs<'_, T>) -> Result<()> {
+fn check_inputs<T: crate::float::Real>(
+    op: &Structured<T>,
+    d: &RnnDims,
+    w: &RnnWeights<'_, T>,
+    s: &RnnInputs<'_, T>,
+) -> Result<()> {
     let (l, b, i, h, m, mn) = (d.steps, d.batch, d.input, d.hidden, d.units, d.memory());
     if op.order() != d.order {
-        return Err(HippoError::invalid("N", format!("operators of order {} for a memory of order {}", op.order(), d.order)));
+        return Err(HippoError::invalid(
+            "N",
+            format!("operators of order {} for a memory of order {}", op.order(), d.order),
+        ));
     }
     check_len("x", s.x.len(), l * b * i, format!("({l}, {b}, {i})"))?;
     check_len("h0", s.h0.len(), b * h, format!("({b}, {h})"))?;
@@ -180,7 +188,13 @@ fn stacked_memory_weights<T: Copy>(d: &RnnDims, w: &RnnWeights<'_, T>) -> Vec<T>
     let (i, h, mn) = (d.input, d.hidden, d.memory());
     let gh = d.width() - d.units;
     let mut out = Vec::with_capacity(gh * mn);
-    let row = |j: usize| if j < h { &w.w_h[j * (i + mn) + i..(j + 1) * (i + mn)] } else { &w.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)] };
+    let row = |j: usize| {
+        if j < h {
+            &w.w_h[j * (i + mn) + i..(j + 1) * (i + mn)]
+        } else {
+            &w.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)]
+        }
+    };
     for j in 0..gh {
         out.extend_from_slice(row(j));
     }
@@ -299,7 +313,7 @@ unsafe fn forward_block<T: Activations>(
     let mut x_buf = Vec::new();
     let mut h_prev = s.h0[b0 * h..b1 * h].to_vec();
     let mut f = vec![T::zero(); rows * m];
-    let mut coef_buf = Vec::new();
+    let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
     let (w_fx, w_fh) = (MatRef::rows(w.w_f, m, i, i + h), MatRef::rows(&w.w_f[i..], m, h, i + h));
     let w_hx = MatRef::rows(w.w_h, h, i, i + mn);
     let w_gx = d.gate.then(|| MatRef::rows(w.w_g, h, i, i + mn));
@@ -329,7 +343,8 @@ unsafe fn forward_block<T: Activations>(
                 fr.copy_from_slice(&pr[..m]);
             }
             let c_k = c_all.part((k * bt + b0) * mn, rows * mn);
-            let c_prev: &[T] = if k == 0 { &s.c0[b0 * mn..b1 * mn] } else { c_all.part(((k - 1) * bt + b0) * mn, rows * mn) };
+            let c_prev: &[T] =
+                if k == 0 { &s.c0[b0 * mn..b1 * mn] } else { c_all.part(((k - 1) * bt + b0) * mn, rows * mn) };
             let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
             gbt_scan(op, &f, Some(c_prev), coef, 1, rows * m, false, c_k)?;
             for r in 0..rows {
@@ -338,12 +353,13 @@ unsafe fn forward_block<T: Activations>(
                 }
             }
             // [z_h, z_g] = pre_z + c_k [W_hc; W_gc]^T, then the activations and the gated update of h.
-            w_c_t.gemm(MatMut::rows(&mut pk[m..], rows, gh, p), true, MatRef::rows(&*c_k, rows, mn, mn));
+            w_c_t.gemm(MatMut::rows(&mut pk[m..], rows, gh, p), true, MatRef::rows(&*c_k, rows, mn, mn), &mut a_buf);
             let y_k = y.part((k * bt + b0) * h, rows * h);
             let ht_k = h_tilde.part((k * bt + b0) * h, rows * h);
             let g_k = if d.gate { g_all.part((k * bt + b0) * h, rows * h) } else { &mut [][..] };
             for r in 0..rows {
-                let (ht, yr, hp) = (&mut ht_k[r * h..(r + 1) * h], &mut y_k[r * h..(r + 1) * h], &mut h_prev[r * h..(r + 1) * h]);
+                let (ht, yr, hp) =
+                    (&mut ht_k[r * h..(r + 1) * h], &mut y_k[r * h..(r + 1) * h], &mut h_prev[r * h..(r + 1) * h]);
                 let pr = &pk[r * p..(r + 1) * p];
                 T::tanh_row(&pr[m..m + h], ht);
                 let active = (k as i64) < s.lengths[b0 + r];
@@ -472,7 +488,7 @@ unsafe fn backward_block<T: Activations>(
     let mut dc = grad_out.c_n[b0 * mn..b1 * mn].to_vec();
     let mut dc_prev = vec![T::zero(); rows * mn];
     let mut df = vec![T::zero(); rows * m];
-    let mut coef_buf = Vec::new();
+    let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
     let gh = p - m;
     // dW_c of [W_hc; W_gc] (G H, M N), scattered into the gradients of W_h and W_g at the end.
     let mut dw_c = try_zeros::<T>(gh * mn, "the memory weight gradients")?;
@@ -483,7 +499,8 @@ unsafe fn backward_block<T: Activations>(
             let dpk = &mut dp[(k - k0) * rows * p..(k - k0 + 1) * rows * p];
             let at = (k * bt + b0) * h;
             let (gy, ht_k) = (&grad_out.y[at..at + rows * h], &saved.h_tilde[at..at + rows * h]);
-            let h_before: &[T] = if k == 0 { &s.h0[b0 * h..b1 * h] } else { &saved.y[at - bt * h..at - bt * h + rows * h] };
+            let h_before: &[T] =
+                if k == 0 { &s.h0[b0 * h..b1 * h] } else { &saved.y[at - bt * h..at - bt * h + rows * h] };
             // Gates: dz_h = dh g (1 - h~^2), dz_g = dh (h~ - h_{k-1}) g (1 - g), dh_{k-1} = dh (1 - g).
             for r in 0..rows {
                 let span = r * h..(r + 1) * h;
@@ -498,23 +515,26 @@ unsafe fn backward_block<T: Activations>(
                 }
                 let ht = &ht_k[span.clone()];
                 let (dzh, dzg) = dpr[m..].split_at_mut(h);
+                let one = T::one();
                 if d.gate {
                     let (gr, hb) = (&saved.g[at + r * h..at + (r + 1) * h], &h_before[span.clone()]);
-                    for j in 0..h {
-                        let (dhj, tj, gj) = (dhr[j], ht[j], gr[j]);
-                        dzh[j] = dhj * gj * (T::one() - tj * tj);
-                        dzg[j] = dhj * (tj - hb[j]) * gj * (T::one() - gj);
-                        dhp[j] = dhj * (T::one() - gj);
+                    let inputs = dhr.iter().zip(ht).zip(gr).zip(hb);
+                    for (((zh, zg), hp), (((dhj, tj), gj), hbj)) in
+                        dzh.iter_mut().zip(dzg.iter_mut()).zip(dhp.iter_mut()).zip(inputs)
+                    {
+                        *zh = *dhj * *gj * (one - *tj * *tj);
+                        *zg = *dhj * (*tj - *hbj) * *gj * (one - *gj);
+                        *hp = *dhj * (one - *gj);
                     }
                 } else {
-                    for j in 0..h {
-                        dzh[j] = dhr[j] * (T::one() - ht[j] * ht[j]);
+                    for ((zh, dhj), tj) in dzh.iter_mut().zip(dhr.iter()).zip(ht) {
+                        *zh = *dhj * (one - *tj * *tj);
                     }
                     dhp.fill(T::zero());
                 }
             }
             // dc_k += [dz_h, dz_g] [W_hc; W_gc].
-            w_c.gemm(MatMut::rows(&mut dc, rows, mn, mn), true, MatRef::rows(&dpk[m..], rows, gh, p));
+            w_c.gemm(MatMut::rows(&mut dc, rows, mn, mn), true, MatRef::rows(&dpk[m..], rows, gh, p), &mut a_buf);
             // Memory adjoint: dc_{k-1}, df_k from dc_k; held rows pass dc through.
             let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
             gbt_scan_adjoint(op, &dc, coef, 1, rows * m, false, &mut df, &mut dc_prev)?;
@@ -555,7 +575,11 @@ unsafe fn backward_block<T: Activations>(
         gemm(MatMut::rows(&mut dw_c, gh, mn, mn), T::one(), MatRef::rows(&dp[m..], n_rows, gh, p).t(), cs);
     }
     for (j, row) in dw_c.chunks_exact(mn).enumerate() {
-        let dst = if j < h { &mut wg.w_h[j * (i + mn) + i..(j + 1) * (i + mn)] } else { &mut wg.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)] };
+        let dst = if j < h {
+            &mut wg.w_h[j * (i + mn) + i..(j + 1) * (i + mn)]
+        } else {
+            &mut wg.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)]
+        };
         dst.copy_from_slice(row);
     }
     gh0.part(b0 * h, rows * h).copy_from_slice(&dh);

@@ -36,8 +36,9 @@ impl<T: Gemm> PackedB<T> {
         PackedB { data, k, n }
     }
 
-    /// C <- A B (`accumulate` false) or C + A B, A (m x k) with unit column stride.
-    pub(crate) fn gemm(&self, mut c: MatMut<'_, T>, accumulate: bool, a: MatRef<'_, T>) {
+    /// C <- A B (`accumulate` false) or C + A B, A (m x k) with unit column stride; `scratch`
+    /// holds packed A (grown as needed, kept by the caller across calls).
+    pub(crate) fn gemm(&self, mut c: MatMut<'_, T>, accumulate: bool, a: MatRef<'_, T>, scratch: &mut Vec<T>) {
         let (m, k, n) = (a.n_rows(), self.k, self.n);
         assert!(a.n_cols() == k && c.n_rows() == m && c.n_cols() == n, "packed gemm: mismatched shapes");
         assert!(a.col_stride() == 1 && c.col_stride() == 1, "packed gemm: rows must be contiguous");
@@ -45,7 +46,8 @@ impl<T: Gemm> PackedB<T> {
             return;
         }
         let (rsa, rsc) = (a.row_stride(), c.row_stride());
-        if T::packed_kernel(m, k, n, a.data(), rsa, &self.data, c.data_mut_ptr(), rsc, accumulate) {
+        // SAFETY: the view `c` was bounds-checked on construction and is a distinct &mut borrow.
+        if unsafe { T::packed_kernel(m, k, n, a.data(), rsa, &self.data, c.data_mut_ptr(), rsc, accumulate, scratch) } {
             return;
         }
         let beta = if accumulate { T::one() } else { T::zero() };
@@ -62,8 +64,8 @@ impl<T: Gemm> PackedB<T> {
 /// The float32 AVX-512 kernel of `PackedB::gemm` (see the module docs).
 ///
 /// # Safety
-/// AVX-512F is available; `a` holds rows 0..m of length k at stride `rsa`; `bp` the packed panels;
-/// `c` points to rows 0..m of n columns at stride `rsc`, not overlapping `a` or `bp`.
+/// AVX-512F is available; `ap` holds A (m x k) packed by `pack_a`; `bp` the packed panels of B;
+/// `c` points to rows 0..m of n columns at stride `rsc`, not overlapping `ap` or `bp`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -71,14 +73,12 @@ pub(crate) unsafe fn sgemm_packed_avx512(
     m: usize,
     k: usize,
     n: usize,
-    a: *const f32,
-    rsa: usize,
+    ap: *const f32,
     bp: *const f32,
     c: *mut f32,
     rsc: usize,
     accumulate: bool,
 ) {
-    const MR: usize = 12;
     for p in 0..n.div_ceil(NR) {
         let cols = (n - p * NR).min(NR);
         let mask = |lo: usize| -> u16 {
@@ -93,8 +93,8 @@ pub(crate) unsafe fn sgemm_packed_avx512(
         let panel = bp.add(p * k * NR);
         let mut r0 = 0;
         while r0 < m {
-            let (ar, cr) = (a.add(r0 * rsa), c.add(r0 * rsc + p * NR));
-            let args = (k, ar, rsa, panel, cr, rsc, m0, m1, accumulate);
+            let (ar, cr) = (ap.add(r0 * k), c.add(r0 * rsc + p * NR));
+            let args = (k, ar, panel, cr, rsc, m0, m1, accumulate);
             match (m - r0).min(MR) {
                 12 => tile::<12>(args),
                 11 => tile::<11>(args),
@@ -114,19 +114,36 @@ pub(crate) unsafe fn sgemm_packed_avx512(
     }
 }
 
-type TileArgs = (usize, *const f32, usize, *const f32, *mut f32, usize, u16, u16, bool);
+/// Rows per tile of packed A.
+pub(crate) const MR: usize = 12;
 
-/// R rows x 32 columns of C: acc[r] += a[r][kk] * panel[kk] over kk, then stored (masked columns).
+/// A (m x k, row stride `rsa`) as tiles of MR rows, each (k, MR) row-major (zero-padded rows).
+pub(crate) fn pack_a<T: Copy + Default>(a: &[T], m: usize, k: usize, rsa: usize, out: &mut Vec<T>) {
+    out.clear();
+    out.resize(m.div_ceil(MR) * MR * k, T::default());
+    for (t, tile) in out.chunks_exact_mut(MR * k).enumerate() {
+        for r in 0..MR.min(m - t * MR) {
+            let row = &a[(t * MR + r) * rsa..(t * MR + r) * rsa + k];
+            for (kk, v) in row.iter().enumerate() {
+                tile[kk * MR + r] = *v;
+            }
+        }
+    }
+}
+
+type TileArgs = (usize, *const f32, *const f32, *mut f32, usize, u16, u16, bool);
+
+/// R rows x 32 columns of C: acc[r] += a[kk][r] * panel[kk] over kk, then stored (masked columns).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn tile<const R: usize>((k, a, rsa, panel, c, rsc, m0, m1, accumulate): TileArgs) {
+unsafe fn tile<const R: usize>((k, a, panel, c, rsc, m0, m1, accumulate): TileArgs) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     for kk in 0..k {
         let b0 = _mm512_loadu_ps(panel.add(kk * NR));
         let b1 = _mm512_loadu_ps(panel.add(kk * NR + 16));
         for (r, acc_r) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*a.add(r * rsa + kk));
+            let av = _mm512_set1_ps(*a.add(kk * MR + r));
             acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
             acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
         }
@@ -154,7 +171,7 @@ mod tests {
         for accumulate in [false, true] {
             let mut c: Vec<T> = (0..m * (n + 3)).map(|i| T::cast(i as f64 * 0.01)).collect();
             let before = c.clone();
-            packed.gemm(MatMut::rows(&mut c, m, n, n + 3), accumulate, MatRef::rows(&a, m, k, k));
+            packed.gemm(MatMut::rows(&mut c, m, n, n + 3), accumulate, MatRef::rows(&a, m, k, k), &mut Vec::new());
             for i in 0..m {
                 for j in 0..n + 3 {
                     let got = c[i * (n + 3) + j].widen();

@@ -52,7 +52,8 @@ impl Case {
         let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
         let s = RnnInputs { x: &p[0], h0: &p[1], c0: &p[2], coef: self.coef(), lengths: &self.lengths };
         let (mut y, mut h_n, mut c_n) = (vec![0.0; l * b * h], vec![0.0; b * h], vec![0.0; b * mn]);
-        let (mut c, mut ht, mut g) = (vec![0.0; l * b * mn], vec![0.0; l * b * h], vec![0.0; if d.gate { l * b * h } else { 0 }]);
+        let (mut c, mut ht, mut g) =
+            (vec![0.0; l * b * mn], vec![0.0; l * b * h], vec![0.0; if d.gate { l * b * h } else { 0 }]);
         let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
         rnn_forward(op, d, &w, &s, out, threads).unwrap();
         [y, h_n, c_n, c, ht, g]
@@ -94,19 +95,22 @@ fn check(case: &Case, measure: Measure) {
     let op = measure.structured::<f64>(case.d.order).unwrap();
     let pt = case.point(7);
     let d = &case.d;
-    let probe = [
-        pseudo(d.steps * d.batch * d.hidden, 101),
-        pseudo(d.batch * d.hidden, 102),
-        pseudo(d.batch * d.memory(), 103),
-    ];
+    let probe =
+        [pseudo(d.steps * d.batch * d.hidden, 101), pseudo(d.batch * d.hidden, 102), pseudo(d.batch * d.memory(), 103)];
     let grads = case.grads(&op, &pt, &probe, 1);
     let dir = case.point(55);
     let eps = 1e-6;
     let shifted = |sign: f64| Point {
-        parts: pt.parts.iter().zip(&dir.parts).map(|(a, v)| a.iter().zip(v).map(|(a, v)| a + sign * eps * v).collect()).collect(),
+        parts: pt
+            .parts
+            .iter()
+            .zip(&dir.parts)
+            .map(|(a, v)| a.iter().zip(v).map(|(a, v)| a + sign * eps * v).collect())
+            .collect(),
     };
     let numeric = (case.loss(&op, &shifted(1.0), &probe) - case.loss(&op, &shifted(-1.0), &probe)) / (2.0 * eps);
-    let analytic: f64 = grads.iter().zip(&dir.parts).map(|(g, v)| g.iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).sum();
+    let analytic: f64 =
+        grads.iter().zip(&dir.parts).map(|(g, v)| g.iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).sum();
     assert!((numeric - analytic).abs() < 1e-6 * (1.0 + numeric.abs()), "{measure:?}: {numeric} vs {analytic}");
     // Parallel batch blocks give the same gradients (up to the order of the weight sums).
     let blocked = case.grads(&op, &pt, &probe, 3);
@@ -125,7 +129,10 @@ fn backward_matches_central_differences() {
     let lti = [0.005, 0.005, 0.01].repeat(6);
     check(&Case { d: d2, coef: lti.clone(), per_row: false, lengths: vec![6; 40] }, Measure::LegT { theta: 1.0 });
     check(&Case { d: d2, coef: legs_rows(6, &t0), per_row: true, lengths }, Measure::LegS);
-    check(&Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 40] }, Measure::FouT { theta: 1.0 });
+    check(
+        &Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 40] },
+        Measure::FouT { theta: 1.0 },
+    );
 }
 
 #[test]
@@ -137,7 +144,8 @@ fn bad_shapes_are_errors() {
     let p = &pt.parts;
     let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
     let s = RnnInputs { x: &p[0], h0: &p[1], c0: &p[2], coef: case.coef(), lengths: &case.lengths };
-    let (mut y, mut hn, mut cn, mut c, mut ht) = (vec![0.0; 12], vec![0.0; 6], vec![0.0; 6], vec![0.0; 12], vec![0.0; 12]);
+    let (mut y, mut hn, mut cn, mut c, mut ht) =
+        (vec![0.0; 12], vec![0.0; 6], vec![0.0; 6], vec![0.0; 12], vec![0.0; 12]);
     let out = RnnForward { y: &mut y, h_n: &mut hn, c_n: &mut cn, c: &mut c, h_tilde: &mut ht, g: &mut [] };
     let err = rnn_forward(&op, &d, &w, &s, out, 1).unwrap_err();
     assert!(err.to_string().starts_with("coef:"), "{err}");
