@@ -156,16 +156,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--models", nargs="+", default=list(KINDS), choices=list(KINDS), help="lstm is always run")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="torch.set_flush_denormal(True): gradients that decay through time become 0, not subnormal")
     parser.add_argument("--append", action="store_true", help="append the table to --out")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_rnn_cpu.txt"))
     args = parser.parse_args()
+    torch.set_flush_denormal(args.flush_denormal)
 
     lines = [
         "HiPPO-RNN (LegS, N = H) fused op vs step by step vs torch.nn.LSTM / GRU, float32, CPU",
         f"cpu: {_cpu_model()}",
         f"{os.cpu_count()} cores, torch {torch.__version__}, hippo_rs {hippo_rs.__version__} (git {_git_rev()}); "
         f"best wall time of {args.reps}; train = forward + cross-entropy + backward + Adam; infer = forward, no_grad",
-        "load average at start (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "load average at start (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f"; flush denormals: {args.flush_denormal}",
         "",
         f"{'shape':<30}{'thr':>4}{'model':>7}{'train s':>10}{'cpu s':>8}{'infer s':>10}{'infer seq/s':>13}"
         f"{'train/LSTM':>12}{'cpu/LSTM':>10}{'saved MB':>10}",
