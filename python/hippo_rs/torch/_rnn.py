@@ -49,7 +49,9 @@ def _check(x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, wei
     if coef.dtype != torch.float64:
         raise TypeError(f"coef: expected a float64 tensor, got {coef.dtype}")
     if lengths.dtype != torch.int64 or lengths.shape != (x.shape[1],):
-        raise ValueError(f"lengths: expected an int64 tensor of shape ({x.shape[1]},), got {lengths.dtype} {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths: expected an int64 tensor of shape ({x.shape[1]},), got {lengths.dtype} {tuple(lengths.shape)}"
+        )
 
 
 def _np(t: Optional[Tensor], like: Tensor):
@@ -57,6 +59,11 @@ def _np(t: Optional[Tensor], like: Tensor):
     if t is None:
         return like.new_empty(0).numpy()
     return t.detach().contiguous().numpy()
+
+
+def _rows(coef: Tensor) -> Tensor:
+    """Per-row coefficient rows (L, B, 3) that agree across the batch as one shared row per step."""
+    return _shared_rows(coef) if coef.dim() == 3 else coef
 
 
 def _out_shapes(x: Tensor, h0: Tensor, c0: Tensor, gate: bool):
@@ -75,7 +82,7 @@ def rnn(
     _check(x, h0, c0, coef, lengths, weights)
     outs = [x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None)]
     _core.rnn_forward(
-        measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_shared_rows(coef) if coef.dim() == 3 else coef, x),
+        measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_rows(coef), x),
         _np(lengths, x), [_np(w, x) for _, w in weights], [o.numpy() for o in outs], torch.get_num_threads(),
     )
     return tuple(outs)
@@ -83,7 +90,8 @@ def rnn(
 
 @rnn.register_fake
 def _(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params):
-    _check(x, h0, c0, coef, lengths, (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g)))
+    weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
+    _check(x, h0, c0, coef, lengths, weights)
     return tuple(x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None))
 
 
@@ -96,9 +104,11 @@ def rnn_backward(
     """Backpropagation through time: the gradients of x, h0, c0, w_f, b_f, w_h, b_h, w_g, b_g."""
     weights = (w_f, b_f, w_h, b_h, w_g, b_g)
     grads = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in (x, h0, c0)]
-    grads += [x.new_empty(0) if w is None else torch.empty_like(w, memory_format=torch.contiguous_format) for w in weights]
+    grads += [
+        x.new_empty(0) if w is None else torch.empty_like(w, memory_format=torch.contiguous_format) for w in weights
+    ]
     _core.rnn_backward(
-        measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_shared_rows(coef) if coef.dim() == 3 else coef, x),
+        measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_rows(coef), x),
         _np(lengths, x), [_np(w, x) for w in weights], [_np(t, x) for t in (y, c, h_tilde, g)],
         [_np(t, x) for t in (grad_y, grad_h_n, grad_c_n)], [t.numpy() for t in grads], torch.get_num_threads(),
     )
@@ -106,9 +116,11 @@ def rnn_backward(
 
 
 @rnn_backward.register_fake
-def _(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g, measure, params):
+def _(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g,
+      measure, params):
     grads = [torch.empty_like(t) for t in (x, h0, c0)]
-    return tuple(grads + [x.new_empty(0) if w is None else torch.empty_like(w) for w in (w_f, b_f, w_h, b_h, w_g, b_g)])
+    weights = (w_f, b_f, w_h, b_h, w_g, b_g)
+    return tuple(grads + [x.new_empty(0) if w is None else torch.empty_like(w) for w in weights])
 
 
 def _setup_context(ctx, inputs, output):
