@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from .._validate import order
 from ._functional import checked_params, scan
 from .cells import HiPPOCell, cell_measure, check_cell_step, make_cell
+from ._rnn import fused_applies, hippo_rnn
 
 __all__ = ["HiPPOMemory", "HiPPORNN"]
 
@@ -24,9 +25,12 @@ def _select(mask: Tensor, new, old):
 def _continue_padding(timestamps: Tensor, lengths: Tensor) -> Tensor:
     """Timestamps (L, B) with the padding after ``lengths[b]`` replaced by last + 1, last + 2, ...: the
     padded steps are discarded, but they must stay valid (increasing, finite) for the cells' checks."""
-    k = torch.arange(timestamps.shape[0], device=timestamps.device)[:, None]
+    L = timestamps.shape[0]
+    if L == 0:
+        return timestamps
+    k = torch.arange(L, device=timestamps.device)[:, None]
     lengths = lengths.to(timestamps.device)[None, :]
-    last = timestamps.gather(0, (lengths - 1).clamp(min=0))
+    last = timestamps.gather(0, (lengths - 1).clamp(0, L - 1))  # rows longer than L have no padding
     return torch.where(k >= lengths, last + (k - lengths + 1).to(timestamps.dtype), timestamps)
 
 
@@ -41,6 +45,10 @@ class HiPPORNN(nn.Module):
     at its length) and its outputs beyond it are zero. ``timestamps`` (L, B) (or (L, B, 1); (B, L)
     with ``batch_first``) feed timestamped cells
     (cells that are not timestamped ignore them, so that cells can be swapped by name).
+
+    A :class:`HiPPOCell` on the CPU runs as one op over the whole sequence (``torch.ops.hippo_rs.rnn``:
+    forward and backpropagation through time natively, the same values as step by step); any other
+    cell runs step by step.
     """
 
     def __init__(self, cell: Union[nn.Module, str, None] = None, *args, batch_first: bool = False, **kwargs) -> None:
@@ -81,6 +89,9 @@ class HiPPORNN(nn.Module):
                 raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
             if timestamps is not None:
                 timestamps = _continue_padding(timestamps, lengths)
+        if fused_applies(self.cell, x):  # one op for the whole sequence (torch.ops.hippo_rs.rnn)
+            y, state = hippo_rnn(self.cell, x, state, lengths, timestamps)
+            return (y.transpose(0, 1) if self.batch_first else y), state
         outputs = []
         for k in range(L):
             out, new_state = self.cell(x[k], state, None if timestamps is None else timestamps[k])

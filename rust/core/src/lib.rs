@@ -31,3 +31,6 @@ pub mod structured;
 
 pub use float::Real;
 pub use structured::Structured;
+
+// The HiPPO-RNN layer over a sequence (forward and backpropagation through time).
+pub mod rnn;

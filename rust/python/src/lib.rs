@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod dense;
 mod reconstruct;
+mod rnn;
 mod rules;
 mod scan;
 mod zoh;
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan::register(m)?;
     zoh::register(m)?;
     m.add_function(wrap_pyfunction!(convert::_panic_for_tests, m)?)?;
+    rnn::register(m)?;
     Ok(())
 }
