@@ -27,6 +27,8 @@ class StepCell(ht.HiPPOCell):
 
 
 def _pair(name, I, H, dtype=F64, seed=0, **kw):
+    if name in ("legt", "lmu"):
+        kw.setdefault("method", "bilinear")  # their cells default to ZOH, which runs step by step
     torch.manual_seed(seed)
     fused = ht.HiPPORNN(name, I, H, **kw).to(dtype)
     cell_kw = dict(kw)
@@ -72,6 +74,16 @@ def test_fused_equals_step_by_step(measure, gate):
     _assert_same(_run(fused, x, timestamps=ts), _run(step, x, timestamps=ts))
 
 
+@pytest.mark.parametrize("measure", ["legt", "lmu"])
+def test_zoh_cells_run_step_by_step(measure):
+    """LegT/LMU cells default to the original code's ZOH, a dense step: HiPPORNN runs them step by
+    step (the fused op takes GBT steps only)."""
+    cell = ht.make_cell(measure, input_size=3, hidden_size=6).to(F64)
+    assert cell.method == "zoh" and not fused_applies(cell, torch.zeros(1, dtype=F64))
+    y, _ = ht.HiPPORNN(cell)(torch.randn(5, 2, 3, dtype=F64))
+    assert y.shape == (5, 2, 6) and torch.isfinite(y).all()
+
+
 @pytest.mark.parametrize("measure", ["legs", "tlegs", "lmu", "fout"])
 def test_lengths_units_batch_first_and_initial_state(measure):
     """Per-row lengths (0, partial, full, beyond L), M = 2 memory units, batch_first, and a non-zero
@@ -84,7 +96,7 @@ def test_lengths_units_batch_first_and_initial_state(measure):
     s0 = fused.cell.initial_state(B)
     t0 = torch.tensor([0.0, 2.0, 5.0, 1.0, 3.0], dtype=F64)
     if measure == "tlegs":
-        t0 = torch.tensor([float("nan"), -0.5, float("nan"), -0.1, -1.0], dtype=F64)  # before the first sample
+        t0 = torch.tensor([float("nan"), 0.0, float("nan"), 0.01, 0.02], dtype=F64)  # before the first sample
     state = ht.HiPPOState(torch.randn(B, 4, dtype=F64), torch.randn(B, 2, 3, dtype=F64), t0)
     for st_ in (None, state):
         _assert_same(
@@ -99,11 +111,11 @@ def test_lengths_units_batch_first_and_initial_state(measure):
 )
 def test_methods_and_conventions(method, alpha, convention):
     for name in ("legs", "tlegs"):
-        fused, step = _pair(name, 2, 5, memory_order=4, method=method, alpha=alpha, convention=convention)
+        fused, step = _pair(name, 2, 5, memory_order=4, method=method, gbt_alpha=alpha, convention=convention)
         x = torch.randn(6, 3, 2, dtype=F64)
         ts = _timestamps(6, 3, seed=1)
         _assert_same(_run(fused, x, timestamps=ts), _run(step, x, timestamps=ts))
-    fused, step = _pair("legt", 2, 5, memory_order=4, method=method, alpha=alpha)
+    fused, step = _pair("legt", 2, 5, memory_order=4, method=method, gbt_alpha=alpha)
     x = torch.randn(6, 3, 2, dtype=F64)
     _assert_same(_run(fused, x), _run(step, x))
 
@@ -168,7 +180,7 @@ def test_opcheck():
         cell = ht.HiPPOCell(2, 3, memory_order=4, gate=gate)
         L, B = 5, 3
         x, h0, c0 = torch.randn(L, B, 2), torch.randn(B, 3), torch.randn(B, 1, 4)
-        coef = ht.coefficients("legs", L, t0=torch.tensor([0.0, 1.0, 2.0]))
+        coef = ht.gbt_coefficients(L, measure="legs", t=torch.tensor([0, 1, 2]))
         lengths = torch.tensor([5, 2, 0])
         wg = (cell.W_g.weight, cell.W_g.bias) if gate else (None, None)
         args = (x, h0, c0, coef, lengths, cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, *wg, "legs", [])
@@ -202,7 +214,7 @@ def test_empty_sequence_keeps_the_state():
 def test_bad_inputs_are_errors():
     cell = ht.HiPPOCell(2, 3, memory_order=4)
     x, h0, c0 = torch.randn(5, 3, 2), torch.randn(3, 3), torch.randn(3, 1, 4)
-    coef = ht.coefficients("legs", 5)
+    coef = ht.gbt_coefficients(5, measure="legs")
     lengths = torch.full((3,), 5)
     w = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, cell.W_g.weight, cell.W_g.bias)
     with pytest.raises(TypeError, match="h0"):

@@ -151,11 +151,13 @@ rnn.register_autograd(_backward, setup_context=_setup_context)
 
 def fused_applies(cell, x: Tensor) -> bool:
     """Whether :class:`HiPPORNN` runs ``cell`` through the fused op: one of the library's HiPPO cells
-    (not a subclass that changes its step), on the CPU, in the dtype of its weights."""
+    with a GBT memory step (not ZOH), not a subclass that changes its step, on the CPU, in the dtype of
+    its weights."""
     from .cells import HiPPOCell
 
     return (
         isinstance(cell, HiPPOCell)
+        and not cell._zoh  # ZOH (LegT/LMU cells' default) has no O(N) step: those run step by step
         and type(cell).forward is HiPPOCell.forward
         and type(cell).memory_step is HiPPOCell.memory_step
         and x.device.type == "cpu"

@@ -97,12 +97,12 @@ fn vectorised<R>(work: impl FnOnce() -> R) -> R {
         unsafe fn with_avx512<R>(work: impl FnOnce() -> R) -> R {
             work()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above), hence AVX2 and FMA.
+        if crate::simd::Isa::active() == crate::simd::Isa::Avx512 {
+            // SAFETY: the CPU supports AVX-512F (crate::simd::Isa, the one CPU-feature check), hence AVX2 and FMA.
             return unsafe { with_avx512(work) };
         }
     }
-    crate::float::accelerated(work)
+    crate::simd::accelerated(work)
 }
 
 #[cfg(test)]

@@ -178,10 +178,10 @@ impl Gemm for f32 {
         scratch: &mut Vec<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::simd::Isa::active() == crate::simd::Isa::Avx512 {
             assert!(bp.len() >= n.div_ceil(32) * k * 32, "packed gemm: B out of bounds");
             super::packed::pack_a(a, m, k, rsa, scratch);
-            // SAFETY: AVX-512F checked; packed A has m.div_ceil(MR) tiles of k x MR, B bounds checked
+            // SAFETY: AVX-512F present (the one CPU-feature check, crate::simd::Isa); packed A has m.div_ceil(MR) tiles of k x MR, B bounds checked
             // above, C by the caller's view.
             unsafe { super::packed::sgemm_packed_avx512(m, k, n, scratch.as_ptr(), bp.as_ptr(), c, rsc, accumulate) };
             return true;
