@@ -254,3 +254,23 @@ def test_training_learns_the_adding_task():
             break
     final = val_loss()
     assert start > 1.0 and final < 0.05, (start, final, it)
+
+
+def test_rnn_input_and_lengths_are_checked_like_torch_rnn():
+    """The wrong number of features names input_size (as torch.nn.LSTM does); a length beyond the
+    sequence, a negative one or a float tensor of lengths is an error, not silently clamped."""
+    rnn = ht.HiPPORNN("legs", 3, 16)
+    with pytest.raises(ValueError, match="input_size = 3"):
+        rnn(torch.randn(5, 2, 4))
+    with pytest.raises(ValueError, match="input_size"):
+        rnn(torch.randn(5, 3))
+    with pytest.raises(TypeError, match="input"):
+        rnn(np.zeros((5, 2, 3), np.float32))
+    x = torch.randn(5, 2, 3)
+    for bad in ([6, 5], [-1, 2]):
+        with pytest.raises(ValueError, match="lengths: expected 0 <= lengths <= 5"):
+            rnn(x, lengths=torch.tensor(bad))
+    with pytest.raises(TypeError, match="lengths"):
+        rnn(x, lengths=torch.tensor([5.0, 2.0]))
+    y, _ = rnn(x, lengths=torch.tensor([5, 0]))
+    assert y.shape == (5, 2, 16) and not y[:, 1].any()

@@ -72,6 +72,14 @@ class HiPPORNN(nn.Module):
         lengths: Optional[Tensor] = None,
         timestamps: Optional[Tensor] = None,
     ):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input: expected a torch.Tensor, got {type(input).__name__}")
+        layout = "(B, L, input_size)" if self.batch_first else "(L, B, input_size)"
+        features = getattr(self.cell, "input_size", None)
+        if input.dim() != 3 or (features is not None and input.shape[2] != features):
+            raise ValueError(
+                f"input: expected shape {layout} with input_size = {features}, got {tuple(input.shape)}"
+            )
         x = input.transpose(0, 1) if self.batch_first else input
         L, B = x.shape[0], x.shape[1]
         if state is None:
@@ -87,6 +95,13 @@ class HiPPORNN(nn.Module):
             lengths = torch.as_tensor(lengths, device=x.device)
             if lengths.shape != (B,):
                 raise ValueError(f"lengths: expected shape ({B},), got {tuple(lengths.shape)}")
+            if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+                raise TypeError(f"lengths: expected integers, got {lengths.dtype}")
+            checkable = B and not torch.compiler.is_compiling()  # (values are data under torch.compile)
+            if checkable and (int(lengths.min()) < 0 or int(lengths.max()) > L):
+                raise ValueError(
+                    f"lengths: expected 0 <= lengths <= {L} (the sequence length), got {lengths.tolist()}"
+                )
             if timestamps is not None:
                 timestamps = _continue_padding(timestamps, lengths)
         if fused_applies(self.cell, x):  # one op for the whole sequence (torch.ops.hippo_rs.rnn)
