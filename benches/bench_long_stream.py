@@ -1,8 +1,10 @@
 """A Memory fed 10^8 samples in chunks against one scan of the whole stream, float32 and float64.
 
 Checks (and times) what the test suite cannot afford: the chunked online path (`Memory.update`, any
-chunk sizes) equals one `scan` of the whole stream bit for bit, after 10^8 steps, for LegS and LegT;
-and reports the float32 drift against float64 at that length.
+chunk sizes) equals one `scan` of the whole stream after 10^8 steps -- bit for bit for LegS (the same
+steps in the same order), and to rounding for LegT, whose long final-state scans run in blocks of T
+steps (c_{k+T} = Ad^T c_k + K f, float64 between blocks) that start wherever a chunk starts -- and
+reports the float32 drift against float64 at that length.
 
     python benches/bench_long_stream.py [--length 100000000] [--order 64]
 """
@@ -67,13 +69,18 @@ def main() -> None:
                 mem.update(x[at : at + size])
                 chunks += 1
             memory_s = time.perf_counter() - t0
-            equal = mem.state.tobytes() == whole.tobytes() and mem.t == L
+            bitwise = mem.state.tobytes() == whole.tobytes() and mem.t == L
+            diff = float(np.abs(mem.state.astype(np.float64) - whole).max() / np.abs(whole).max())
             finals[measure, dtype] = whole
             print(
                 f"{measure:5} {np.dtype(dtype).name:8} scan {scan_s:7.2f} s ({L / scan_s / 1e6:6.1f} M steps/s)  "
-                f"Memory in {chunks:,} chunks {memory_s:7.2f} s  bitwise equal: {equal}"
+                f"Memory in {chunks:,} chunks {memory_s:7.2f} s  bitwise equal: {bitwise}  "
+                f"max difference {diff:.2g} of max|c|"
             )
-            if not equal:
+            # LegS: the same steps in the same order. LegT: blocks from other starting points, equal
+            # to a few roundings of the dtype (the blocks' products are float64).
+            tolerance = 0.0 if measure == "legs" else 64 * np.finfo(dtype).eps
+            if mem.t != L or diff > tolerance:
                 raise SystemExit(f"{measure} {np.dtype(dtype).name}: the chunked Memory differs from the scan")
     for measure in ("legs", "legt"):
         c32, c64 = finals[measure, np.float32], finals[measure, np.float64]

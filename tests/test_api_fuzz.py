@@ -1,6 +1,7 @@
 """Hypothesis fuzzing of the public Python API's argument space, in a child interpreter.
 
-Every public entry point is called with arguments drawn from valid values and from the mistakes a
+Every public entry point (the numpy functions, Memory, the torch functions, the raw torch ops, the
+cells and HiPPORNN) is called with arguments drawn from valid values and from the mistakes a
 user makes (wrong types, NaN and inf, negative and huge sizes, wrong shapes and dtypes, empty and
 non-contiguous arrays, unknown names). Each call must either return or raise ValueError, TypeError or
 MemoryError whose message names one of the function's arguments. The child is a separate interpreter
@@ -143,7 +144,51 @@ CHILD = textwrap.dedent(
         def fuzz_torch_update(c, f, kw):
             check(ht.update, c, f, **kw)
 
-        fuzzers += [fuzz_torch_scan, fuzz_torch_update]
+        def check_op(op, *args):
+            """A raw op: our checks raise ValueError/TypeError naming the argument; a value the schema
+            cannot take at all is the dispatcher's RuntimeError, which names the op and the argument."""
+            try:
+                check(op, *args)
+            except RuntimeError as e:
+                assert str(e).startswith("hippo_rs::"), f"{op}{args!r}: RuntimeError {e}"
+
+        F2 = [torch.ones(4, 2), torch.ones(4, 2, dtype=torch.float64), torch.ones(0, 2), torch.ones(4),
+              torch.ones(4, 2, dtype=torch.int32), torch.full((4, 2), float("nan")), "f"]
+        C2 = [torch.zeros(2, 8), torch.zeros(2, 8, dtype=torch.float64), torch.zeros(3, 8), torch.zeros(8), None]
+        COEF = [torch.full((4, 3), 0.01, dtype=torch.float64), torch.full((4, 3), float("nan"), dtype=torch.float64),
+                torch.full((4, 3), -float("inf"), dtype=torch.float64), torch.full((4, 2, 3), 0.01, dtype=torch.float64),
+                torch.full((4, 3), 0.01), torch.zeros(4, 2, dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64)]
+        PARAMS = [[], [1.0], [0.0], [float("nan")], [1.0, 2.0], [-1.0]]
+
+        @SETTINGS
+        @given(pick(F2), pick(C2), pick(COEF), pick(NAMES[:8]), pick(PARAMS), st.booleans())
+        def fuzz_raw_gbt_scan(f, c0, coef, measure, params, return_all):
+            check_op(torch.ops.hippo_rs.gbt_scan, f, c0, coef, measure, params, return_all)
+
+        @SETTINGS
+        @given(pick(C2), pick(F2 + [torch.ones(2), torch.ones(3)]), pick(COEF + [torch.full((2, 3), 0.1, dtype=torch.float64)]),
+               pick(NAMES[:8]), pick(PARAMS))
+        def fuzz_raw_gbt_step(c, f, coef, measure, params):
+            check_op(torch.ops.hippo_rs.gbt_step, c, f, coef, measure, params)
+
+        @SETTINGS
+        @given(pick(SIZES), pick(SIZES), options(memory_order=SIZES, memory_size=SIZES, gate=[True, False, None],
+                                                 dt=FLOATS, timestamped=[True, False, 1], **COMMON),
+               pick([torch.ones(5, 2, 3), torch.ones(5, 2, 4), torch.ones(2, 3), torch.ones(5, 2, 3, dtype=torch.float64)]),
+               pick([None, torch.tensor([5, 1]), torch.tensor([6, 1]), torch.tensor([-1, 2]), torch.tensor([5.0, 1.0])]),
+               pick([None, torch.cumsum(torch.ones(5, 2), 0), torch.ones(4, 2)]))
+        def fuzz_modules(input_size, hidden_size, kw, x, lengths, timestamps):
+            try:
+                cell = ht.HiPPOCell(input_size, hidden_size, **kw)
+            except EXPECTED:
+                check(ht.HiPPOCell, input_size, hidden_size, **kw)
+                return
+            if cell.hidden_size * cell.memory_order * cell.memory_size > 10**5:
+                return
+            check(ht.HiPPORNN(cell), x, None, lengths, timestamps)
+            check(cell, x[0] if x.dim() == 3 else x)
+
+        fuzzers += [fuzz_torch_scan, fuzz_torch_update, fuzz_raw_gbt_scan, fuzz_raw_gbt_step, fuzz_modules]
 
     for fuzz in fuzzers:
         fuzz()

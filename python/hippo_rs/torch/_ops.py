@@ -63,12 +63,19 @@ def params_dict(measure: str, params: Sequence[float]) -> Dict[str, float]:
     return {n: float(v) for (n, _), v in zip(names, params)}
 
 
+def _check_tensor(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a tensor, got {type(x).__name__}")
+
+
 def _check_float(x: Tensor, name: str) -> None:
+    _check_tensor(x, name)
     if x.dtype not in _FLOATS:
         raise TypeError(f"{name}: expected a float32 or float64 tensor, got {x.dtype}")
 
 
 def _check_coef(coef: Tensor, L: int, R: int, name: str = "coef") -> None:
+    _check_tensor(coef, name)
     if coef.dtype != torch.float64:
         raise TypeError(f"{name}: expected a float64 tensor, got {coef.dtype}")
     if not (coef.shape == (L, 3) or coef.shape == (L, R, 3)):
@@ -78,6 +85,7 @@ def _check_coef(coef: Tensor, L: int, R: int, name: str = "coef") -> None:
 def _check_signal_and_state(f: Tensor, c0: Tensor, *others: Tuple[Tensor, str]) -> None:
     """f (L, R) float32/float64, c0 (R, N) of its dtype, every tensor on the device of f."""
     _check_float(f, "f")
+    _check_tensor(c0, "c0")
     if c0.dtype != f.dtype:
         raise TypeError(f"c0: expected the dtype of f ({f.dtype}), got {c0.dtype}")
     if f.dim() != 2:
@@ -96,6 +104,8 @@ def _check_scan(f: Tensor, c0: Tensor, coef: Tensor) -> None:
 
 def _check_step(c: Tensor, f: Tensor, coef: Tensor) -> None:
     _check_float(c, "c")
+    _check_tensor(f, "f")
+    _check_tensor(coef, "coef")
     if f.dtype != c.dtype:
         raise TypeError(f"f: expected the dtype of c ({c.dtype}), got {f.dtype}")
     if c.dim() != 2:

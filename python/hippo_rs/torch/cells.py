@@ -126,9 +126,17 @@ class HiPPOCell(nn.Module):
         if measure != "legs" and not self._zoh:
             self._lti_row = gbt_coefficients(1, measure=measure, method=method, gbt_alpha=gbt_alpha, dt=dt)[0]
         M, N, H, I = self.memory_size, self.memory_order, self.hidden_size, self.input_size
-        self.W_f = nn.Linear(I + H, M)
-        self.W_h = nn.Linear(I + M * N, H)
-        self.W_g = nn.Linear(I + M * N, H) if gate else None
+        try:
+            self.W_f = nn.Linear(I + H, M)
+            self.W_h = nn.Linear(I + M * N, H)
+            self.W_g = nn.Linear(I + M * N, H) if gate else None
+        except RuntimeError as e:  # torch's allocator: a MemoryError naming the sizes, as numpy's is
+            if "alloc" not in str(e).lower() and "overflow" not in str(e).lower():
+                raise
+            raise MemoryError(
+                f"hidden_size, memory_order, memory_size: the weights of input_size={I}, hidden_size={H}, "
+                f"memory_order={N}, memory_size={M} do not fit in memory"
+            ) from None
 
     def extra_repr(self) -> str:
         return (
@@ -179,6 +187,9 @@ class HiPPOCell(nn.Module):
 
     def forward(self, x: Tensor, state: Optional[HiPPOState] = None, timestamp: Optional[Tensor] = None):
         """One step: x (B, input_size) -> (h (B, hidden_size), new state)."""
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.input_size:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x: expected shape (B, input_size = {self.input_size}), got {got}")
         if state is None:
             state = self.initial_state(x.shape[0], x.dtype, x.device)
         h, c, t = state
