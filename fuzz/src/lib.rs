@@ -156,11 +156,7 @@ fn check_operator<T: Real>(m: &Measure, n: usize, bytes: &mut Bytes<'_>) {
     let (op, (a, _)) = match (fast, dense) {
         (Ok(op), Ok(ab)) => (op, ab),
         (Err(_), Err(_)) => return,
-        (fast, dense) => panic!(
-            "{m:?} N={n}: structured is_ok={} but dense is_ok={}",
-            fast.is_ok(),
-            dense.is_ok()
-        ),
+        (fast, dense) => panic!("{m:?} N={n}: structured is_ok={} but dense is_ok={}", fast.is_ok(), dense.is_ok()),
     };
     let which = bytes.pick(4);
     let d = bytes.step();
