@@ -148,28 +148,6 @@ impl<'a, T: Real> Cache<'a, T> {
     }
 }
 
-fn check_shapes(
-    f_len: usize,
-    c_len: usize,
-    out_len: usize,
-    steps: usize,
-    rows: usize,
-    n: usize,
-    return_all: bool,
-) -> Result<()> {
-    if f_len != steps * rows {
-        return Err(HippoError::invalid("f", format!("expected shape ({steps}, {rows}), got {f_len} values")));
-    }
-    if c_len != rows * n {
-        return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {c_len} values")));
-    }
-    let want = if return_all { steps * rows * n } else { rows * n };
-    if out_len != want {
-        return Err(HippoError::invalid("out", format!("expected {want} values, got {out_len}")));
-    }
-    Ok(())
-}
-
 /// ZOH over f (steps x rows) from c0 (rows x n) into out ((steps x) rows x n), in the state's type.
 #[allow(clippy::too_many_arguments)]
 pub fn zoh_scan<T: Real>(
@@ -183,7 +161,7 @@ pub fn zoh_scan<T: Real>(
     return_all: bool,
     out: &mut [T],
 ) -> Result<()> {
-    check_shapes(f.len(), c0.len(), out.len(), steps, rows, n, return_all)?;
+    crate::scan::check_shapes(f.len(), c0.len(), out.len(), steps, rows, n, return_all)?;
     let tau = spans(m, steps, rows, how)?;
     let (a, b) = m.transition(n)?;
     let mut cache = Cache { a: &a, b: &b, n, entries: HashMap::new() };
@@ -244,7 +222,7 @@ pub fn zoh_scan_adjoint<T: Real>(
             "the ZOH adjoint is for time-invariant measures at a fixed step dt",
         ));
     }
-    check_shapes(grad_f.len(), grad_c0.len(), grad.len(), steps, rows, n, return_all)?;
+    crate::scan::check_shapes(grad_f.len(), grad_c0.len(), grad.len(), steps, rows, n, return_all)?;
     let (a, b) = m.transition(n)?;
     let mats = step_matrices::<T>(&a, &b, n, dt)?;
     let mut lam =

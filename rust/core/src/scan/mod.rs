@@ -86,6 +86,29 @@ pub(crate) fn is_reset(step: &GbtStep) -> bool {
     step.implicit == f64::INFINITY
 }
 
+/// The shapes of a scan's buffers, row-major: f (L, R), c0 (R, N), out (L, R, N) or (R, N).
+pub(crate) fn check_shapes(
+    f_len: usize,
+    c_len: usize,
+    out_len: usize,
+    steps: usize,
+    rows: usize,
+    n: usize,
+    return_all: bool,
+) -> Result<()> {
+    if f_len != steps * rows {
+        return Err(HippoError::invalid("f", format!("expected shape ({steps}, {rows}), got {f_len} values")));
+    }
+    if c_len != rows * n {
+        return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {c_len} values")));
+    }
+    let want = if return_all { steps * rows * n } else { rows * n };
+    if out_len != want {
+        return Err(HippoError::invalid("out", format!("expected {want} values, got {out_len}")));
+    }
+    Ok(())
+}
+
 /// Runs the recurrence over `f` (L, R) from `c0` (R, N). `out` is (L, R, N) when `return_all`,
 /// else (R, N) (the final state; c0 itself when L = 0). `c0 = None` means `out` already holds c0
 /// (an in-place update; only without `return_all`).
@@ -101,23 +124,12 @@ pub fn gbt_scan<T: Real>(
     out: &mut [T],
 ) -> Result<()> {
     let n = op.order();
-    match c0 {
-        Some(c0) if c0.len() != rows * n => {
-            return Err(HippoError::invalid("c0", format!("expected shape ({rows}, {n}), got {} values", c0.len())));
-        }
-        None if return_all => {
-            return Err(HippoError::invalid("c0", "an in-place scan (c0 = None) returns the final state only"))
-        }
-        _ => {}
+    if c0.is_none() && return_all {
+        return Err(HippoError::invalid("c0", "an in-place scan (c0 = None) returns the final state only"));
     }
-    if f.len() != steps * rows {
-        return Err(HippoError::invalid("f", format!("expected shape ({steps}, {rows}), got {} values", f.len())));
-    }
+    // An in-place scan (c0 = None) reads c0 from `out`, whose length is checked.
+    check_shapes(f.len(), c0.map_or(rows * n, <[T]>::len), out.len(), steps, rows, n, return_all)?;
     coef.check(steps, rows)?;
-    let want = if return_all { steps * rows * n } else { rows * n };
-    if out.len() != want {
-        return Err(HippoError::invalid("out", format!("expected {want} values, got {}", out.len())));
-    }
     if rows == 0 || (steps == 0 && !return_all) {
         if let Some(c0) = c0 {
             out.copy_from_slice(c0);
