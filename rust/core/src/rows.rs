@@ -48,7 +48,7 @@ pub fn previous_times(
     width: usize,
     t_prev: Option<&[f64]>,
 ) -> Result<Vec<f64>> {
-    if width == 0 || timestamps.len() % width != 0 {
+    if width == 0 || !timestamps.len().is_multiple_of(width) {
         return Err(HippoError::invalid(
             "timestamps",
             format!("expected (L, {width}) values, got {}", timestamps.len()),
