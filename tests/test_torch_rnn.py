@@ -183,8 +183,29 @@ def test_opcheck():
         coef = ht.gbt_coefficients(L, measure="legs", t=torch.tensor([0, 1, 2]))
         lengths = torch.tensor([5, 2, 0])
         wg = (cell.W_g.weight, cell.W_g.bias) if gate else (None, None)
-        args = (x, h0, c0, coef, lengths, cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, *wg, "legs", [])
-        torch.library.opcheck(torch.ops.hippo_rs.rnn, args)
+        weights = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, *wg)
+        torch.library.opcheck(torch.ops.hippo_rs.rnn, (x, h0, c0, coef, lengths, *weights, "legs", [], True))
+        # Inference (nothing saved): not differentiable, so no autograd checks.
+        inference = (x, h0, c0, coef, lengths, *weights, "legs", [], False)
+        torch.library.opcheck(torch.ops.hippo_rs.rnn, inference, test_utils=("test_schema", "test_faketensor"))
+
+
+def test_inference_saves_nothing_and_gives_the_training_outputs():
+    torch.manual_seed(0)
+    rnn = ht.HiPPORNN("legs", 2, 8, memory_order=6)
+    x, lengths = torch.randn(9, 4, 2), torch.tensor([9, 5, 1, 0])
+    y, s = rnn(x, lengths=lengths)
+    with torch.no_grad():
+        y0, s0 = rnn(x, lengths=lengths)
+    assert torch.equal(y0, y) and all(torch.equal(a, b) for a, b in zip(s0, s))
+    cell = rnn.cell
+    coef = ht.gbt_coefficients(9, measure="legs")
+    w = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, cell.W_g.weight, cell.W_g.bias)
+    h0, c0 = torch.zeros(4, 8), torch.zeros(4, 1, 6)
+    with torch.no_grad():
+        out = torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, *w, "legs", [], False)
+    assert [o.numel() for o in out[3:]] == [0, 0, 0]
+    assert torch.equal(out[0], y0)
 
 
 def test_compile_matches_eager():
@@ -218,12 +239,12 @@ def test_bad_inputs_are_errors():
     lengths = torch.full((3,), 5)
     w = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, cell.W_g.weight, cell.W_g.bias)
     with pytest.raises(TypeError, match="h0"):
-        torch.ops.hippo_rs.rnn(x, h0.double(), c0, coef, lengths, *w, "legs", [])
+        torch.ops.hippo_rs.rnn(x, h0.double(), c0, coef, lengths, *w, "legs", [], True)
     with pytest.raises(ValueError, match="lengths"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths[:2], *w, "legs", [])
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths[:2], *w, "legs", [], True)
     with pytest.raises(ValueError, match="w_h"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, w[0], w[1], w[2][:, :3], *w[3:], "legs", [])
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, w[0], w[1], w[2][:, :3], *w[3:], "legs", [], True)
     with pytest.raises(ValueError, match="coef"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef[:3], lengths, *w, "legs", [])
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef[:3], lengths, *w, "legs", [], True)
     with pytest.raises(ValueError, match="timestamps"):
         ht.HiPPORNN("tlegs", 2, 3)(x)

@@ -4,8 +4,8 @@ Sec. 5 and App. E), forward and backpropagation through time in one native loop 
 Schemas::
 
     hippo_rs::rnn(Tensor x, Tensor h0, Tensor c0, Tensor coef, Tensor lengths, Tensor w_f, Tensor b_f,
-                  Tensor w_h, Tensor b_h, Tensor? w_g, Tensor? b_g, str measure, float[] params)
-        -> (Tensor y, Tensor h_n, Tensor c_n, Tensor c, Tensor h_tilde, Tensor g)
+                  Tensor w_h, Tensor b_h, Tensor? w_g, Tensor? b_g, str measure, float[] params,
+                  bool save) -> (Tensor y, Tensor h_n, Tensor c_n, Tensor c, Tensor h_tilde, Tensor g)
     hippo_rs::rnn_backward(Tensor grad_y, Tensor grad_h_n, Tensor grad_c_n, Tensor x, Tensor h0,
                   Tensor c0, Tensor coef, Tensor lengths, Tensor w_f, Tensor b_f, Tensor w_h,
                   Tensor b_h, Tensor? w_g, Tensor? b_g, Tensor y, Tensor c, Tensor h_tilde, Tensor g,
@@ -17,6 +17,8 @@ step, :mod:`._coef`), lengths (B,) int64 (row b runs ``lengths[b]`` steps, then 
 outputs zeros), weights as the ``nn.Linear`` layers of :class:`HiPPOCell`. Outputs: y (L, B, H),
 the final h_n, c_n, and the tensors the backward pass reads: every memory state c (L, B, M, N), h~ and
 g (L, B, H) (g empty without the gate). Memory kept for the backward pass: L B (M N + 3 H) values.
+With ``save=False`` (inference: no gradient is needed) c, h~ and g are empty, nothing is kept, and the
+op cannot be differentiated.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def _rows(coef: Tensor) -> Tensor:
     return _shared_rows(coef) if coef.dim() == 3 else coef
 
 
-def _out_shapes(x: Tensor, h0: Tensor, c0: Tensor, gate: bool):
+def _out_shapes(x: Tensor, h0: Tensor, c0: Tensor, gate: bool, save: bool):
     L, B = x.shape[0], x.shape[1]
     H = h0.shape[1]
+    if not save:
+        return [(L, B, H), (B, H), tuple(c0.shape), (0,), (0,), (0,)]
     return [(L, B, H), (B, H), tuple(c0.shape), (L, *c0.shape), (L, B, H), (L, B, H) if gate else (0,)]
 
 
@@ -76,11 +80,12 @@ def _out_shapes(x: Tensor, h0: Tensor, c0: Tensor, gate: bool):
 def rnn(
     x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, w_f: Tensor, b_f: Tensor,
     w_h: Tensor, b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float],
+    save: bool,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The layer over the sequence (see the module docs)."""
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
     _check(x, h0, c0, coef, lengths, weights)
-    outs = [x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None)]
+    outs = [x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None, save)]
     _core.rnn_forward(
         measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_rows(coef), x),
         _np(lengths, x), [_np(w, x) for _, w in weights], [o.numpy() for o in outs], torch.get_num_threads(),
@@ -89,10 +94,10 @@ def rnn(
 
 
 @rnn.register_fake
-def _(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params):
+def _(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save):
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
     _check(x, h0, c0, coef, lengths, weights)
-    return tuple(x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None))
+    return tuple(x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None, save))
 
 
 @torch.library.custom_op("hippo_rs::rnn_backward", mutates_args=(), device_types="cpu")
@@ -124,14 +129,16 @@ def _(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, 
 
 
 def _setup_context(ctx, inputs, output):
-    x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params = inputs
+    x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save = inputs
     y, _, _, c, h_tilde, g = output
     ctx.save_for_backward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g)
-    ctx.measure, ctx.params, ctx.gate = measure, params, w_g is not None
+    ctx.measure, ctx.params, ctx.gate, ctx.saved = measure, params, w_g is not None, save
     ctx.mark_non_differentiable(c, h_tilde, g)
 
 
 def _backward(ctx, grad_y, grad_h_n, grad_c_n, *_saved_grads):
+    if not ctx.saved:
+        raise RuntimeError("hippo_rs::rnn: called with save=False, which keeps nothing to differentiate")
     x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g = ctx.saved_tensors
     grad_y = torch.zeros_like(y) if grad_y is None else grad_y
     grad_h_n = torch.zeros_like(h0) if grad_h_n is None else grad_h_n
@@ -143,7 +150,7 @@ def _backward(ctx, grad_y, grad_h_n, grad_c_n, *_saved_grads):
     dx, dh0, dc0, dwf, dbf, dwh, dbh, dwg, dbg = grads
     if not ctx.gate:
         dwg = dbg = None
-    return dx, dh0, dc0, None, None, dwf, dbf, dwh, dbh, dwg, dbg, None, None
+    return dx, dh0, dc0, None, None, dwf, dbf, dwh, dbh, dwg, dbg, None, None, None
 
 
 rnn.register_autograd(_backward, setup_context=_setup_context)
@@ -201,8 +208,10 @@ def hippo_rnn(cell, x: Tensor, state, lengths: Optional[Tensor], timestamps: Opt
         t_n = t + taken.to(torch.float64)
     w_g = cell.W_g.weight if cell.W_g is not None else None
     b_g = cell.W_g.bias if cell.W_g is not None else None
+    differentiable = (x, h0, c0, *cell.parameters())
+    save = torch.is_grad_enabled() and any(t.requires_grad for t in differentiable)
     y, h_n, c_n, _, _, _ = torch.ops.hippo_rs.rnn(
         x.contiguous(), h0.contiguous(), c0.contiguous(), coef, steps, cell.W_f.weight, cell.W_f.bias,
-        cell.W_h.weight, cell.W_h.bias, w_g, b_g, cell.measure, cell._plist,
+        cell.W_h.weight, cell.W_h.bias, w_g, b_g, cell.measure, cell._plist, save,
     )
     return y, HiPPOState(h_n, c_n, t_n)

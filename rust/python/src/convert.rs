@@ -76,6 +76,28 @@ pub fn zeros<'py, T: Element>(py: Python<'py>, shape: &[usize], what: &str) -> P
     }
 }
 
+/// Asks Linux to back the 2 MiB-aligned interior of `buf` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)`), for large output buffers the caller allocated and nothing has touched
+/// yet (torch's `empty`): their first write then faults in 2 MiB at a time instead of 4 KiB, which on
+/// the layer's hundreds of MB of saved tensors costs a large share of a training step in page
+/// faults. Advice only: the contents are unchanged, and a refusal (THP off, another OS) is ignored.
+pub fn advise_huge_pages<T>(buf: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let (first, end) = (start.next_multiple_of(HUGE), start + std::mem::size_of_val(buf));
+        let last = end - end % HUGE;
+        if last > first {
+            // SAFETY: [first, last) lies inside `buf`, which this call borrows mutably; MADV_HUGEPAGE
+            // changes how future faults are served, never the memory's contents or mapping.
+            unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
 /// A test hook: panics with `message` inside a guarded entry point (proves that no panic reaches
 /// Python as anything but a `RuntimeError`).
 #[pyfunction]

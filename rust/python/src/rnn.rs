@@ -13,7 +13,7 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwrite
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::convert::{guard, to_py};
+use crate::convert::{advise_huge_pages, guard, to_py};
 
 const INPUTS: [&str; 3] = ["x", "h0", "c0"];
 const WEIGHTS: [&str; 6] = ["w_f", "b_f", "w_h", "b_h", "w_g", "b_g"];
@@ -139,7 +139,11 @@ fn forward_typed<T: Activations + Element>(
     };
     let w = weights(&w);
     let mut o = slices_mut(&mut out).into_iter();
-    let mut next = || o.next().expect("six outputs");
+    let mut next = || {
+        let buf = o.next().expect("six outputs");
+        advise_huge_pages(buf);
+        buf
+    };
     let fw = core_rnn::RnnForward { y: next(), h_n: next(), c_n: next(), c: next(), h_tilde: next(), g: next() };
     py.detach(|| core_rnn::rnn_forward(&op, &d, &w, &s, fw, threads)).map_err(to_py)
 }

@@ -86,7 +86,8 @@ pub struct RnnInputs<'a, T> {
 }
 
 /// What the forward pass writes: outputs y (L, B, H), final h_n (B, H) and c_n (B, M N), and the
-/// saved tensors c (L, B, M N), h~ (L, B, H), g (L, B, H) (empty without the gate).
+/// saved tensors c (L, B, M N), h~ (L, B, H), g (L, B, H) (empty without the gate). For inference,
+/// c, h~ and g may all be empty: nothing is saved (the memory of one step is kept instead).
 pub struct RnnForward<'a, T> {
     pub y: &'a mut [T],
     pub h_n: &'a mut [T],
@@ -275,9 +276,12 @@ pub fn rnn_forward<T: Activations>(
     check_inputs(op, d, w, s)?;
     let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
     check_len("y", out.y.len(), l * b * h, format!("({l}, {b}, {h})"))?;
-    check_len("c", out.c.len(), l * b * mn, format!("({l}, {b}, {mn})"))?;
-    check_len("h_tilde", out.h_tilde.len(), l * b * h, format!("({l}, {b}, {h})"))?;
-    check_len("g", out.g.len(), if d.gate { l * b * h } else { 0 }, format!("({l}, {b}, {h})"))?;
+    let save = !(out.c.is_empty() && out.h_tilde.is_empty() && out.g.is_empty());
+    let (lb, shape) =
+        (if save { l * b } else { 0 }, |w: usize| if save { format!("({l}, {b}, {w})") } else { "(0,)".into() });
+    check_len("c", out.c.len(), lb * mn, shape(mn))?;
+    check_len("h_tilde", out.h_tilde.len(), lb * h, shape(h))?;
+    check_len("g", out.g.len(), if d.gate { lb * h } else { 0 }, shape(h))?;
     check_len("h_n", out.h_n.len(), b * h, format!("({b}, {h})"))?;
     check_len("c_n", out.c_n.len(), b * mn, format!("({b}, {mn})"))?;
     let outs = [out.y, out.h_n, out.c_n, out.c, out.h_tilde, out.g].map(Shared::new);
@@ -286,14 +290,14 @@ pub fn rnn_forward<T: Activations>(
     let w_c_t = PackedB::new(MatRef::rows(&w_c, gh, mn, mn).t());
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of each output.
-        unsafe { forward_block(op, d, w, &w_c_t, s, &outs, b0, b1) }
+        unsafe { forward_block(op, d, w, &w_c_t, s, &outs, save, b0, b1) }
     });
     results.into_iter().collect()
 }
 
 /// # Safety
-/// `outs` are the buffers of `RnnForward` (checked lengths); only rows b0..b1 are touched.
-/// `w_c_t`: W_c^T (M N, G H), packed.
+/// `outs` are the buffers of `RnnForward` (checked lengths; c, h~, g empty unless `save`); only rows
+/// b0..b1 are touched. `w_c_t`: W_c^T (M N, G H), packed.
 #[allow(clippy::too_many_arguments)]
 unsafe fn forward_block<T: Activations>(
     op: &Structured<T>,
@@ -302,6 +306,7 @@ unsafe fn forward_block<T: Activations>(
     w_c_t: &PackedB<T>,
     s: &RnnInputs<'_, T>,
     outs: &[Shared<T>; 6],
+    save: bool,
     b0: usize,
     b1: usize,
 ) -> Result<()> {
@@ -309,6 +314,13 @@ unsafe fn forward_block<T: Activations>(
     let (rows, p) = (b1 - b0, d.width());
     let chunk = (CHUNK_ROWS / rows).clamp(1, l.max(1));
     let [y, h_n, c_n, c_all, h_tilde, g_all] = outs;
+    // Without saving: the memory of the last two steps and the activations of one step.
+    let (mut c_ring, mut act) = if save {
+        (Vec::new(), Vec::new())
+    } else {
+        (try_zeros::<T>(2 * rows * mn, "the memory state")?, vec![T::zero(); 2 * rows * h])
+    };
+    let c_ring = Shared::new(&mut c_ring);
     let mut pre = try_zeros::<T>(chunk * rows * p, "the pre-activations of a chunk of steps")?;
     let mut x_buf = Vec::new();
     let mut h_prev = s.h0[b0 * h..b1 * h].to_vec();
@@ -342,9 +354,16 @@ unsafe fn forward_block<T: Activations>(
             for (fr, pr) in f.chunks_exact_mut(m).zip(pk.chunks_exact(p)) {
                 fr.copy_from_slice(&pr[..m]);
             }
-            let c_k = c_all.part((k * bt + b0) * mn, rows * mn);
-            let c_prev: &[T] =
-                if k == 0 { &s.c0[b0 * mn..b1 * mn] } else { c_all.part(((k - 1) * bt + b0) * mn, rows * mn) };
+            // SAFETY (both): disjoint parts, step k's and step k-1's.
+            let state = |k: usize| {
+                if save {
+                    c_all.part((k * bt + b0) * mn, rows * mn)
+                } else {
+                    c_ring.part((k % 2) * rows * mn, rows * mn)
+                }
+            };
+            let c_k = state(k);
+            let c_prev: &[T] = if k == 0 { &s.c0[b0 * mn..b1 * mn] } else { state(k - 1) };
             let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
             gbt_scan(op, &f, Some(c_prev), coef, 1, rows * m, false, c_k)?;
             for r in 0..rows {
@@ -355,8 +374,13 @@ unsafe fn forward_block<T: Activations>(
             // [z_h, z_g] = pre_z + c_k [W_hc; W_gc]^T, then the activations and the gated update of h.
             w_c_t.gemm(MatMut::rows(&mut pk[m..], rows, gh, p), true, MatRef::rows(&*c_k, rows, mn, mn), &mut a_buf);
             let y_k = y.part((k * bt + b0) * h, rows * h);
-            let ht_k = h_tilde.part((k * bt + b0) * h, rows * h);
-            let g_k = if d.gate { g_all.part((k * bt + b0) * h, rows * h) } else { &mut [][..] };
+            let (ht_k, g_k) = if !save {
+                act.split_at_mut(rows * h)
+            } else if d.gate {
+                (h_tilde.part((k * bt + b0) * h, rows * h), g_all.part((k * bt + b0) * h, rows * h))
+            } else {
+                (h_tilde.part((k * bt + b0) * h, rows * h), &mut [][..])
+            };
             for r in 0..rows {
                 let (ht, yr, hp) =
                     (&mut ht_k[r * h..(r + 1) * h], &mut y_k[r * h..(r + 1) * h], &mut h_prev[r * h..(r + 1) * h]);
@@ -383,7 +407,11 @@ unsafe fn forward_block<T: Activations>(
         }
     }
     h_n.part(b0 * h, rows * h).copy_from_slice(&h_prev);
-    let c_last: &[T] = if l == 0 { &s.c0[b0 * mn..b1 * mn] } else { c_all.part(((l - 1) * bt + b0) * mn, rows * mn) };
+    let c_last: &[T] = match (l, save) {
+        (0, _) => &s.c0[b0 * mn..b1 * mn],
+        (_, true) => c_all.part(((l - 1) * bt + b0) * mn, rows * mn),
+        (_, false) => c_ring.part(((l - 1) % 2) * rows * mn, rows * mn),
+    };
     c_n.part(b0 * mn, rows * mn).copy_from_slice(c_last);
     Ok(())
 }
@@ -435,9 +463,10 @@ pub fn rnn_backward<T: Activations>(
     let outs = [grads.x, grads.h0, grads.c0].map(Shared::new);
     let gh = d.width() - d.units;
     let w_c = PackedB::new(MatRef::rows(&stacked_memory_weights(d, w), gh, mn, mn));
+    let w_x = stacked_input_weights(d, w);
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of grad x, h0, c0.
-        unsafe { backward_block(op, d, w, &w_c, s, saved, grad_out, &outs, b0, b1) }
+        unsafe { backward_block(op, d, w, &w_c, &w_x, s, saved, grad_out, &outs, b0, b1) }
     });
     let mut sums = [grads.w_f, grads.b_f, grads.w_h, grads.b_h, grads.w_g, grads.b_g];
     sums.iter_mut().for_each(|g| g.fill(T::zero()));
@@ -452,15 +481,81 @@ pub fn rnn_backward<T: Activations>(
     Ok(())
 }
 
+/// The input columns of [W_f; W_h; W_g] stacked: W_x (P, I), P = M + G H, row j the input weights
+/// of pre-activation j (the rows of `dp`).
+fn stacked_input_weights<T: Copy>(d: &RnnDims, w: &RnnWeights<'_, T>) -> Vec<T> {
+    let (i, h, m, mn) = (d.input, d.hidden, d.units, d.memory());
+    let mut out = Vec::with_capacity(d.width() * i);
+    for j in 0..m {
+        out.extend_from_slice(&w.w_f[j * (i + h)..j * (i + h) + i]);
+    }
+    for j in 0..d.width() - m {
+        let (wt, r) = if j < h { (w.w_h, j) } else { (w.w_g, j - h) };
+        out.extend_from_slice(&wt[r * (i + mn)..r * (i + mn) + i]);
+    }
+    out
+}
+
+/// Rows b0..b1 of h_{k-1} for the steps k0..k1 (h0 before step 0, else the saved outputs y) as one
+/// (steps x rows, H) matrix: a view of y when possible, else copied into `buf`.
+fn hidden_before<'a, T: Copy>(
+    d: &RnnDims,
+    h0: &'a [T],
+    y: &'a [T],
+    (k0, k1): (usize, usize),
+    (b0, b1): (usize, usize),
+    buf: &'a mut Vec<T>,
+) -> &'a [T] {
+    let h = d.hidden;
+    if k0 > 0 {
+        return chunk_rows(y, d, (k0 - 1, k1 - 1), (b0, b1), h, buf);
+    }
+    buf.clear();
+    buf.extend_from_slice(&h0[b0 * h..b1 * h]);
+    for k in 1..k1 {
+        buf.extend_from_slice(&y[((k - 1) * d.batch + b0) * h..((k - 1) * d.batch + b1) * h]);
+    }
+    buf
+}
+
+/// Gradients of the gated update of one row at one step (`dh` already holds dL/dh_k):
+/// dz_h = dh g (1 - h~^2), dz_g = dh (h~ - h_{k-1}) g (1 - g), dh_{k-1} = dh (1 - g); without the
+/// gate (h_k = h~_k) dz_h = dh (1 - h~^2) and dh_{k-1} = 0.
+#[inline]
+fn gate_adjoint<T: Activations>(dh: &[T], ht: &[T], g: Option<(&[T], &[T])>, dz: &mut [T], dh_prev: &mut [T]) {
+    let h = dh.len();
+    let one = T::one();
+    let (dzh, dzg) = dz.split_at_mut(h);
+    let (ht, dh_prev) = (&ht[..h], &mut dh_prev[..h]);
+    match g {
+        Some((g, hb)) => {
+            let (g, hb, dzg) = (&g[..h], &hb[..h], &mut dzg[..h]);
+            for j in 0..h {
+                let (d, t, gj) = (dh[j], ht[j], g[j]);
+                dzh[j] = d * gj * (one - t * t);
+                dzg[j] = d * (t - hb[j]) * gj * (one - gj);
+                dh_prev[j] = d * (one - gj);
+            }
+        }
+        None => {
+            for j in 0..h {
+                dzh[j] = dh[j] * (one - ht[j] * ht[j]);
+            }
+            dh_prev.fill(T::zero());
+        }
+    }
+}
+
 /// # Safety
 /// `outs` are grad x, h0, c0 (checked lengths); only rows b0..b1 are touched.
-/// `w_c`: W_c (G H, M N), packed.
+/// `w_c`: W_c (G H, M N), packed; `w_x`: the stacked input weights (P, I).
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_block<T: Activations>(
     op: &Structured<T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     w_c: &PackedB<T>,
+    w_x: &[T],
     s: &RnnInputs<'_, T>,
     saved: &RnnSaved<'_, T>,
     grad_out: &RnnGradOutputs<'_, T>,
@@ -472,26 +567,23 @@ unsafe fn backward_block<T: Activations>(
     let (rows, p) = (b1 - b0, d.width());
     let chunk = (CHUNK_ROWS / rows).clamp(1, l.max(1));
     let [gx, gh0, gc0] = outs;
-    let mut wg = WeightGrads {
-        w_f: vec![T::zero(); w.w_f.len()],
-        b_f: vec![T::zero(); m],
-        w_h: vec![T::zero(); w.w_h.len()],
-        b_h: vec![T::zero(); h],
-        w_g: vec![T::zero(); w.w_g.len()],
-        b_g: vec![T::zero(); w.b_g.len()],
-    };
-    // dp rows of a chunk: [df (M), dz_h (H), dz_g (H)] per (step, row).
+    // dp rows of a chunk: [df (M), dz_h (H), dz_g (H)] per (step, row); the step loop fills them
+    // (the sequential part: gates, dc_k += dz W_c, the memory adjoint, dh_{k-1} += df W_fh) and
+    // every product that is not on that path runs once per chunk on all its rows.
     let mut dp = try_zeros::<T>(chunk * rows * p, "the pre-activation gradients of a chunk of steps")?;
-    let mut c_buf = Vec::new();
+    let mut dx = try_zeros::<T>(chunk * rows * i, "the input gradients of a chunk of steps")?;
+    // Gradients of the stacked weights: W_c (G H, M N), W_x (P, I), W_fh (M, H), biases (P).
+    let gh = p - m;
+    let mut dw_c = try_zeros::<T>(gh * mn, "the memory weight gradients")?;
+    let (mut dw_x, mut dw_fh, mut db) = (vec![T::zero(); p * i], vec![T::zero(); m * h], vec![T::zero(); p]);
+    let (mut c_buf, mut x_buf, mut h_buf) = (Vec::new(), Vec::new(), Vec::new());
     let mut dh = grad_out.h_n[b0 * h..b1 * h].to_vec();
     let mut dh_prev = vec![T::zero(); rows * h];
     let mut dc = grad_out.c_n[b0 * mn..b1 * mn].to_vec();
     let mut dc_prev = vec![T::zero(); rows * mn];
     let mut df = vec![T::zero(); rows * m];
     let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
-    let gh = p - m;
-    // dW_c of [W_hc; W_gc] (G H, M N), scattered into the gradients of W_h and W_g at the end.
-    let mut dw_c = try_zeros::<T>(gh * mn, "the memory weight gradients")?;
+    let w_fh = MatRef::rows(&w.w_f[i..], m, h, i + h);
     let chunks: Vec<usize> = (0..l).step_by(chunk).collect();
     for &k0 in chunks.iter().rev() {
         let k1 = (k0 + chunk).min(l);
@@ -501,7 +593,6 @@ unsafe fn backward_block<T: Activations>(
             let (gy, ht_k) = (&grad_out.y[at..at + rows * h], &saved.h_tilde[at..at + rows * h]);
             let h_before: &[T] =
                 if k == 0 { &s.h0[b0 * h..b1 * h] } else { &saved.y[at - bt * h..at - bt * h + rows * h] };
-            // Gates: dz_h = dh g (1 - h~^2), dz_g = dh (h~ - h_{k-1}) g (1 - g), dh_{k-1} = dh (1 - g).
             for r in 0..rows {
                 let span = r * h..(r + 1) * h;
                 let (dhr, dhp, dpr) = (&mut dh[span.clone()], &mut dh_prev[span.clone()], &mut dpk[r * p..(r + 1) * p]);
@@ -513,25 +604,8 @@ unsafe fn backward_block<T: Activations>(
                 for (a, g) in dhr.iter_mut().zip(&gy[span.clone()]) {
                     *a = *a + *g;
                 }
-                let ht = &ht_k[span.clone()];
-                let (dzh, dzg) = dpr[m..].split_at_mut(h);
-                let one = T::one();
-                if d.gate {
-                    let (gr, hb) = (&saved.g[at + r * h..at + (r + 1) * h], &h_before[span.clone()]);
-                    let inputs = dhr.iter().zip(ht).zip(gr).zip(hb);
-                    for (((zh, zg), hp), (((dhj, tj), gj), hbj)) in
-                        dzh.iter_mut().zip(dzg.iter_mut()).zip(dhp.iter_mut()).zip(inputs)
-                    {
-                        *zh = *dhj * *gj * (one - *tj * *tj);
-                        *zg = *dhj * (*tj - *hbj) * *gj * (one - *gj);
-                        *hp = *dhj * (one - *gj);
-                    }
-                } else {
-                    for ((zh, dhj), tj) in dzh.iter_mut().zip(dhr.iter()).zip(ht) {
-                        *zh = *dhj * (one - *tj * *tj);
-                    }
-                    dhp.fill(T::zero());
-                }
+                let gate = d.gate.then(|| (&saved.g[at + r * h..at + (r + 1) * h], &h_before[span.clone()]));
+                gate_adjoint(dhr, &ht_k[span.clone()], gate, &mut dpr[m..], dhp);
             }
             // dc_k += [dz_h, dz_g] [W_hc; W_gc].
             w_c.gemm(MatMut::rows(&mut dc, rows, mn, mn), true, MatRef::rows(&dpk[m..], rows, gh, p), &mut a_buf);
@@ -546,45 +620,64 @@ unsafe fn backward_block<T: Activations>(
                 dpk[r * p..r * p + m].copy_from_slice(&df[r * m..(r + 1) * m]);
             }
             std::mem::swap(&mut dc, &mut dc_prev);
-            // dh_{k-1} += df W_fh;  dW_fh += df^T h_{k-1}.
-            let dfm = MatRef::rows(&df, rows, m, m);
-            gemm(MatMut::rows(&mut dh_prev, rows, h, h), T::one(), dfm, MatRef::rows(&w.w_f[i..], m, h, i + h));
-            gemm(MatMut::rows(&mut wg.w_f[i..], m, h, i + h), T::one(), dfm.t(), MatRef::rows(h_before, rows, h, h));
+            // dh_{k-1} += df W_fh.
+            gemm(MatMut::rows(&mut dh_prev, rows, h, h), T::one(), MatRef::rows(&df, rows, m, m), w_fh);
             std::mem::swap(&mut dh, &mut dh_prev);
-            // Input: dx_k = dp [W_fx; W_hx; W_gx];  dW_x += dp^T x_k;  db += column sums of dp.
-            let xk = MatRef::rows(&s.x[(k * bt + b0) * i..(k * bt + b1) * i], rows, i, i);
-            let dx = gx.part((k * bt + b0) * i, rows * i);
-            let dpm = |c0: usize, width: usize| MatRef::rows(&dpk[c0..], rows, width, p);
-            gemm(MatMut::rows(dx, rows, i, i), T::zero(), dpm(0, m), MatRef::rows(w.w_f, m, i, i + h));
-            gemm(MatMut::rows(dx, rows, i, i), T::one(), dpm(m, h), MatRef::rows(w.w_h, h, i, i + mn));
-            gemm(MatMut::rows(&mut wg.w_f, m, i, i + h), T::one(), dpm(0, m).t(), xk);
-            gemm(MatMut::rows(&mut wg.w_h, h, i, i + mn), T::one(), dpm(m, h).t(), xk);
-            if d.gate {
-                gemm(MatMut::rows(dx, rows, i, i), T::one(), dpm(m + h, h), MatRef::rows(w.w_g, h, i, i + mn));
-                gemm(MatMut::rows(&mut wg.w_g, h, i, i + mn), T::one(), dpm(m + h, h).t(), xk);
-            }
-            for row in dpk.chunks_exact(p) {
-                for (acc, v) in wg.b_f.iter_mut().chain(wg.b_h.iter_mut()).chain(wg.b_g.iter_mut()).zip(row) {
-                    *acc = *acc + *v;
-                }
-            }
         }
-        // dW_c += dz^T c over the chunk: one GEMM.
+        // The chunk's products, each one GEMM over its (steps x rows) rows:
+        // dW_c += dz^T c,  dW_fh += df^T h_{k-1},  dW_x += dp^T x,  dx = dp W_x,  db += sum of dp.
         let n_rows = (k1 - k0) * rows;
+        let dpc = MatRef::rows(&dp, n_rows, p, p);
         let cs = MatRef::rows(chunk_rows(saved.c, d, (k0, k1), (b0, b1), mn, &mut c_buf), n_rows, mn, mn);
         gemm(MatMut::rows(&mut dw_c, gh, mn, mn), T::one(), MatRef::rows(&dp[m..], n_rows, gh, p).t(), cs);
-    }
-    for (j, row) in dw_c.chunks_exact(mn).enumerate() {
-        let dst = if j < h {
-            &mut wg.w_h[j * (i + mn) + i..(j + 1) * (i + mn)]
-        } else {
-            &mut wg.w_g[(j - h) * (i + mn) + i..(j - h + 1) * (i + mn)]
-        };
-        dst.copy_from_slice(row);
+        let hb = MatRef::rows(hidden_before(d, s.h0, saved.y, (k0, k1), (b0, b1), &mut h_buf), n_rows, h, h);
+        gemm(MatMut::rows(&mut dw_fh, m, h, h), T::one(), MatRef::rows(&dp, n_rows, m, p).t(), hb);
+        let xs = MatRef::rows(chunk_rows(s.x, d, (k0, k1), (b0, b1), i, &mut x_buf), n_rows, i, i);
+        gemm(MatMut::rows(&mut dw_x, p, i, i), T::one(), dpc.t(), xs);
+        gemm(MatMut::rows(&mut dx, n_rows, i, i), T::zero(), dpc, MatRef::rows(w_x, p, i, i));
+        for k in k0..k1 {
+            let src = &dx[(k - k0) * rows * i..(k - k0 + 1) * rows * i];
+            gx.part((k * bt + b0) * i, rows * i).copy_from_slice(src);
+        }
+        for row in dp[..n_rows * p].chunks_exact(p) {
+            for (acc, v) in db.iter_mut().zip(row) {
+                *acc = *acc + *v;
+            }
+        }
     }
     gh0.part(b0 * h, rows * h).copy_from_slice(&dh);
     gc0.part(b0 * mn, rows * mn).copy_from_slice(&dc);
-    Ok(wg)
+    Ok(WeightGrads::scatter(d, &dw_c, &dw_x, &dw_fh, &db))
+}
+
+impl<T: Copy + num_traits::Zero> WeightGrads<T> {
+    /// The gradients of W_f, b_f, W_h, b_h, W_g, b_g from those of the stacked weights (W_c, W_x,
+    /// W_fh and the biases of the P pre-activations).
+    fn scatter(d: &RnnDims, dw_c: &[T], dw_x: &[T], dw_fh: &[T], db: &[T]) -> Self {
+        let (i, h, m, mn) = (d.input, d.hidden, d.units, d.memory());
+        let g = if d.gate { 1 } else { 0 };
+        let mut w_f = Vec::with_capacity(m * (i + h));
+        for j in 0..m {
+            w_f.extend_from_slice(&dw_x[j * i..(j + 1) * i]);
+            w_f.extend_from_slice(&dw_fh[j * h..(j + 1) * h]);
+        }
+        let memory_weight = |rows: std::ops::Range<usize>| {
+            let mut out = Vec::with_capacity(rows.len() * (i + mn));
+            for j in rows {
+                out.extend_from_slice(&dw_x[(m + j) * i..(m + j + 1) * i]);
+                out.extend_from_slice(&dw_c[j * mn..(j + 1) * mn]);
+            }
+            out
+        };
+        WeightGrads {
+            w_f,
+            b_f: db[..m].to_vec(),
+            w_h: memory_weight(0..h),
+            b_h: db[m..m + h].to_vec(),
+            w_g: memory_weight(h..h + g * h),
+            b_g: db[m + h..].to_vec(),
+        }
+    }
 }
 
 #[cfg(test)]

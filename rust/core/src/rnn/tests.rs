@@ -44,6 +44,19 @@ impl Case {
         }
     }
 
+    /// (y, h_n, c_n) without saving anything for the backward pass.
+    fn infer(&self, op: &Structured<f64>, pt: &Point, threads: usize) -> [Vec<f64>; 3] {
+        let d = &self.d;
+        let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
+        let p = &pt.parts;
+        let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
+        let s = RnnInputs { x: &p[0], h0: &p[1], c0: &p[2], coef: self.coef(), lengths: &self.lengths };
+        let (mut y, mut h_n, mut c_n) = (vec![0.0; l * b * h], vec![0.0; b * h], vec![0.0; b * mn]);
+        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
+        rnn_forward(op, d, &w, &s, out, threads).unwrap();
+        [y, h_n, c_n]
+    }
+
     /// (y, h_n, c_n) and the saved tensors.
     fn forward(&self, op: &Structured<f64>, pt: &Point, threads: usize) -> [Vec<f64>; 6] {
         let d = &self.d;
@@ -112,6 +125,11 @@ fn check(case: &Case, measure: Measure) {
     let analytic: f64 =
         grads.iter().zip(&dir.parts).map(|(g, v)| g.iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).sum();
     assert!((numeric - analytic).abs() < 1e-6 * (1.0 + numeric.abs()), "{measure:?}: {numeric} vs {analytic}");
+    // Inference (nothing saved) gives the outputs of the training forward pass, bitwise.
+    let saved = case.forward(&op, &pt, 1);
+    for threads in [1, 3] {
+        assert_eq!(case.infer(&op, &pt, threads)[..], saved[..3]);
+    }
     // Parallel batch blocks give the same gradients (up to the order of the weight sums).
     let blocked = case.grads(&op, &pt, &probe, 3);
     for (a, b) in grads.iter().flatten().zip(blocked.iter().flatten()) {
@@ -133,6 +151,18 @@ fn backward_matches_central_differences() {
         &Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 40] },
         Measure::FouT { theta: 1.0 },
     );
+}
+
+#[test]
+fn backward_matches_central_differences_across_chunks() {
+    // Enough steps that the chunked products (CHUNK_ROWS rows each) span several chunks, for one
+    // block (views of the saved arrays) and for three (copies).
+    let (steps, batch) = (320usize, 40usize);
+    assert!(steps * batch.div_ceil(3) > 2 * CHUNK_ROWS);
+    let d = RnnDims { steps, batch, input: 2, hidden: 5, units: 1, order: 4, gate: true };
+    let lengths: Vec<i64> = (0..batch).map(|b| (b * 7 % (steps + 1)) as i64).collect();
+    let t0: Vec<f64> = (0..batch).map(|b| (b % 3) as f64).collect();
+    check(&Case { d, coef: legs_rows(steps, &t0), per_row: true, lengths }, Measure::LegS);
 }
 
 #[test]
