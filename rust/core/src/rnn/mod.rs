@@ -326,14 +326,13 @@ unsafe fn forward_block<T: Activations>(
     let mut h_prev = s.h0[b0 * h..b1 * h].to_vec();
     let mut f = vec![T::zero(); rows * m];
     let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
-    let (w_fx, w_fh) = (MatRef::rows(w.w_f, m, i, i + h), MatRef::rows(&w.w_f[i..], m, h, i + h));
-    let w_hx = MatRef::rows(w.w_h, h, i, i + mn);
-    let w_gx = d.gate.then(|| MatRef::rows(w.w_g, h, i, i + mn));
+    let w_fh = MatRef::rows(&w.w_f[i..], m, h, i + h);
+    let w_x_t = input_weights_transposed(d, w);
     let gh = p - m;
     for k0 in (0..l).step_by(chunk) {
         let k1 = (k0 + chunk).min(l);
         let n_rows = (k1 - k0) * rows;
-        // Input projections of the chunk: pre = [b_f, b_h, b_g] + x [W_fx, W_hx, W_gx]^T.
+        // Input projections of the chunk: pre = [b_f, b_h, b_g] + x W_x^T.
         for row in pre.chunks_exact_mut(p).take(n_rows) {
             row[..m].copy_from_slice(w.b_f);
             row[m..m + h].copy_from_slice(w.b_h);
@@ -342,11 +341,7 @@ unsafe fn forward_block<T: Activations>(
             }
         }
         let xs = MatRef::rows(chunk_rows(s.x, d, (k0, k1), (b0, b1), i, &mut x_buf), n_rows, i, i);
-        gemm(MatMut::rows(&mut pre, n_rows, m, p), T::one(), xs, w_fx.t());
-        gemm(MatMut::rows(&mut pre[m..], n_rows, h, p), T::one(), xs, w_hx.t());
-        if let Some(w_gx) = w_gx {
-            gemm(MatMut::rows(&mut pre[m + h..], n_rows, h, p), T::one(), xs, w_gx.t());
-        }
+        gemm(MatMut::rows(&mut pre, n_rows, p, p), T::one(), xs, MatRef::rows(&w_x_t, i, p, p));
         for k in k0..k1 {
             let pk = &mut pre[(k - k0) * rows * p..(k - k0 + 1) * rows * p];
             // f = pre_f + h_{k-1} W_fh^T, then the memory step c_{k-1} -> c_k.
@@ -463,10 +458,10 @@ pub fn rnn_backward<T: Activations>(
     let outs = [grads.x, grads.h0, grads.c0].map(Shared::new);
     let gh = d.width() - d.units;
     let w_c = PackedB::new(MatRef::rows(&stacked_memory_weights(d, w), gh, mn, mn));
-    let w_x = stacked_input_weights(d, w);
+    let w_x_t = input_weights_transposed(d, w);
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of grad x, h0, c0.
-        unsafe { backward_block(op, d, w, &w_c, &w_x, s, saved, grad_out, &outs, b0, b1) }
+        unsafe { backward_block(op, d, w, &w_c, &w_x_t, s, saved, grad_out, &outs, b0, b1) }
     });
     let mut sums = [grads.w_f, grads.b_f, grads.w_h, grads.b_h, grads.w_g, grads.b_g];
     sums.iter_mut().for_each(|g| g.fill(T::zero()));
@@ -481,17 +476,20 @@ pub fn rnn_backward<T: Activations>(
     Ok(())
 }
 
-/// The input columns of [W_f; W_h; W_g] stacked: W_x (P, I), P = M + G H, row j the input weights
-/// of pre-activation j (the rows of `dp`).
-fn stacked_input_weights<T: Copy>(d: &RnnDims, w: &RnnWeights<'_, T>) -> Vec<T> {
-    let (i, h, m, mn) = (d.input, d.hidden, d.units, d.memory());
-    let mut out = Vec::with_capacity(d.width() * i);
-    for j in 0..m {
-        out.extend_from_slice(&w.w_f[j * (i + h)..j * (i + h) + i]);
-    }
-    for j in 0..d.width() - m {
-        let (wt, r) = if j < h { (w.w_h, j) } else { (w.w_g, j - h) };
-        out.extend_from_slice(&wt[r * (i + mn)..r * (i + mn) + i]);
+/// The input columns of [W_f; W_h; W_g] stacked and transposed: W_x^T (I, P), P = M + G H; column
+/// j holds the input weights of pre-activation j (the order of a row of `pre` and `dp`).
+fn input_weights_transposed<T: Copy + num_traits::Zero>(d: &RnnDims, w: &RnnWeights<'_, T>) -> Vec<T> {
+    let (i, h, m, mn, p) = (d.input, d.hidden, d.units, d.memory(), d.width());
+    let mut out = vec![T::zero(); i * p];
+    for j in 0..p {
+        let row = match j {
+            j if j < m => &w.w_f[j * (i + h)..j * (i + h) + i],
+            j if j < m + h => &w.w_h[(j - m) * (i + mn)..(j - m) * (i + mn) + i],
+            j => &w.w_g[(j - m - h) * (i + mn)..(j - m - h) * (i + mn) + i],
+        };
+        for (q, v) in row.iter().enumerate() {
+            out[q * p + j] = *v;
+        }
     }
     out
 }
@@ -548,14 +546,14 @@ fn gate_adjoint<T: Activations>(dh: &[T], ht: &[T], g: Option<(&[T], &[T])>, dz:
 
 /// # Safety
 /// `outs` are grad x, h0, c0 (checked lengths); only rows b0..b1 are touched.
-/// `w_c`: W_c (G H, M N), packed; `w_x`: the stacked input weights (P, I).
+/// `w_c`: W_c (G H, M N), packed; `w_x_t`: the stacked input weights, transposed (I, P).
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_block<T: Activations>(
     op: &Structured<T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     w_c: &PackedB<T>,
-    w_x: &[T],
+    w_x_t: &[T],
     s: &RnnInputs<'_, T>,
     saved: &RnnSaved<'_, T>,
     grad_out: &RnnGradOutputs<'_, T>,
@@ -572,11 +570,13 @@ unsafe fn backward_block<T: Activations>(
     // every product that is not on that path runs once per chunk on all its rows.
     let mut dp = try_zeros::<T>(chunk * rows * p, "the pre-activation gradients of a chunk of steps")?;
     let mut dx = try_zeros::<T>(chunk * rows * i, "the input gradients of a chunk of steps")?;
-    // Gradients of the stacked weights: W_c (G H, M N), W_x (P, I), W_fh (M, H), biases (P).
+    // Gradients of the stacked weights: W_c (G H, M N), W_x^T (I, P), W_fh (M, H), biases (P).
     let gh = p - m;
     let mut dw_c = try_zeros::<T>(gh * mn, "the memory weight gradients")?;
-    let (mut dw_x, mut dw_fh, mut db) = (vec![T::zero(); p * i], vec![T::zero(); m * h], vec![T::zero(); p]);
+    let (mut dw_x_t, mut dw_fh, mut db) = (vec![T::zero(); i * p], vec![T::zero(); m * h], vec![T::zero(); p]);
     let (mut c_buf, mut x_buf, mut h_buf) = (Vec::new(), Vec::new(), Vec::new());
+    // The chunk's memory states c (steps x rows, M N), packed as the right operand of dW_c.
+    let mut c_chunk = PackedB::new(MatRef::rows(&[], 0, mn, mn));
     let mut dh = grad_out.h_n[b0 * h..b1 * h].to_vec();
     let mut dh_prev = vec![T::zero(); rows * h];
     let mut dc = grad_out.c_n[b0 * mn..b1 * mn].to_vec();
@@ -625,16 +625,17 @@ unsafe fn backward_block<T: Activations>(
             std::mem::swap(&mut dh, &mut dh_prev);
         }
         // The chunk's products, each one GEMM over its (steps x rows) rows:
-        // dW_c += dz^T c,  dW_fh += df^T h_{k-1},  dW_x += dp^T x,  dx = dp W_x,  db += sum of dp.
+        // dW_c += dz^T c,  dW_fh += df^T h_{k-1},  dW_x^T += x^T dp,  dx = dp W_x,  db += sum of dp.
         let n_rows = (k1 - k0) * rows;
         let dpc = MatRef::rows(&dp, n_rows, p, p);
-        let cs = MatRef::rows(chunk_rows(saved.c, d, (k0, k1), (b0, b1), mn, &mut c_buf), n_rows, mn, mn);
-        gemm(MatMut::rows(&mut dw_c, gh, mn, mn), T::one(), MatRef::rows(&dp[m..], n_rows, gh, p).t(), cs);
+        c_chunk.repack(MatRef::rows(chunk_rows(saved.c, d, (k0, k1), (b0, b1), mn, &mut c_buf), n_rows, mn, mn));
+        let dz_t = MatRef::rows(&dp[m..], n_rows, gh, p).t();
+        c_chunk.gemm(MatMut::rows(&mut dw_c, gh, mn, mn), true, dz_t, &mut a_buf);
         let hb = MatRef::rows(hidden_before(d, s.h0, saved.y, (k0, k1), (b0, b1), &mut h_buf), n_rows, h, h);
         gemm(MatMut::rows(&mut dw_fh, m, h, h), T::one(), MatRef::rows(&dp, n_rows, m, p).t(), hb);
         let xs = MatRef::rows(chunk_rows(s.x, d, (k0, k1), (b0, b1), i, &mut x_buf), n_rows, i, i);
-        gemm(MatMut::rows(&mut dw_x, p, i, i), T::one(), dpc.t(), xs);
-        gemm(MatMut::rows(&mut dx, n_rows, i, i), T::zero(), dpc, MatRef::rows(w_x, p, i, i));
+        gemm(MatMut::rows(&mut dw_x_t, i, p, p), T::one(), xs.t(), dpc);
+        gemm(MatMut::rows(&mut dx, n_rows, i, i), T::zero(), dpc, MatRef::rows(w_x_t, i, p, p).t());
         for k in k0..k1 {
             let src = &dx[(k - k0) * rows * i..(k - k0 + 1) * rows * i];
             gx.part((k * bt + b0) * i, rows * i).copy_from_slice(src);
@@ -647,24 +648,25 @@ unsafe fn backward_block<T: Activations>(
     }
     gh0.part(b0 * h, rows * h).copy_from_slice(&dh);
     gc0.part(b0 * mn, rows * mn).copy_from_slice(&dc);
-    Ok(WeightGrads::scatter(d, &dw_c, &dw_x, &dw_fh, &db))
+    Ok(WeightGrads::scatter(d, &dw_c, &dw_x_t, &dw_fh, &db))
 }
 
 impl<T: Copy + num_traits::Zero> WeightGrads<T> {
-    /// The gradients of W_f, b_f, W_h, b_h, W_g, b_g from those of the stacked weights (W_c, W_x,
+    /// The gradients of W_f, b_f, W_h, b_h, W_g, b_g from those of the stacked weights (W_c, W_x^T,
     /// W_fh and the biases of the P pre-activations).
-    fn scatter(d: &RnnDims, dw_c: &[T], dw_x: &[T], dw_fh: &[T], db: &[T]) -> Self {
-        let (i, h, m, mn) = (d.input, d.hidden, d.units, d.memory());
+    fn scatter(d: &RnnDims, dw_c: &[T], dw_x_t: &[T], dw_fh: &[T], db: &[T]) -> Self {
+        let (i, h, m, mn, p) = (d.input, d.hidden, d.units, d.memory(), d.width());
         let g = if d.gate { 1 } else { 0 };
+        let input_row = |j: usize| (0..i).map(move |q| dw_x_t[q * p + j]);
         let mut w_f = Vec::with_capacity(m * (i + h));
         for j in 0..m {
-            w_f.extend_from_slice(&dw_x[j * i..(j + 1) * i]);
+            w_f.extend(input_row(j));
             w_f.extend_from_slice(&dw_fh[j * h..(j + 1) * h]);
         }
         let memory_weight = |rows: std::ops::Range<usize>| {
             let mut out = Vec::with_capacity(rows.len() * (i + mn));
             for j in rows {
-                out.extend_from_slice(&dw_x[(m + j) * i..(m + j + 1) * i]);
+                out.extend(input_row(m + j));
                 out.extend_from_slice(&dw_c[j * mn..(j + 1) * mn]);
             }
             out

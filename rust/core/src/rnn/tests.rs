@@ -180,3 +180,55 @@ fn bad_shapes_are_errors() {
     let err = rnn_forward(&op, &d, &w, &s, out, 1).unwrap_err();
     assert!(err.to_string().starts_with("coef:"), "{err}");
 }
+
+/// Kernel timings without Python (`cargo test -p hippo-core --release timing -- --ignored --nocapture`):
+/// the layer's forward and backward at the permuted-MNIST shape, float32, one thread, and the rate of
+/// their products (2 B N (G H) multiply-adds per step forward, twice that backward).
+#[test]
+#[ignore]
+fn timing_of_the_layer() {
+    let d = RnnDims { steps: 784, batch: 100, input: 1, hidden: 512, units: 1, order: 512, gate: true };
+    let (l, b, i, h, m, mn) = (d.steps, d.batch, d.input, d.hidden, d.units, d.memory());
+    let f32s =
+        |n: usize, seed: u64, scale: f64| -> Vec<f32> { pseudo(n, seed).iter().map(|v| (v * scale) as f32).collect() };
+    let (x, h0, c0) = (f32s(l * b * i, 1, 1.0), vec![0.0f32; b * h], vec![0.0f32; b * mn]);
+    let (w_f, b_f) = (f32s(m * (i + h), 2, 0.1), f32s(m, 3, 0.1));
+    let (w_h, b_h, w_g, b_g) =
+        (f32s(h * (i + mn), 4, 0.1), f32s(h, 5, 0.1), f32s(h * (i + mn), 6, 0.1), f32s(h, 7, 0.1));
+    let w = RnnWeights { w_f: &w_f, b_f: &b_f, w_h: &w_h, b_h: &b_h, w_g: &w_g, b_g: &b_g };
+    let coef = legs_rows(l, &[1.0]);
+    let s = RnnInputs { x: &x, h0: &h0, c0: &c0, coef: Coefficients::PerStep(&coef), lengths: &vec![l as i64; b] };
+    let op = Measure::LegS.structured::<f32>(mn).unwrap();
+    let (mut y, mut h_n, mut c_n) = (vec![0.0f32; l * b * h], vec![0.0f32; b * h], vec![0.0f32; b * mn]);
+    let (mut c, mut ht, mut g) = (vec![0.0f32; l * b * mn], vec![0.0f32; l * b * h], vec![0.0f32; l * b * h]);
+    let gy = f32s(l * b * h, 8, 1e-3);
+    let (gh_n, gc_n) = (vec![0.0f32; b * h], vec![0.0f32; b * mn]);
+    let mut grads: Vec<Vec<f32>> =
+        [x.len(), h0.len(), c0.len(), w_f.len(), b_f.len(), w_h.len(), b_h.len(), w_g.len(), b_g.len()]
+            .map(|n| vec![0.0; n])
+            .into();
+    let gflop = 2.0 * (l * b * mn * (2 * h)) as f64 / 1e9;
+    let (mut fwd, mut bwd, mut inf) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
+        rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+        fwd = fwd.min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
+        rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+        inf = inf.min(t.elapsed().as_secs_f64());
+        let saved = RnnSaved { y: &y, c: &c, h_tilde: &ht, g: &g };
+        let go = RnnGradOutputs { y: &gy, h_n: &gh_n, c_n: &gc_n };
+        let [gx, gh0, gc0, gwf, gbf, gwh, gbh, gwg, gbg] = &mut grads[..] else { unreachable!() };
+        let gr = RnnGrads { x: gx, h0: gh0, c0: gc0, w_f: gwf, b_f: gbf, w_h: gwh, b_h: gbh, w_g: gwg, b_g: gbg };
+        let t = std::time::Instant::now();
+        rnn_backward(&op, &d, &w, &s, &saved, &go, gr, 1).unwrap();
+        bwd = bwd.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "L={l} B={b} H=N={h} float32, 1 thread: forward {fwd:.3} s ({:.0} GFLOP/s), inference {inf:.3} s, backward {bwd:.3} s ({:.0} GFLOP/s)",
+        gflop / fwd,
+        2.0 * gflop / bwd
+    );
+}
