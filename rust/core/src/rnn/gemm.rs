@@ -179,14 +179,28 @@ impl Gemm for f32 {
         scratch: &mut Vec<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if crate::simd::Isa::active() == crate::simd::Isa::Avx512 {
+        {
+            use crate::simd::Isa;
+            let isa = Isa::active();
+            if isa == Isa::Scalar {
+                return false;
+            }
             assert!(bp.len() >= n.div_ceil(32) * k * 32, "packed gemm: B out of bounds");
             super::packed::pack_a(a, m, k, a_strides, scratch);
-            // SAFETY: AVX-512F present (the one CPU-feature check, crate::simd::Isa); packed A has m.div_ceil(MR) tiles of k x MR, B bounds checked
-            // above, C by the caller's view.
-            unsafe { super::packed::sgemm_packed_avx512(m, k, n, scratch.as_ptr(), bp.as_ptr(), c, rsc, accumulate) };
-            return true;
+            let (ap, bp) = (scratch.as_ptr(), bp.as_ptr());
+            // SAFETY: the instruction set is present (the one CPU-feature check, crate::simd::Isa);
+            // packed A has m.div_ceil(MR) tiles of k x MR, B is bounds-checked above, C by the
+            // caller's view.
+            unsafe {
+                if isa == Isa::Avx512 {
+                    super::packed::sgemm_packed_avx512(m, k, n, ap, bp, c, rsc, accumulate)
+                } else {
+                    super::packed::sgemm_packed_avx2(m, k, n, ap, bp, c, rsc, accumulate)
+                }
+            }
+            true
         }
+        #[cfg(not(target_arch = "x86_64"))]
         false
     }
 }

@@ -208,27 +208,34 @@ fn timing_of_the_layer() {
             .map(|n| vec![0.0; n])
             .into();
     let gflop = 2.0 * (l * b * mn * (2 * h)) as f64 / 1e9;
-    let (mut fwd, mut bwd, mut inf) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
-        rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
-        fwd = fwd.min(t.elapsed().as_secs_f64());
-        let t = std::time::Instant::now();
-        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
-        rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
-        inf = inf.min(t.elapsed().as_secs_f64());
-        let saved = RnnSaved { y: &y, c: &c, h_tilde: &ht, g: &g };
-        let go = RnnGradOutputs { y: &gy, h_n: &gh_n, c_n: &gc_n };
-        let [gx, gh0, gc0, gwf, gbf, gwh, gbh, gwg, gbg] = &mut grads[..] else { unreachable!() };
-        let gr = RnnGrads { x: gx, h0: gh0, c0: gc0, w_f: gwf, b_f: gbf, w_h: gwh, b_h: gbh, w_g: gwg, b_g: gbg };
-        let t = std::time::Instant::now();
-        rnn_backward(&op, &d, &w, &s, &saved, &go, gr, 1).unwrap();
-        bwd = bwd.min(t.elapsed().as_secs_f64());
-    }
-    println!(
-        "L={l} B={b} H=N={h} float32, 1 thread: forward {fwd:.3} s ({:.0} GFLOP/s), inference {inf:.3} s, backward {bwd:.3} s ({:.0} GFLOP/s)",
+    for isa in [crate::simd::Isa::Avx512, crate::simd::Isa::Avx2] {
+        if crate::simd::Isa::force(Some(isa)).is_err() {
+            continue;
+        }
+        let (mut fwd, mut bwd, mut inf) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
+            rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+            fwd = fwd.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
+            rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+            inf = inf.min(t.elapsed().as_secs_f64());
+            let saved = RnnSaved { y: &y, c: &c, h_tilde: &ht, g: &g };
+            let go = RnnGradOutputs { y: &gy, h_n: &gh_n, c_n: &gc_n };
+            let [gx, gh0, gc0, gwf, gbf, gwh, gbh, gwg, gbg] = &mut grads[..] else { unreachable!() };
+            let gr = RnnGrads { x: gx, h0: gh0, c0: gc0, w_f: gwf, b_f: gbf, w_h: gwh, b_h: gbh, w_g: gwg, b_g: gbg };
+            let t = std::time::Instant::now();
+            rnn_backward(&op, &d, &w, &s, &saved, &go, gr, 1).unwrap();
+            bwd = bwd.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+        "{}: L={l} B={b} H=N={h} float32, 1 thread: forward {fwd:.3} s ({:.0} GFLOP/s), inference {inf:.3} s, backward {bwd:.3} s ({:.0} GFLOP/s)",
+        isa.name(),
         gflop / fwd,
         2.0 * gflop / bwd
     );
+    }
+    crate::simd::Isa::force(None).unwrap();
 }
