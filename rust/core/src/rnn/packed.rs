@@ -357,3 +357,30 @@ mod tests {
         assert!(simd_results.windows(2).all(|w| w[0] == w[1]));
     }
 }
+
+/// Rate of the packed kernel on the layer's products (`cargo test -p hippo-core --release timing --
+/// --ignored --nocapture`): per step (B, M N) x (M N, 2 H) and (B, 2 H) x (2 H, M N), and the weight
+/// gradient over a chunk, (2 H, chunk) x (chunk, M N), at the permuted-MNIST shape.
+#[cfg(test)]
+#[test]
+#[ignore]
+fn timing_of_the_packed_kernel() {
+    for (m, k, n, a_transposed) in [(100, 512, 1024, false), (100, 1024, 512, false), (1024, 2000, 512, true)] {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 97) as f32 * 0.01).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 89) as f32 * 0.01).collect();
+        let mut c = vec![0.0f32; m * n];
+        let packed = PackedB::new(MatRef::rows(&b, k, n, n));
+        let a_view = if a_transposed { MatRef::rows(&a, k, m, m).t() } else { MatRef::rows(&a, m, k, k) };
+        let mut scratch = Vec::new();
+        let reps = (2e10 / (2.0 * (m * k * n) as f64)) as usize;
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                packed.gemm(MatMut::rows(&mut c, m, n, n), true, a_view, &mut scratch);
+            }
+            best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+        }
+        println!("({m} x {k}) x ({k} x {n}): {:.0} GFLOP/s", 2.0 * (m * k * n) as f64 / best / 1e9);
+    }
+}
