@@ -219,6 +219,12 @@ def check_rnn_loops(lib, args, dtype):
     want, got = ops.rnn(*args), lib.rnn_forward(*args)
     for name, a, b in zip(("y", "h_n", "c_n", "c", "h_tilde", "g"), got, want):
         torch.testing.assert_close(a, b, **tol, msg=lambda m: f"{name}: {m}")
+    c0, lengths, measure = args[2], args[4], args[11]
+    for b, n in enumerate(lengths.tolist()):  # held rows: y = 0; LegS/LagT memory held bit for bit
+        assert not got[0][n:, b].any()
+        if measure in ("legs", "lagt"):
+            held = c0[b] if n == 0 else got[3][n - 1, b]
+            assert torch.equal(got[3][n:, b], held.expand_as(got[3][n:, b]))
     x, h0, c0 = args[:3]
     L, B, H = want[0].shape
     grads_out = (torch.randn(L, B, H, dtype=dtype), torch.randn(B, H, dtype=dtype), torch.randn(c0.shape, dtype=dtype))
