@@ -12,10 +12,11 @@ Measures, all float32 on the current device:
    one matmul per step), with the speed-up;
 3. ``gbt_step`` latency (one launch through the torch op, R = 100 and 4096 rows, N = 512);
 4. a training step (forward, cross-entropy, backward, Adam) at the permuted-MNIST shape (batch 100,
-   hidden 512, N = 512, L = 784, 10 classes) of ``hippo_rs.torch.HiPPORNN`` (the LegS cell, the whole
-   layer as the fused op ``hippo_rs::rnn``), a HiPPO-LegS RNN written step by step in PyTorch with the
-   step op memory and with the dense memory, and ``torch.nn.LSTM(1, 512)`` (cuDNN); eager and, where
-   capture works, replayed as a CUDA graph; with the ratios fused / LSTM;
+   hidden 512, N = 512, L = 784, 10 classes) of the LegS ``HiPPOCell`` run over the sequence by the
+   fused op ``hippo_rs::rnn`` (coefficient rows precomputed), the same through ``hippo_rs.torch.HiPPORNN``,
+   a HiPPO-LegS RNN written step by step in PyTorch with the step op memory and with the dense memory,
+   and ``torch.nn.LSTM(1, 512)`` (cuDNN); eager and, where capture works, replayed as a CUDA graph;
+   with the ratios fused / LSTM;
 5. inference at the same shape (forward only, no autograd): the fused HiPPORNN against the LSTM, as
    time per batch and sequences per second.
 Timings are medians over repeats, bracketed by CUDA events after warm-up. The raw figures go to
@@ -222,8 +223,30 @@ class HiPPOLegSRNN(nn.Module):
 
 
 class FusedHiPPORNN(nn.Module):
-    """``hippo_rs.torch.HiPPORNN`` with the LegS cell (bilinear, gated, one memory unit): on CUDA the whole
-    layer is one op per direction (``hippo_rs::rnn``); logits from the last output."""
+    """The LegS ``HiPPOCell`` (bilinear, gated, one memory unit) over the sequence as one op per direction
+    (``hippo_rs::rnn``), its coefficient rows precomputed (a buffer, so that a CUDA graph can capture the
+    step); logits from the last output."""
+
+    def __init__(self, L: int, d_in: int, hidden: int, N: int, classes: int):
+        super().__init__()
+        import hippo_rs.torch as ht
+
+        self.cell = ht.HiPPOCell(d_in, hidden, memory_order=N)
+        self.head = nn.Linear(hidden, classes)
+        self.register_buffer("coef", ht.gbt_coefficients(L, measure="legs"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        L, B, c = x.shape[0], x.shape[1], self.cell
+        lengths = torch.full((B,), L, dtype=torch.int64, device=x.device)
+        h0, c0 = x.new_zeros(B, c.hidden_size), x.new_zeros(B, 1, c.memory_order)
+        y, *_ = torch.ops.hippo_rs.rnn(x, h0, c0, self.coef, lengths, c.W_f.weight, c.W_f.bias, c.W_h.weight,
+                                       c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [])
+        return self.head(y[-1])
+
+
+class HiPPORNNClassifier(nn.Module):
+    """``hippo_rs.torch.HiPPORNN`` (LegS, the fused op on CUDA) as a user writes it; logits from the last
+    output."""
 
     def __init__(self, d_in: int, hidden: int, N: int, classes: int):
         super().__init__()
@@ -284,7 +307,8 @@ def bench_train(L: int, B: int, hidden: int, N: int) -> List[Dict]:
     x = torch.randn(L, B, 1, device="cuda")
     y = torch.randint(0, 10, (B,), device="cuda")
     models = {
-        "hippo_rnn_fused": lambda: FusedHiPPORNN(1, hidden, N, 10),
+        "hippo_rnn_fused": lambda: FusedHiPPORNN(L, 1, hidden, N, 10),
+        "hippo_rnn_module": lambda: HiPPORNNClassifier(1, hidden, N, 10),
         "hippo_legs_op": lambda: HiPPOLegSRNN(L, 1, hidden, N, 10, "op"),
         "hippo_legs_dense": lambda: HiPPOLegSRNN(L, 1, hidden, N, 10, "dense"),
         "lstm_cudnn": lambda: LSTMClassifier(1, hidden, 10),
@@ -310,7 +334,7 @@ def bench_infer(L: int, B: int, hidden: int, N: int) -> List[Dict]:
     """Forward only (no autograd) at the training shape: time per batch and sequences per second."""
     x = torch.randn(L, B, 1, device="cuda")
     rows = []
-    for name, make in (("hippo_rnn_fused", lambda: FusedHiPPORNN(1, hidden, N, 10)),
+    for name, make in (("hippo_rnn_fused", lambda: FusedHiPPORNN(L, 1, hidden, N, 10)),
                        ("lstm_cudnn", lambda: LSTMClassifier(1, hidden, 10))):
         torch.cuda.empty_cache()
         model = make().cuda().eval()
