@@ -16,8 +16,9 @@
 // gradients as column sums.
 //
 // Lengths: row b runs lengths[b] steps, then holds its state and outputs zeros. The memory step of a
-// held row uses the coefficient row (0, 0, 0), the identity c_k = c_{k-1} (exact for LegS and LagT;
-// within one rounding per step for LegT and LMU, whose sweep scales by D_n and back); its adjoint
+// held row uses the coefficient row (0, 0, 0), the identity c_k = c_{k-1} (exact for LegS and LagT and for
+// float32 LegT and LMU; float64 LegT and LMU, whose sweep scales by D_n and back, within a rounding per
+// held step); its adjoint
 // passes the gradient through and gives f_k none. The gate kernels mask the hidden update. Nothing
 // reads lengths on the host: no synchronisation inside the loops, every workspace allocated before
 // them, so a forward and backward pass can be captured in a CUDA graph.

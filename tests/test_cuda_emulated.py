@@ -177,6 +177,8 @@ def rnn_lib(tmp_path_factory):
     cxx = shutil.which("g++")
     if cxx is None:
         pytest.skip("g++ not found")
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        pytest.skip("the Python headers (Python.h) are not installed")
     out = tmp_path_factory.mktemp("rnn_emu")
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
     libs = cpp_extension.library_paths()
