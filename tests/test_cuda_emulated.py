@@ -248,6 +248,15 @@ def test_emulated_rnn_loops_match_the_cpu_op(rnn_lib, measure, gate):
         check_rnn_loops(rnn_lib, args, torch.float64)
 
 
+@pytest.mark.parametrize("gate", [True, False])
+def test_emulated_rnn_loops_with_several_gate_blocks(rnn_lib, gate):
+    """B H = 5 x 60 > 256: the gate kernels run two blocks (their grid-stride loops)."""
+    import torch
+
+    args = rnn_case("lagt", gate, 3, 5, 1, 60, 4, 1, [3, 1, 0, 3, 2], False, torch.float64, seed=5)
+    check_rnn_loops(rnn_lib, args, torch.float64)
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     measure=st.sampled_from(list(KINDS)),
