@@ -12,9 +12,13 @@ Measures, all float32 on the current device:
    one matmul per step), with the speed-up;
 3. ``gbt_step`` latency (one launch through the torch op, R = 100 and 4096 rows, N = 512);
 4. a training step (forward, cross-entropy, backward, Adam) at the permuted-MNIST shape (batch 100,
-   hidden 512, N = 512, L = 784, 10 classes) of a HiPPO-LegS RNN with the op memory, the same model
-   with the dense memory, and ``torch.nn.LSTM(1, 512)`` (cuDNN); eager and, where capture works,
-   replayed as a CUDA graph.
+   hidden 512, N = 512, L = 784, 10 classes) of the LegS ``HiPPOCell`` run over the sequence by the
+   fused op ``hippo_rs::rnn`` (coefficient rows precomputed), the same through ``hippo_rs.torch.HiPPORNN``,
+   a HiPPO-LegS RNN written step by step in PyTorch with the step op memory and with the dense memory,
+   and ``torch.nn.LSTM(1, 512)`` (cuDNN); eager and, where capture works, replayed as a CUDA graph;
+   with the ratios fused / LSTM;
+5. inference at the same shape (forward only, no autograd): the LegS cell through the fused op
+   against the LSTM, as time per batch and sequences per second.
 Timings are medians over repeats, bracketed by CUDA events after warm-up. The raw figures go to
 ``<out>/bench_cuda_<device>_<UTC time>.json`` (with the device name, torch and CUDA versions and the
 git commit) and the table to a ``.txt`` beside it. Exit status 1 with a message when there is no
@@ -218,6 +222,44 @@ class HiPPOLegSRNN(nn.Module):
         return self.head(h)
 
 
+class FusedHiPPORNN(nn.Module):
+    """The LegS ``HiPPOCell`` (bilinear, gated, one memory unit) over the sequence as one op per direction
+    (``hippo_rs::rnn``), its coefficient rows precomputed (a buffer, so that a CUDA graph can capture the
+    step); logits from the last output."""
+
+    def __init__(self, L: int, d_in: int, hidden: int, N: int, classes: int):
+        super().__init__()
+        import hippo_rs.torch as ht
+
+        self.cell = ht.HiPPOCell(d_in, hidden, memory_order=N)
+        self.head = nn.Linear(hidden, classes)
+        self.register_buffer("coef", ht.gbt_coefficients(L, measure="legs"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        L, B, c = x.shape[0], x.shape[1], self.cell
+        lengths = torch.full((B,), L, dtype=torch.int64, device=x.device)
+        h0, c0 = x.new_zeros(B, c.hidden_size), x.new_zeros(B, 1, c.memory_order)
+        y, *_ = torch.ops.hippo_rs.rnn(x, h0, c0, self.coef, lengths, c.W_f.weight, c.W_f.bias, c.W_h.weight,
+                                       c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [])
+        return self.head(y[-1])
+
+
+class HiPPORNNClassifier(nn.Module):
+    """``hippo_rs.torch.HiPPORNN`` (LegS, the fused op on CUDA) as a user writes it; logits from the last
+    output."""
+
+    def __init__(self, d_in: int, hidden: int, N: int, classes: int):
+        super().__init__()
+        import hippo_rs.torch as ht
+
+        self.rnn = ht.HiPPORNN("legs", d_in, hidden, memory_order=N)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out[-1])
+
+
 class LSTMClassifier(nn.Module):
     def __init__(self, d_in: int, hidden: int, classes: int):
         super().__init__()
@@ -265,9 +307,12 @@ def bench_train(L: int, B: int, hidden: int, N: int) -> List[Dict]:
     x = torch.randn(L, B, 1, device="cuda")
     y = torch.randint(0, 10, (B,), device="cuda")
     models = {
+        "hippo_rnn_fused": lambda: FusedHiPPORNN(L, 1, hidden, N, 10),
         "hippo_legs_op": lambda: HiPPOLegSRNN(L, 1, hidden, N, 10, "op"),
         "hippo_legs_dense": lambda: HiPPOLegSRNN(L, 1, hidden, N, 10, "dense"),
         "lstm_cudnn": lambda: LSTMClassifier(1, hidden, 10),
+        # last: HiPPORNN builds its coefficient rows on the device in each call, which a capture may refuse
+        "hippo_rnn_module": lambda: HiPPORNNClassifier(1, hidden, N, 10),
     }
     for name, make in models.items():
         torch.cuda.empty_cache()
@@ -278,6 +323,27 @@ def bench_train(L: int, B: int, hidden: int, N: int) -> List[Dict]:
         if all(isinstance(v, float) for v in (op, dense, lstm)):
             by["hippo_legs_op"][f"{key}_speedup_vs_dense"] = dense / op
             by["hippo_legs_op"][f"{key}_ratio_to_lstm"] = op / lstm
+        fused = by["hippo_rnn_fused"].get(key)
+        if isinstance(fused, float) and isinstance(lstm, float):
+            by["hippo_rnn_fused"][f"{key}_ratio_to_lstm"] = fused / lstm
+        if isinstance(fused, float) and isinstance(op, float):
+            by["hippo_rnn_fused"][f"{key}_speedup_vs_step_by_step"] = op / fused
+    return rows
+
+
+def bench_infer(L: int, B: int, hidden: int, N: int) -> List[Dict]:
+    """Forward only (no autograd) at the training shape: time per batch and sequences per second."""
+    x = torch.randn(L, B, 1, device="cuda")
+    rows = []
+    for name, make in (("hippo_rnn_fused", lambda: FusedHiPPORNN(L, 1, hidden, N, 10)),
+                       ("lstm_cudnn", lambda: LSTMClassifier(1, hidden, 10))):
+        torch.cuda.empty_cache()
+        model = make().cuda().eval()
+        with torch.no_grad():
+            ms = median_ms(lambda: model(x), warmup=2, iters=10)
+        rows.append({"model": name, "L": L, "batch": B, "hidden": hidden, "N": N, "ms": ms,
+                     "sequences_per_s": B / ms * 1e3})
+    rows[0]["ratio_to_lstm"] = rows[0]["ms"] / rows[1]["ms"]
     return rows
 
 
@@ -307,7 +373,7 @@ def environment() -> Dict[str, object]:
 def table(results: Dict[str, object]) -> str:
     lines = [f"{k}: {v}" for k, v in results["environment"].items()]
     lines.append(f"copy bandwidth: {results['copy']['GBps']:.0f} GB/s")
-    for section in ("scan", "step", "train"):
+    for section in ("scan", "step", "infer", "train"):
         for row in results[section]:
             lines.append(f"{section}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                     for k, v in row.items()))
@@ -332,10 +398,12 @@ def main() -> int:
     if args.quick:
         results["scan"] = bench_scan(256, 128, [64, 256], results["copy"]["GBps"], 256)
         results["step"] = bench_step()
+        results["infer"] = bench_infer(32, 100, 64, 64)
         results["train"] = bench_train(32, 100, 64, 64)
     else:
         results["scan"] = bench_scan(4096, 1024, [64, 256, 1024], results["copy"]["GBps"], 1024)
         results["step"] = bench_step()
+        results["infer"] = bench_infer(784, 100, 512, 512)
         results["train"] = bench_train(784, 100, 512, 512)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

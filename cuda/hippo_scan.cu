@@ -83,15 +83,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "hippo_scan.h"
+
 namespace hippo_cuda {
-
-enum MeasureKind : int { kLegS = 0, kLegT = 1, kLmu = 2, kLagT = 3 };
-
-struct MeasureArgs {
-  int kind;
-  double theta;  // legt, lmu
-  double beta;   // lagt
-};
 
 // ------------------------------------------------------------------------------------------------
 // Maps composed by the scans. compose(first, second) = second o first.
@@ -749,13 +743,61 @@ void dispatch_n(int64_t N, Fn&& fn) {
   else fn(IC<8>{}, IC<16>{}, IC<1>{});
 }
 
+inline bool is_tri(const MeasureArgs& m) { return m.kind == kLegS || m.kind == kLagT; }
+
+// Runs kernel(args) on grid x block threads: on the current stream, or under the host emulation
+// (tests/cuda_emu) one block after the other.
+template <typename Kernel, typename Args>
+void launch_kernel(Kernel kernel, unsigned grid, unsigned block, const Args& args) {
+#ifdef HIPPO_CUDA_EMULATION
+  emu::launch(kernel, grid, block, args);
+#else
+  kernel<<<grid, block, 0, at::cuda::getCurrentCUDAStream()>>>(args);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+#endif
+}
+
+template <typename T>
+void launch(const KernelArgs<T>& args, bool adjoint) {
+  dispatch_n(args.N, [&](auto ept, auto wpr, auto rpb) {
+    constexpr int EPT = decltype(ept)::value, WPR = decltype(wpr)::value, RPB = decltype(rpb)::value;
+    const unsigned grid = (unsigned)((args.R + RPB - 1) / RPB), block = 32 * WPR * RPB;
+    if (is_tri(args.m)) {
+      if (adjoint) launch_kernel(tri_adj_kernel<T, EPT, WPR, RPB>, grid, block, args);
+      else launch_kernel(tri_fwd_kernel<T, EPT, WPR, RPB>, grid, block, args);
+    } else {
+      if (adjoint) launch_kernel(par_adj_kernel<T, EPT, WPR, RPB>, grid, block, args);
+      else launch_kernel(par_fwd_kernel<T, EPT, WPR, RPB>, grid, block, args);
+    }
+  });
+}
+
+// One step (L = 1) of R rows with per-row coefficient rows, for the HiPPO-RNN loop (hippo_scan.h).
+template <typename T>
+void gbt_step_rows(const T* f, const T* c_in, const double* coef, T* c_out, int64_t R, int N, const MeasureArgs& m) {
+  if (R > 0) launch<T>(KernelArgs<T>{f, c_in, coef, c_out, nullptr, 1, N, R, true, false, m}, false);
+}
+
+template <typename T>
+void gbt_step_rows_adjoint(const T* grad, const double* coef, T* grad_f, T* grad_c, int64_t R, int N,
+                           const MeasureArgs& m) {
+  if (R > 0) launch<T>(KernelArgs<T>{nullptr, grad, coef, grad_c, grad_f, 1, N, R, true, false, m}, true);
+}
+
+template void gbt_step_rows<float>(const float*, const float*, const double*, float*, int64_t, int,
+                                   const MeasureArgs&);
+template void gbt_step_rows<double>(const double*, const double*, const double*, double*, int64_t, int,
+                                    const MeasureArgs&);
+template void gbt_step_rows_adjoint<float>(const float*, const double*, float*, float*, int64_t, int,
+                                           const MeasureArgs&);
+template void gbt_step_rows_adjoint<double>(const double*, const double*, double*, double*, int64_t, int,
+                                            const MeasureArgs&);
+
 #ifndef HIPPO_CUDA_EMULATION
 
 // ------------------------------------------------------------------------------------------------
 // Host side: argument checks, configuration choice, launches.
 // ------------------------------------------------------------------------------------------------
-
-constexpr int kMaxN = 4096;
 
 MeasureArgs parse_measure(const std::string& measure, const std::vector<double>& params) {
   MeasureArgs m{kLegS, 1.0, 1.0};
@@ -789,8 +831,6 @@ MeasureArgs parse_measure(const std::string& measure, const std::vector<double>&
   return m;
 }
 
-bool is_tri(const MeasureArgs& m) { return m.kind == kLegS || m.kind == kLagT; }
-
 void check_cuda_float(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.is_cuda(), name, ": expected a CUDA tensor, got one on ", t.device());
   TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
@@ -810,23 +850,6 @@ void check_sizes(int64_t L, int64_t N) {
   TORCH_CHECK_VALUE(N >= 1 && N <= kMaxN, "N: the CUDA kernels support 1 <= N <= ", kMaxN, ", got ", N,
                     " (larger N: run on the CPU, tensor.cpu())");
   TORCH_CHECK_VALUE(L <= INT32_MAX, "L: expected at most 2^31 - 1 steps, got ", L);
-}
-
-template <typename T>
-void launch(const KernelArgs<T>& args, bool adjoint) {
-  dispatch_n(args.N, [&](auto ept, auto wpr, auto rpb) {
-    constexpr int EPT = decltype(ept)::value, WPR = decltype(wpr)::value, RPB = decltype(rpb)::value;
-    const dim3 grid((unsigned)((args.R + RPB - 1) / RPB)), block(32 * WPR * RPB);
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    if (is_tri(args.m)) {
-      if (adjoint) tri_adj_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-      else tri_fwd_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-    } else {
-      if (adjoint) par_adj_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-      else par_fwd_kernel<T, EPT, WPR, RPB><<<grid, block, 0, stream>>>(args);
-    }
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
 }
 
 // hippo_rs::gbt_scan: f (L, R), c0 (R, N), coef (L, 3) | (L, R, 3) -> (L, R, N) | (R, N).

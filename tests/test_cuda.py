@@ -2,8 +2,10 @@
 
 Covers: forward/backward scans and steps for every CUDA measure, GBT weight and coefficient layout
 (shared (L, 3), per row (L, R, 3), LegS reset rows), float32 and float64, N from 1 to 2048;
-gradcheck in float64 on the GPU; opcheck; torch.compile; CUDA-graph capture; and a HiPPO-RNN
-training step with the same loss and gradients on CPU and GPU.
+gradcheck in float64 on the GPU; opcheck; torch.compile; CUDA-graph capture; a HiPPO-RNN
+training step with the same loss and gradients on CPU and GPU; and the HiPPO-RNN layer as one op
+(hippo_rs::rnn on CUDA) against the CPU op and against the cell run step by step, with gradcheck,
+opcheck, torch.compile and CUDA-graph capture.
 """
 
 import copy
@@ -12,6 +14,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
@@ -19,6 +23,7 @@ if not torch.cuda.is_available():
 
 import hippo_rs.torch  # noqa: E402,F401  (defines the ops)
 from hippo_rs.torch import _cuda  # noqa: E402  (registers their CUDA kernels)
+from hippo_rs.torch._rnn import fused_applies  # noqa: E402
 
 ops = torch.ops.hippo_rs
 CUDA = torch.device("cuda")
@@ -332,3 +337,248 @@ def test_argument_errors_name_shapes_and_dtypes():
         ops.gbt_scan(f, c0, coef, "fout", [1.0], True)
     with pytest.raises(ValueError, match="N: the CUDA kernels support"):
         _cuda.load().gbt_scan(f, torch.zeros(3, 5000, device=CUDA), coef, "legs", [], False)
+
+
+# --------------------------------------------------------------------------------------------------
+# The HiPPO-RNN layer as one op (torch.ops.hippo_rs.rnn / rnn_backward) on CUDA
+# --------------------------------------------------------------------------------------------------
+
+RNN_MEASURES = ["legs", "tlegs", "legt", "lmu", "lagt"]
+
+
+class StepCell(hippo_rs.torch.HiPPOCell):
+    """The same cell run step by step (a subclass with its own forward is never fused)."""
+
+    def forward(self, x, state=None, timestamp=None):
+        return super().forward(x, state, timestamp)
+
+
+def rnn_pair(measure, I, H, dtype, seed=0, **kw):
+    """A fused HiPPORNN and a step-by-step one with the same weights, on CUDA."""
+    if measure in ("legt", "lmu"):
+        kw.setdefault("method", "bilinear")  # their cells default to ZOH, which is not a GBT step
+    torch.manual_seed(seed)
+    fused = hippo_rs.torch.HiPPORNN(measure, I, H, **kw).to(dtype).to(CUDA)
+    cell_kw = {k: v for k, v in kw.items() if k != "batch_first"}
+    step_cell = StepCell(I, H, measure=measure, **cell_kw).to(dtype).to(CUDA)
+    step_cell.load_state_dict(fused.cell.state_dict())
+    return fused, hippo_rs.torch.HiPPORNN(step_cell, batch_first=fused.batch_first)
+
+
+def run_rnn(rnn, x, state=None, lengths=None, timestamps=None):
+    """Outputs, final state and the gradients of x, the initial state and every parameter."""
+    x = x.clone().requires_grad_()
+    if state is not None:
+        state = hippo_rs.torch.HiPPOState(state.h.clone().requires_grad_(), state.c.clone().requires_grad_(), state.t)
+    y, s = rnn(x, state, lengths=lengths, timestamps=timestamps)
+    probe = torch.sin(torch.arange(y.numel(), dtype=y.dtype, device=y.device)).reshape(y.shape)
+    loss = (y * probe).sum() + (s.h * 0.3).sum() + (s.c**2).sum()
+    inputs = [x] + ([state.h, state.c] if state is not None else []) + list(rnn.parameters())
+    return [y, *s, *torch.autograd.grad(loss, inputs)]
+
+
+def stamps(L, B, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.cumsum(torch.rand(L, B, generator=g, dtype=torch.float64) + 0.05, 0).to(CUDA)
+
+
+@pytest.mark.parametrize("gate", [True, False])
+@pytest.mark.parametrize("measure", RNN_MEASURES)
+def test_fused_cuda_layer_equals_step_by_step(measure, gate):
+    """HiPPORNN on CUDA runs the fused op and matches the cell run step by step on CUDA: rows that stop
+    early (0, partial, full), M = 2 memory units, a non-zero initial state (LegS: per-row step index),
+    timestamps, batch_first; float64 to 1e-10."""
+    fused, step = rnn_pair(measure, 2, 6, torch.float64, memory_order=7, memory_size=2, gate=gate, batch_first=True)
+    B, L = 5, 9
+    x = torch.randn(B, L, 2, dtype=torch.float64, device=CUDA)
+    assert fused_applies(fused.cell, x) and not fused_applies(step.cell, x)
+    ts = stamps(L, B, seed=3).T
+    lengths = torch.tensor([9, 0, 3, 9, 1], device=CUDA)
+    t0 = torch.tensor([0.0, 2.0, 5.0, 1.0, 3.0], dtype=torch.float64, device=CUDA)
+    if measure == "tlegs":
+        t0 = torch.tensor([float("nan"), 0.0, float("nan"), 0.01, 0.02], dtype=torch.float64, device=CUDA)
+    state = hippo_rs.torch.HiPPOState(torch.randn(B, 6, dtype=torch.float64, device=CUDA),
+                                      torch.randn(B, 2, 7, dtype=torch.float64, device=CUDA), t0)
+    for st, ln in ((None, None), (state, lengths)):
+        got = run_rnn(fused, x, st, lengths=ln, timestamps=ts)
+        want = run_rnn(step, x, st, lengths=ln, timestamps=ts)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("measure", ["legs", "lmu"])
+def test_fused_cuda_layer_float32_within_rounding(measure):
+    """float32 (cuBLAS, the float32 memory kernels) against the float64 step-by-step path, at N = 300
+    (several warps per memory row) and a hidden size that is not a multiple of the block."""
+    fused, _ = rnn_pair(measure, 1, 300, torch.float32, memory_order=300)
+    _, step64 = rnn_pair(measure, 1, 300, torch.float64, memory_order=300)
+    x = torch.randn(60, 37, 1, device=CUDA)
+    for u, v in zip(run_rnn(fused, x), run_rnn(step64, x.double())):
+        scale = v.detach().abs().max().clamp(min=1.0)
+        assert float((u.detach().double() - v.detach()).abs().max() / scale) < 1e-4
+
+
+def rnn_op_args(measure, gate, L, B, I, H, N, M, dtype, per_row, seed):
+    """torch.ops.hippo_rs.rnn arguments for a HiPPOCell, on the CPU (float64) and on CUDA (dtype)."""
+    from hippo_rs.torch._rnn import _coefficients
+
+    kw = {"method": "bilinear"} if measure in ("legt", "lmu") else {}
+    torch.manual_seed(seed)
+    cell = hippo_rs.torch.HiPPOCell(I, H, memory_order=N, memory_size=M, measure=measure, gate=gate, **kw).double()
+    t = torch.randint(0, 4, (B,)).double() if per_row else torch.zeros(B, dtype=torch.float64)
+    lengths = torch.randint(0, L + 1, (B,))
+    w = [p.detach() for p in (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias)]
+    w += [cell.W_g.weight.detach(), cell.W_g.bias.detach()] if gate else [None, None]
+    cpu = [torch.randn(L, B, I, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64),
+           0.3 * torch.randn(B, M, N, dtype=torch.float64), _coefficients(cell, L, t, None), lengths, *w]
+    gpu = [None if a is None else a.to(CUDA, dtype if a.dtype == torch.float64 and i != 3 else a.dtype)
+           for i, a in enumerate(cpu)]
+    tail = [cell.measure, cell._plist]
+    return cpu + tail, gpu + tail
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    measure=st.sampled_from(["legs", "legt", "lmu", "lagt"]),
+    gate=st.booleans(),
+    L=st.integers(0, 12),
+    B=st.integers(1, 70),
+    I=st.integers(1, 3),
+    H=st.integers(1, 300),
+    N=st.sampled_from([1, 7, 32, 33, 100, 257, 513]),
+    M=st.integers(1, 3),
+    per_row=st.booleans(),
+    float32=st.booleans(),
+)
+def test_fused_cuda_op_equals_the_cpu_op(measure, gate, L, B, I, H, N, M, per_row, float32):
+    """Every output and saved tensor of hippo_rs::rnn and every gradient of hippo_rs::rnn_backward on
+    CUDA against the CPU op in float64 (float64: 1e-9, float32: 2e-4 relative to the scale)."""
+    dtype = torch.float32 if float32 else torch.float64
+    cpu, gpu = rnn_op_args(measure, gate, L, B, I, H, N, M, dtype, per_row and measure == "legs", seed=L + B + N)
+    want, got = ops.rnn(*cpu), ops.rnn(*gpu)
+    for name, a, b in zip(("y", "h_n", "c_n", "c", "h_tilde", "g"), got, want):
+        close(a.double(), b, dtype, f"{name} {measure} gate={gate} L={L} B={B} H={H} N={N} M={M}")
+    grads = [torch.randn(want[i].shape, dtype=torch.float64) for i in range(3)]
+    bcpu = [*grads, *cpu[:11], want[0], want[3], want[4], want[5], *cpu[11:]]
+    bgpu = [*(g.to(CUDA, dtype) for g in grads), *gpu[:11], got[0], got[3], got[4], got[5], *gpu[11:]]
+    names = ("x", "h0", "c0", "w_f", "b_f", "w_h", "b_h", "w_g", "b_g")
+    for name, a, b in zip(names, ops.rnn_backward(*bgpu), ops.rnn_backward(*bcpu)):
+        close(a.double(), b, dtype, f"grad {name} {measure} gate={gate} L={L} B={B} H={H} N={N} M={M}")
+
+
+@pytest.mark.parametrize("measure", ["legs", "lmu"])
+def test_fused_cuda_gradcheck_float64(measure):
+    torch.manual_seed(1)
+    kw = {"method": "bilinear"} if measure == "lmu" else {}  # the LMU cell defaults to ZOH (step by step)
+    rnn = hippo_rs.torch.HiPPORNN(measure, 2, 3, memory_order=3, memory_size=2, **kw).double().to(CUDA)
+    x = torch.randn(4, 3, 2, dtype=torch.float64, device=CUDA, requires_grad=True)
+    h0 = torch.randn(3, 3, dtype=torch.float64, device=CUDA, requires_grad=True)
+    c0 = torch.randn(3, 2, 3, dtype=torch.float64, device=CUDA, requires_grad=True)
+    t0 = torch.tensor([0.0, 1.0, 4.0], dtype=torch.float64, device=CUDA)
+    lengths = torch.tensor([4, 2, 3], device=CUDA)
+    assert fused_applies(rnn.cell, x)
+
+    def fn(x, h0, c0, *params):
+        names = [n for n, _ in rnn.named_parameters()]
+        out = torch.func.functional_call(rnn, dict(zip(names, params)), (x, hippo_rs.torch.HiPPOState(h0, c0, t0)),
+                                         {"lengths": lengths})
+        return out[0], out[1].h, out[1].c
+
+    params = [p.detach().clone().requires_grad_() for p in rnn.parameters()]
+    assert torch.autograd.gradcheck(fn, (x, h0, c0, *params))
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_fused_cuda_opcheck(gate):
+    cpu, gpu = rnn_op_args("legs", gate, 5, 3, 2, 4, 6, 1, torch.float32, True, seed=0)
+    torch.library.opcheck(ops.rnn.default, tuple(gpu))
+    y, _, _, c, h_tilde, g = ops.rnn(*gpu)
+    grads = (torch.randn_like(y), torch.randn_like(gpu[1]), torch.randn_like(gpu[2]))
+    torch.library.opcheck(ops.rnn_backward.default, (*grads, *gpu[:11], y, c, h_tilde, g, *gpu[11:]))
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_fused_cuda_compile_matches_eager(backend):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    rnn = hippo_rs.torch.HiPPORNN("legs", 2, 8, memory_order=6).to(CUDA)
+    x = torch.randn(7, 3, 2, device=CUDA)
+    lengths = torch.tensor([7, 4, 1], device=CUDA)
+    eager = rnn(x, lengths=lengths)[0]
+    got = torch.compile(rnn, fullgraph=True, backend=backend)(x, lengths=lengths)[0]
+    torch.testing.assert_close(got, eager)
+    g_eager = torch.autograd.grad(eager.sum(), list(rnn.parameters()))
+    g_got = torch.autograd.grad(got.sum(), list(rnn.parameters()))
+    for a, b in zip(g_got, g_eager):
+        torch.testing.assert_close(a, b)
+
+
+class OpClassifier(torch.nn.Module):
+    """A HiPPOCell's weights run over the sequence by the op (LegS rows precomputed as a buffer, per-row
+    lengths), a linear head on the last output."""
+
+    def __init__(self, L, H=32, N=40):
+        super().__init__()
+        self.cell = hippo_rs.torch.HiPPOCell(1, H, memory_order=N)
+        self.head = torch.nn.Linear(H, 10)
+        self.register_buffer("coef", hippo_rs.torch.gbt_coefficients(L, measure="legs"))
+
+    def forward(self, x, lengths):
+        B, c = x.shape[1], self.cell
+        h0, c0 = x.new_zeros(B, c.hidden_size), x.new_zeros(B, 1, c.memory_order)
+        y, h_n, c_n, *_ = ops.rnn(x, h0, c0, self.coef, lengths, c.W_f.weight, c.W_f.bias, c.W_h.weight,
+                                  c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [])
+        return self.head(y[-1] + h_n) + c_n.sum()
+
+
+def test_fused_cuda_graph_capture_of_forward_and_backward():
+    """A training step through the op (rows of different lengths) captured once and replayed on new data:
+    the loss and the gradients of an eager step on the same data. Nothing in the op reads the lengths
+    on the host."""
+    torch.manual_seed(0)
+    model = OpClassifier(50).to(CUDA)
+    static_x = torch.randn(50, 8, 1, device=CUDA)
+    lengths = torch.tensor([50, 0, 7, 50, 49, 1, 25, 50], device=CUDA)
+    target = torch.randint(0, 10, (8,), device=CUDA)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(static_x, lengths), target)
+        loss.backward()
+        return loss
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):  # warm-up outside the capture
+        for _ in range(2):
+            model.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    model.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = step()
+    static_x.copy_(torch.randn(50, 8, 1, device=CUDA))
+    graph.replay()
+    torch.cuda.synchronize()
+    graph_loss, graph_grads = static_loss.clone(), [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    loss = step()
+    torch.testing.assert_close(graph_loss, loss, rtol=1e-5, atol=1e-5)
+    for a, p in zip(graph_grads, model.parameters()):
+        torch.testing.assert_close(a, p.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_cuda_errors_name_the_argument():
+    _, gpu = rnn_op_args("legs", True, 4, 3, 2, 5, 6, 1, torch.float32, False, seed=0)
+    bad = list(gpu)
+    bad[7] = bad[7][:, :3]
+    with pytest.raises(ValueError, match="w_h: expected shape"):
+        ops.rnn(*bad)
+    _, large = rnn_op_args("legs", True, 2, 2, 1, 3, 5000, 1, torch.float32, False, seed=0)
+    with pytest.raises(ValueError, match="N: the CUDA kernels support"):
+        ops.rnn(*large)
+    bad = list(gpu)
+    bad[1] = bad[1].cpu()
+    with pytest.raises(ValueError, match="h0: expected a tensor on"):
+        ops.rnn(*bad)

@@ -1,8 +1,10 @@
 """The CUDA extension's sources, registration, build contract and argument checks (runs without a GPU)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,18 +14,30 @@ from torch.utils import cpp_extension  # noqa: E402
 
 from hippo_rs.torch import _cuda  # noqa: E402
 
-OPS = ("gbt_scan", "gbt_scan_backward", "gbt_step", "gbt_step_backward")
+OPS = ("gbt_scan", "gbt_scan_backward", "gbt_step", "gbt_step_backward", "rnn", "rnn_backward")
 
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_sources_ship_with_the_package():
-    """Found through importlib.resources inside the package; the same files as the top-level cuda/."""
-    assert [Path(p).name for p in _cuda.sources()] == ["hippo_scan.cu", "hippo_ops.cpp"]
-    assert all(Path(p).is_file() for p in _cuda.sources())
-    for p in _cuda.sources():
-        assert Path(p).read_bytes() == (REPO / "cuda" / Path(p).name).read_bytes()
+    """Found through importlib.resources inside the package; the same files as the top-level cuda/,
+    with the headers they include."""
+    assert [Path(p).name for p in _cuda.sources()] == ["hippo_scan.cu", "hippo_rnn.cu", "hippo_ops.cpp"]
+    shipped = [Path(p) for p in _cuda.sources()]
+    shipped += [shipped[0].parent / name for name in ("hippo_scan.h", "hippo_rnn_kernels.cuh")]
+    for p in shipped:
+        assert p.read_bytes() == (REPO / "cuda" / p.name).read_bytes()
+
+
+def test_cuda_measures_are_the_kernels_measures():
+    """_cuda.MEASURES (where HiPPORNN runs the fused op on CUDA) names the measures parse_measure accepts."""
+    source = (REPO / "cuda" / "hippo_scan.cu").read_text()
+    body = source[source.index("MeasureArgs parse_measure("):]
+    body = body[: body.index("TORCH_CHECK_NOT_IMPLEMENTED")]  # the branches before: measures with kernels
+    body = body[: body.rindex("} else if")]
+    assert sorted(_cuda.MEASURES) == sorted(set(re.findall(r'measure == "(\w+)"', body)))
+    assert "(CUDA supports " + ", ".join(_cuda.MEASURES) + ")" in source
 
 
 def test_load_cuda_is_public():
@@ -54,6 +68,46 @@ def test_cuda_kernels_refuse_nan_and_minus_inf_rows_like_the_cpu(bad):
         _cuda._gbt_step_backward(c0, coef[2], "legs", [])
 
 
+def _layer(L=3, B=2, I=1, H=4, M=1, N=5, coef=None):
+    x = torch.zeros(L, B, I, dtype=torch.float64)
+    ws = [torch.zeros(s, dtype=torch.float64) for s in ((M, I + H), (M,), (H, I + M * N), (H,), (H, I + M * N), (H,))]
+    coef = torch.tensor([[0.1, 0.1, 0.2]] * L, dtype=torch.float64) if coef is None else coef
+    return (x, torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, M, N, dtype=torch.float64), coef,
+            torch.full((B,), L), *ws, "legs", [])
+
+
+def test_cuda_rnn_kernels_check_like_the_cpu_op_before_loading():
+    """The layer's CUDA kernels run the CPU op's checks first (exercised here on CPU tensors)."""
+    with pytest.raises(ValueError, match="^coef:"):
+        _cuda._rnn_forward(*_layer(coef=_rows(float("nan"))))
+    with pytest.raises(ValueError, match="^coef: expected a tensor on"):
+        _cuda._rnn_forward(*_layer(coef=_rows(0.1).to("meta")))
+    args = list(_layer())
+    args[4] = args[4].to(torch.int32)
+    with pytest.raises(ValueError, match="^lengths: expected an int64 tensor"):
+        _cuda._rnn_forward(*args)
+    args = list(_layer())
+    args[5] = args[5].float()
+    with pytest.raises(TypeError, match="^w_f: expected the dtype of x"):
+        _cuda._rnn_forward(*args)
+
+
+def test_hippo_rnn_runs_cuda_tensors_fused_only_where_the_kernels_apply(monkeypatch):
+    """Fused on CUDA: a measure with CUDA kernels and the extension available; otherwise step by step
+    (as before the fused CUDA op)."""
+    from hippo_rs.torch import HiPPOCell
+    from hippo_rs.torch._rnn import fused_applies
+
+    x = SimpleNamespace(device=torch.device("cuda"), dtype=torch.float32)
+    legs, fout = HiPPOCell(1, 4, memory_order=5), HiPPOCell(1, 4, memory_order=5, measure="fout")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not fused_applies(legs, x)
+    monkeypatch.setattr(_cuda, "rnn_available", lambda: True)
+    assert fused_applies(legs, x)
+    assert not fused_applies(fout, x)
+    assert not fused_applies(legs, SimpleNamespace(device=torch.device("cuda"), dtype=torch.float64))
+
+
 def test_cuda_kernels_refuse_mixed_devices():
     f, c0 = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
     coef = _rows(0.1).to("meta")
@@ -79,6 +133,18 @@ def test_pip_toolkit_layouts_of_cuda_12_and_13(tmp_path):
     )
     assert _cuda._pip_toolkit([str(cu13), str(cu12)], "12").home == str(cu12 / "cuda_nvcc")
     assert _cuda._pip_toolkit([str(cu12)], "13") is None
+
+
+def test_pip_toolkit_spanning_several_site_directories(tmp_path):
+    """nvcc in one site directory, the runtime headers (with cccl) and libraries torch installed in another."""
+    tools, runtime = tmp_path / "tools", tmp_path / "runtime"
+    _touch(tools / "cu13" / "bin" / "nvcc")
+    _touch(runtime / "cu13" / "include" / "cccl" / "thrust" / "complex.h")
+    _touch(runtime / "cu13" / "lib" / "libcudart.so.13")
+    home = runtime / "cu13"
+    assert _cuda._pip_toolkit([str(tools), str(runtime)], "13") == _cuda.PipToolkit(
+        str(tools / "cu13"), [str(home / "include"), str(home / "include" / "cccl")], [str(home / "lib")]
+    )
 
 
 def test_concurrent_first_builds_take_turns(tmp_path):

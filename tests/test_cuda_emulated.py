@@ -1,6 +1,7 @@
 """The CUDA kernels themselves, run on the CPU: cuda/hippo_scan.cu compiled as
 host C++ with tests/cuda_emu/emu.h (one std::thread per CUDA thread, warp shuffles and block barriers
-emulated with std::barrier), checked against the dense GBT recurrence.
+emulated with std::barrier), checked against the dense GBT recurrence; and the HiPPO-RNN loops of
+cuda/hippo_rnn.cu on ATen's CPU tensors with those kernels emulated, checked against the CPU op.
 
 This exercises the kernels' indexing, scans (warp and multi-warp, both directions), padding, register
 layouts, coefficient layouts, reset rows and the adjoint, without a GPU. It says nothing about
@@ -9,12 +10,15 @@ Needs g++ with C++20 (<barrier>); skipped otherwise.
 """
 
 import ctypes
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_cuda_math import dense
 
@@ -152,3 +156,124 @@ def test_emulated_kernels_match_dense(lib, measure, per_row, dtype):
             scale = max(1.0, np.abs(gc_want).max(), np.abs(gf_want).max())
             np.testing.assert_allclose(gf, gf_want, rtol=tol, atol=tol * scale, err_msg="grad_f " + what)
             np.testing.assert_allclose(gc, gc_want, rtol=tol, atol=tol * scale, err_msg="grad_c0 " + what)
+
+
+# --------------------------------------------------------------------------------------------------
+# The HiPPO-RNN loops of cuda/hippo_rnn.cu (tests/cuda_emu/rnn_binding.cpp): ATen CPU tensors for the
+# device's, the memory-step and gate kernels under the emulation, against the CPU op (Rust).
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rnn_lib(tmp_path_factory):
+    """The binding compiled like torch.utils.cpp_extension would, without needing ninja; the backward
+    pass runs chunks of 6 (step, row) pairs (HIPPO_RNN_CHUNK_ROWS) so that several chunks, a partial one
+    and the first step's h0 all occur."""
+    torch = pytest.importorskip("torch")
+    import sysconfig
+
+    from torch.utils import cpp_extension
+
+    cxx = shutil.which("g++")
+    if cxx is None:
+        pytest.skip("g++ not found")
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        pytest.skip("the Python headers (Python.h) are not installed")
+    out = tmp_path_factory.mktemp("rnn_emu")
+    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
+    libs = cpp_extension.library_paths()
+    cmd = [cxx, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
+           "-DTORCH_EXTENSION_NAME=hippo_rnn_emu", "-DTORCH_API_INCLUDE_EXTENSION_H", "-DHIPPO_RNN_CHUNK_ROWS=6",
+           "-I", str(ROOT / "cuda_emu"), "-I", sysconfig.get_paths()["include"],
+           *[f"-I{p}" for p in cpp_extension.include_paths()], str(ROOT / "cuda_emu" / "rnn_binding.cpp"),
+           *[f"-L{p}" for p in libs], *[f"-Wl,-rpath,{p}" for p in libs],
+           "-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python", "-o", str(out / "hippo_rnn_emu.so")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-4000:]
+    spec = importlib.util.spec_from_file_location("hippo_rnn_emu", out / "hippo_rnn_emu.so")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rnn_case(measure, gate, L, B, I, H, N, M, lengths, per_row, dtype, seed):
+    """Inputs of hippo_rs::rnn for a HiPPOCell: the coefficient rows its HiPPORNN would build."""
+    import torch
+
+    import hippo_rs.torch as ht
+    from hippo_rs.torch._rnn import _coefficients
+
+    torch.manual_seed(seed)
+    kw = {"method": "bilinear"} if measure in ("legt", "lmu") else {}
+    cell = ht.HiPPOCell(I, H, memory_order=N, memory_size=M, measure=measure, gate=gate, **kw).to(dtype)
+    t = torch.arange(B, dtype=torch.float64) * 2 if per_row else torch.zeros(B, dtype=torch.float64)
+    w = [p.detach() for p in (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias)]
+    w += [cell.W_g.weight.detach(), cell.W_g.bias.detach()] if gate else [None, None]
+    return (torch.randn(L, B, I, dtype=dtype), torch.randn(B, H, dtype=dtype), 0.3 * torch.randn(B, M, N, dtype=dtype),
+            _coefficients(cell, L, t, None), torch.tensor(lengths, dtype=torch.int64), *w, cell.measure, cell._plist)
+
+
+def check_rnn_loops(lib, args, dtype):
+    import torch
+
+    ops = torch.ops.hippo_rs
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-4, atol=2e-5)
+    want, got = ops.rnn(*args), lib.rnn_forward(*args)
+    for name, a, b in zip(("y", "h_n", "c_n", "c", "h_tilde", "g"), got, want):
+        torch.testing.assert_close(a, b, **tol, msg=lambda m: f"{name}: {m}")
+    c0, lengths, measure = args[2], args[4], args[11]
+    for b, n in enumerate(lengths.tolist()):  # held rows: y = 0; LegS/LagT memory held bit for bit
+        assert not got[0][n:, b].any()
+        if measure in ("legs", "lagt"):
+            held = c0[b] if n == 0 else got[3][n - 1, b]
+            assert torch.equal(got[3][n:, b], held.expand_as(got[3][n:, b]))
+    x, h0, c0 = args[:3]
+    L, B, H = want[0].shape
+    grads_out = (torch.randn(L, B, H, dtype=dtype), torch.randn(B, H, dtype=dtype), torch.randn(c0.shape, dtype=dtype))
+    bargs = (*grads_out, *args[:11], want[0], want[3], want[4], want[5], *args[11:])
+    names = ("x", "h0", "c0", "w_f", "b_f", "w_h", "b_h", "w_g", "b_g")
+    for name, a, b in zip(names, lib.rnn_backward(*bargs), ops.rnn_backward(*bargs)):
+        torch.testing.assert_close(a, b, **tol, msg=lambda m: f"grad {name}: {m}")
+
+
+@pytest.mark.parametrize("gate", [True, False])
+@pytest.mark.parametrize("measure", list(KINDS))
+def test_emulated_rnn_loops_match_the_cpu_op(rnn_lib, measure, gate):
+    """Every measure, gate on and off, M = 2 memory units, rows that stop early (0 and 4 steps of 8),
+    per-row LegS rows (rows at different step indices); float64 to 1e-10."""
+    import torch
+
+    for lengths, per_row in (([8, 8, 8], False), ([8, 0, 4], measure == "legs")):
+        args = rnn_case(measure, gate, 8, 3, 2, 5, 6, 2, lengths, per_row, torch.float64, seed=len(measure))
+        check_rnn_loops(rnn_lib, args, torch.float64)
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_emulated_rnn_loops_with_several_gate_blocks(rnn_lib, gate):
+    """B H = 5 x 60 > 256: the gate kernels run two blocks (their grid-stride loops)."""
+    import torch
+
+    args = rnn_case("lagt", gate, 3, 5, 1, 60, 4, 1, [3, 1, 0, 3, 2], False, torch.float64, seed=5)
+    check_rnn_loops(rnn_lib, args, torch.float64)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    measure=st.sampled_from(list(KINDS)),
+    gate=st.booleans(),
+    L=st.integers(0, 9),
+    B=st.integers(1, 4),
+    I=st.integers(1, 3),
+    H=st.integers(1, 6),
+    N=st.integers(1, 40),
+    M=st.integers(1, 3),
+    float32=st.booleans(),
+    data=st.data(),
+)
+def test_emulated_rnn_loops_hypothesis(rnn_lib, measure, gate, L, B, I, H, N, M, float32, data):
+    import torch
+
+    lengths = data.draw(st.lists(st.integers(0, L), min_size=B, max_size=B))
+    dtype = torch.float32 if float32 else torch.float64
+    args = rnn_case(measure, gate, L, B, I, H, N, M, lengths, measure == "legs", dtype, seed=L * 7 + B)
+    check_rnn_loops(rnn_lib, args, dtype)

@@ -30,19 +30,21 @@ struct alignas(16) double2 { double x, y; };
 #define __launch_bounds__(n)
 #define __shared__ static
 
+using std::exp;
 using std::fabs;
 using std::fmax;
 using std::isinf;
 using std::max;
 using std::min;
 using std::sqrt;
+using std::tanh;
 
 namespace emu {
 struct Warp {
   std::barrier<>* bar;
   alignas(16) unsigned char slot[32][16];
 };
-inline thread_local dim3 tid, bid;
+inline thread_local dim3 tid, bid, bdim, gdim;
 inline thread_local Warp* warp;
 inline thread_local std::barrier<>* block;
 
@@ -73,6 +75,8 @@ void launch(Kernel kernel, unsigned grid, unsigned threads, const Args& args) {
       pool.emplace_back([&, t] {
         tid = dim3(t);
         bid = dim3(b);
+        bdim = dim3(threads);
+        gdim = dim3(grid);
         warp = &warps[t / 32];
         block = &block_bar;
         kernel(args);
@@ -85,6 +89,8 @@ void launch(Kernel kernel, unsigned grid, unsigned threads, const Args& args) {
 
 #define threadIdx (emu::tid)
 #define blockIdx (emu::bid)
+#define blockDim (emu::bdim)
+#define gridDim (emu::gdim)
 
 template <typename T>
 T __shfl_sync(unsigned, T v, int src) { return emu::exchange(v, src & 31); }

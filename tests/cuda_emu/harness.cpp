@@ -1,5 +1,5 @@
 // C entry points running the hippo_rs CUDA kernels under the host emulation (emu.h), for
-// tests/test_cuda_emulated.py (ctypes). Mirrors the launch() of hippo_scan.cu.
+// tests/test_cuda_emulated.py (ctypes), through the launch() of hippo_scan.cu.
 #define HIPPO_CUDA_EMULATION
 #include "../../cuda/hippo_scan.cu"
 
@@ -7,33 +7,17 @@ namespace {
 using namespace hippo_cuda;
 
 template <typename T>
-void run(const KernelArgs<T>& args, bool adjoint) {
-  dispatch_n(args.N, [&](auto ept, auto wpr, auto rpb) {
-    constexpr int EPT = decltype(ept)::value, WPR = decltype(wpr)::value, RPB = decltype(rpb)::value;
-    const unsigned grid = (unsigned)((args.R + RPB - 1) / RPB), threads = 32 * WPR * RPB;
-    const bool tri = args.m.kind == kLegS || args.m.kind == kLagT;
-    if (tri) {
-      if (adjoint) emu::launch(tri_adj_kernel<T, EPT, WPR, RPB>, grid, threads, args);
-      else emu::launch(tri_fwd_kernel<T, EPT, WPR, RPB>, grid, threads, args);
-    } else {
-      if (adjoint) emu::launch(par_adj_kernel<T, EPT, WPR, RPB>, grid, threads, args);
-      else emu::launch(par_fwd_kernel<T, EPT, WPR, RPB>, grid, threads, args);
-    }
-  });
-}
-
-template <typename T>
 void scan(int kind, double param, const T* f, const T* c0, const double* coef, int per_row, int L, int R, int N,
           int return_all, T* out) {
   const MeasureArgs m{kind, param, param};
-  run<T>(KernelArgs<T>{f, c0, coef, out, nullptr, L, N, R, per_row != 0, return_all != 0, m}, false);
+  launch<T>(KernelArgs<T>{f, c0, coef, out, nullptr, L, N, R, per_row != 0, return_all != 0, m}, false);
 }
 
 template <typename T>
 void adjoint(int kind, double param, const T* grad, const double* coef, int per_row, int L, int R, int N,
              int return_all, T* grad_f, T* grad_c0) {
   const MeasureArgs m{kind, param, param};
-  run<T>(KernelArgs<T>{nullptr, grad, coef, grad_c0, grad_f, L, N, R, per_row != 0, return_all != 0, m}, true);
+  launch<T>(KernelArgs<T>{nullptr, grad, coef, grad_c0, grad_f, L, N, R, per_row != 0, return_all != 0, m}, true);
 }
 }  // namespace
 

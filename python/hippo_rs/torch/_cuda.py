@@ -1,14 +1,16 @@
 """CUDA kernels of the ``torch.ops.hippo_rs`` ops: build, load and registration.
 
 Importing this module registers a CUDA kernel for each op (``gbt_scan``, ``gbt_scan_backward``,
-``gbt_step``, ``gbt_step_backward``; schemas in :mod:`hippo_rs.torch._ops`) with
+``gbt_step``, ``gbt_step_backward``, schemas in :mod:`hippo_rs.torch._ops`; the HiPPO-RNN layer
+``rnn`` and ``rnn_backward``, schemas in :mod:`hippo_rs.torch._rnn`) with
 ``torch.library.register_kernel``; it compiles nothing. The first call of an op on CUDA tensors
 compiles the kernels with :func:`torch.utils.cpp_extension.load` (one warning while it builds; the
 result is cached by torch under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``)
 and later calls reuse it. ``python -m hippo_rs.torch.build_cuda`` builds ahead of time.
 
-Sources: ``cuda/hippo_scan.cu`` (kernels, the formulas and their derivation in its header) and
-``cuda/hippo_ops.cpp`` (binding) at the top of the repository are the only copy; they ship inside the
+Sources: ``cuda/hippo_scan.cu`` (kernels, the formulas and their derivation in its header),
+``cuda/hippo_rnn.cu`` (the HiPPO-RNN loops) and ``cuda/hippo_ops.cpp`` (binding) at the top of the
+repository, with their headers, are the only copy; they ship inside the
 package as ``hippo_rs/cuda/`` and are found with :mod:`importlib.resources`.
 
 There is no CPU fallback: when the extension cannot be built (torch without CUDA, no ``nvcc``, a
@@ -32,11 +34,13 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
-from . import _ops  # defines the ops this module registers kernels for
+from . import _ops, _rnn  # define the ops this module registers kernels for
 
-__all__ = ["available", "build_error", "load", "sources"]
+__all__ = ["MEASURES", "available", "build_error", "load", "rnn_available", "sources"]
 
 _NAME = "hippo_rs_cuda"
+#: The measures with CUDA kernels (``parse_measure`` in ``cuda/hippo_scan.cu``; a test ties the two).
+MEASURES = ("legs", "legt", "lmu", "lagt")
 _KERNELS = importlib.resources.files("hippo_rs") / "cuda"
 _lock = threading.Lock()
 _module: Optional[ModuleType] = None
@@ -51,8 +55,9 @@ _FIX = (
 
 
 def sources() -> List[str]:
-    """The extension's source files (shipped inside the package as ``hippo_rs/cuda``)."""
-    return [str(_KERNELS / "hippo_scan.cu"), str(_KERNELS / "hippo_ops.cpp")]
+    """The extension's source files (shipped inside the package as ``hippo_rs/cuda``, with the headers
+    they include)."""
+    return [str(_KERNELS / name) for name in ("hippo_scan.cu", "hippo_rnn.cu", "hippo_ops.cpp")]
 
 
 class PipToolkit(NamedTuple):
@@ -67,14 +72,19 @@ def _pip_toolkit(roots: List[str], major: str) -> Optional[PipToolkit]:
     """The pip toolkit of CUDA ``major`` under the ``nvidia`` namespace directories ``roots``:
 
     * CUDA 13 wheels (``nvidia-cuda-nvcc``, ``nvidia-cuda-crt``, ``nvidia-nvvm``): one tree
-      ``nvidia/cu13`` with ``bin/nvcc``, ``include`` and ``lib``;
+      ``nvidia/cu13`` with ``bin/nvcc``, ``include`` and ``lib``; the namespace package may span
+      several site directories (the runtime headers and libraries that torch installed in one, nvcc
+      in another), whose ``cu13/include`` (with ``include/cccl``) and ``cu13/lib`` are added;
     * CUDA 12 wheels (``nvidia-cuda-nvcc-cu12``, ``nvidia-cuda-runtime-cu12``): one tree per wheel,
       ``nvidia/cuda_nvcc`` (``bin/nvcc``) and ``nvidia/cuda_runtime`` (``include``, ``lib``).
     """
     for root in map(Path, roots):
         home = root / f"cu{major}"
         if (home / "bin" / "nvcc").is_file():
-            return PipToolkit(str(home), [], [])
+            others = [Path(r) / f"cu{major}" for r in roots if Path(r) != root]
+            includes = [d for o in others for d in (o / "include", o / "include" / "cccl") if d.is_dir()]
+            libs = [str(o / "lib") for o in others if (o / "lib").is_dir()]
+            return PipToolkit(str(home), [str(d) for d in includes], libs)
         nvcc, runtime = root / "cuda_nvcc", root / "cuda_runtime"
         if major == "12" and (nvcc / "bin" / "nvcc").is_file() and (runtime / "include").is_dir():
             return PipToolkit(str(nvcc), [str(runtime / "include")], [str(runtime / "lib")])
@@ -218,6 +228,13 @@ def available() -> bool:
     return True
 
 
+@torch.compiler.assume_constant_result
+def rnn_available() -> bool:
+    """Whether :class:`~hippo_rs.torch.HiPPORNN` runs CUDA tensors through the fused op here: a CUDA
+    device and the extension (built on the first call). A constant to ``torch.compile``."""
+    return available()
+
+
 def build_error() -> Optional[str]:
     """The message of the last failed build, or None."""
     return _error
@@ -276,10 +293,39 @@ def _gbt_step_backward(grad: Tensor, coef: Tensor, measure: str, params: List[fl
     return tuple(load().gbt_step_backward(grad, coef, measure, list(params)))
 
 
+def _layer_inputs(x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, weights) -> None:
+    """The CPU op's checks of the layer's inputs (dtypes, shapes), one device, valid coefficient rows."""
+    _rnn._check(x, h0, c0, coef, lengths, weights)
+    _same_device(x, h0=h0, c0=c0, coef=coef, lengths=lengths, **{n: w for n, w in weights if w is not None})
+    check_rows(coef)
+
+
+def _rnn_forward(
+    x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor,
+    b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float],
+) -> Tuple[Tensor, ...]:
+    weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
+    _layer_inputs(x, h0, c0, coef, lengths, weights)
+    return tuple(load().rnn_forward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, list(params)))
+
+
+def _rnn_backward(
+    grad_y: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor,
+    lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor, b_h: Tensor, w_g: Optional[Tensor],
+    b_g: Optional[Tensor], y: Tensor, c: Tensor, h_tilde: Tensor, g: Tensor, measure: str, params: List[float],
+) -> Tuple[Tensor, ...]:
+    weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
+    _layer_inputs(x, h0, c0, coef, lengths, weights)
+    return tuple(load().rnn_backward(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g,
+                                     b_g, y, c, h_tilde, g, measure, list(params)))
+
+
 for _op, _kernel in (
     (_ops.gbt_scan, _gbt_scan),
     (_ops.gbt_scan_backward, _gbt_scan_backward),
     (_ops.gbt_step, _gbt_step),
     (_ops.gbt_step_backward, _gbt_step_backward),
+    (_rnn.rnn, _rnn_forward),
+    (_rnn.rnn_backward, _rnn_backward),
 ):
     torch.library.register_kernel(_op, "cuda", _kernel)

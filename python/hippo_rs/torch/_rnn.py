@@ -158,8 +158,8 @@ rnn.register_autograd(_backward, setup_context=_setup_context)
 
 def fused_applies(cell, x: Tensor) -> bool:
     """Whether :class:`HiPPORNN` runs ``cell`` through the fused op: one of the library's HiPPO cells
-    with a GBT memory step (not ZOH), not a subclass that changes its step, on the CPU, in the dtype of
-    its weights."""
+    with a GBT memory step (not ZOH), not a subclass that changes its step, on the CPU (or on CUDA for
+    the measures with CUDA kernels, when the extension builds), in the dtype of its weights."""
     from .cells import HiPPOCell
 
     return (
@@ -167,11 +167,18 @@ def fused_applies(cell, x: Tensor) -> bool:
         and not cell._zoh  # ZOH (LegT/LMU cells' default) has no O(N) step: those run step by step
         and type(cell).forward is HiPPOCell.forward
         and type(cell).memory_step is HiPPOCell.memory_step
-        and x.device.type == "cpu"
+        and (x.device.type == "cpu" or _cuda_applies(cell, x))
         and x.dtype in _FLOATS
         and x.dtype == cell.W_f.weight.dtype
         and cell.W_f.bias is not None
     )
+
+
+def _cuda_applies(cell, x: Tensor) -> bool:
+    """CUDA tensors, a measure with CUDA kernels, and the CUDA extension available."""
+    from . import _cuda
+
+    return x.device.type == "cuda" and cell.measure in _cuda.MEASURES and _cuda.rnn_available()
 
 
 def _coefficients(cell, L: int, t: Tensor, timestamps: Optional[Tensor]) -> Tensor:

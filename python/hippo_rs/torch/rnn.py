@@ -47,8 +47,9 @@ class HiPPORNN(nn.Module):
     (cells that are not timestamped ignore them, so that cells can be swapped by name).
 
     A :class:`HiPPOCell` on the CPU runs as one op over the whole sequence (``torch.ops.hippo_rs.rnn``:
-    forward and backpropagation through time natively, the same values as step by step); any other
-    cell runs step by step.
+    forward and backpropagation through time natively, the same values as step by step), and so does
+    one on CUDA with a measure that has CUDA kernels (legs, legt, lmu, lagt) when the CUDA extension
+    builds; any other cell runs step by step.
     """
 
     def __init__(self, cell: Union[nn.Module, str, None] = None, *args, batch_first: bool = False, **kwargs) -> None:
