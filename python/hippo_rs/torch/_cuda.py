@@ -302,11 +302,14 @@ def _layer_inputs(x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tens
 
 def _rnn_forward(
     x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor,
-    b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float],
+    b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float], save: bool,
 ) -> Tuple[Tensor, ...]:
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
     _layer_inputs(x, h0, c0, coef, lengths, weights)
-    return tuple(load().rnn_forward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, list(params)))
+    out = load().rnn_forward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, list(params))
+    if not save:  # inference: the saved tensors are dropped here (the loop writes them as it goes)
+        out = [*out[:3], *(x.new_empty(0) for _ in range(3))]
+    return tuple(out)
 
 
 def _rnn_backward(
