@@ -240,7 +240,7 @@ class FusedHiPPORNN(nn.Module):
         lengths = torch.full((B,), L, dtype=torch.int64, device=x.device)
         h0, c0 = x.new_zeros(B, c.hidden_size), x.new_zeros(B, 1, c.memory_order)
         y, *_ = torch.ops.hippo_rs.rnn(x, h0, c0, self.coef, lengths, c.W_f.weight, c.W_f.bias, c.W_h.weight,
-                                       c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [], True)
+                                       c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [], True, None)
         return self.head(y[-1])
 
 

@@ -434,7 +434,7 @@ def rnn_op_args(measure, gate, L, B, I, H, N, M, dtype, per_row, seed):
            0.3 * torch.randn(B, M, N, dtype=torch.float64), _coefficients(cell, L, t, None), lengths, *w]
     gpu = [None if a is None else a.to(CUDA, dtype if a.dtype == torch.float64 and i != 3 else a.dtype)
            for i, a in enumerate(cpu)]
-    tail = [cell.measure, cell._plist, True]  # save: the tensors the backward pass reads
+    tail = [cell.measure, cell._plist, True, None]  # save (the tensors the backward reads); GBT steps
     return cpu + tail, gpu + tail
 
 
@@ -460,8 +460,8 @@ def test_fused_cuda_op_equals_the_cpu_op(measure, gate, L, B, I, H, N, M, per_ro
     for name, a, b in zip(("y", "h_n", "c_n", "c", "h_tilde", "g"), got, want):
         close(a.double(), b, dtype, f"{name} {measure} gate={gate} L={L} B={B} H={H} N={N} M={M}")
     grads = [torch.randn(want[i].shape, dtype=torch.float64) for i in range(3)]
-    bcpu = [*grads, *cpu[:11], want[0], want[3], want[4], want[5], *cpu[11:13]]
-    bgpu = [*(g.to(CUDA, dtype) for g in grads), *gpu[:11], got[0], got[3], got[4], got[5], *gpu[11:13]]
+    bcpu = [*grads, *cpu[:11], want[0], want[3], want[4], want[5], *cpu[11:13], None]
+    bgpu = [*(g.to(CUDA, dtype) for g in grads), *gpu[:11], got[0], got[3], got[4], got[5], *gpu[11:13], None]
     names = ("x", "h0", "c0", "w_f", "b_f", "w_h", "b_h", "w_g", "b_g")
     for name, a, b in zip(names, ops.rnn_backward(*bgpu), ops.rnn_backward(*bcpu)):
         close(a.double(), b, dtype, f"grad {name} {measure} gate={gate} L={L} B={B} H={H} N={N} M={M}")
@@ -495,7 +495,7 @@ def test_fused_cuda_opcheck(gate):
     torch.library.opcheck(ops.rnn.default, tuple(gpu))
     y, _, _, c, h_tilde, g = ops.rnn(*gpu)
     grads = (torch.randn_like(y), torch.randn_like(gpu[1]), torch.randn_like(gpu[2]))
-    torch.library.opcheck(ops.rnn_backward.default, (*grads, *gpu[:11], y, c, h_tilde, g, *gpu[11:13]))
+    torch.library.opcheck(ops.rnn_backward.default, (*grads, *gpu[:11], y, c, h_tilde, g, *gpu[11:13], None))
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
@@ -528,7 +528,7 @@ class OpClassifier(torch.nn.Module):
         B, c = x.shape[1], self.cell
         h0, c0 = x.new_zeros(B, c.hidden_size), x.new_zeros(B, 1, c.memory_order)
         y, h_n, c_n, *_ = ops.rnn(x, h0, c0, self.coef, lengths, c.W_f.weight, c.W_f.bias, c.W_h.weight,
-                                  c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [], True)
+                                  c.W_h.bias, c.W_g.weight, c.W_g.bias, "legs", [], True, None)
         return self.head(y[-1] + h_n) + c_n.sum()
 
 

@@ -73,7 +73,7 @@ def _layer(L=3, B=2, I=1, H=4, M=1, N=5, coef=None):
     ws = [torch.zeros(s, dtype=torch.float64) for s in ((M, I + H), (M,), (H, I + M * N), (H,), (H, I + M * N), (H,))]
     coef = torch.tensor([[0.1, 0.1, 0.2]] * L, dtype=torch.float64) if coef is None else coef
     return (x, torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, M, N, dtype=torch.float64), coef,
-            torch.full((B,), L), *ws, "legs", [], True)
+            torch.full((B,), L), *ws, "legs", [], True, None)
 
 
 def test_cuda_rnn_kernels_check_like_the_cpu_op_before_loading():

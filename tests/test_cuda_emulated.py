@@ -218,7 +218,7 @@ def check_rnn_loops(lib, args, dtype):
 
     ops = torch.ops.hippo_rs
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-4, atol=2e-5)
-    want, got = ops.rnn(*args, True), lib.rnn_forward(*args)
+    want, got = ops.rnn(*args, True, None), lib.rnn_forward(*args)
     for name, a, b in zip(("y", "h_n", "c_n", "c", "h_tilde", "g"), got, want):
         torch.testing.assert_close(a, b, **tol, msg=lambda m: f"{name}: {m}")
     c0, lengths, measure = args[2], args[4], args[11]
@@ -232,7 +232,7 @@ def check_rnn_loops(lib, args, dtype):
     grads_out = (torch.randn(L, B, H, dtype=dtype), torch.randn(B, H, dtype=dtype), torch.randn(c0.shape, dtype=dtype))
     bargs = (*grads_out, *args[:11], want[0], want[3], want[4], want[5], *args[11:])
     names = ("x", "h0", "c0", "w_f", "b_f", "w_h", "b_h", "w_g", "b_g")
-    for name, a, b in zip(names, lib.rnn_backward(*bargs), ops.rnn_backward(*bargs)):
+    for name, a, b in zip(names, lib.rnn_backward(*bargs), ops.rnn_backward(*bargs, None)):
         torch.testing.assert_close(a, b, **tol, msg=lambda m: f"grad {name}: {m}")
 
 

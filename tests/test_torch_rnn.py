@@ -16,7 +16,8 @@ import hippo_rs.torch as ht
 from hippo_rs.torch._rnn import fused_applies
 
 F64 = torch.float64
-MEASURES = ["legs", "tlegs", "legt", "lmu", "lagt", "glagt", "fout", "chebt"]
+# "legt" and "lmu" cells default to the original code's ZOH step; "-bilinear" takes their GBT step.
+MEASURES = ["legs", "tlegs", "legt", "legt-bilinear", "lmu", "lmu-bilinear", "lagt", "glagt", "fout", "chebt"]
 
 
 class StepCell(ht.HiPPOCell):
@@ -27,8 +28,9 @@ class StepCell(ht.HiPPOCell):
 
 
 def _pair(name, I, H, dtype=F64, seed=0, **kw):
-    if name in ("legt", "lmu"):
-        kw.setdefault("method", "bilinear")  # their cells default to ZOH, which runs step by step
+    name, _, method = name.partition("-")
+    if method:
+        kw.setdefault("method", method)
     torch.manual_seed(seed)
     fused = ht.HiPPORNN(name, I, H, **kw).to(dtype)
     cell_kw = dict(kw)
@@ -75,13 +77,14 @@ def test_fused_equals_step_by_step(measure, gate):
 
 
 @pytest.mark.parametrize("measure", ["legt", "lmu"])
-def test_zoh_cells_run_step_by_step(measure):
-    """LegT/LMU cells default to the original code's ZOH, a dense step: HiPPORNN runs them step by
-    step (the fused op takes GBT steps only)."""
-    cell = ht.make_cell(measure, input_size=3, hidden_size=6).to(F64)
-    assert cell.method == "zoh" and not fused_applies(cell, torch.zeros(1, dtype=F64))
-    y, _ = ht.HiPPORNN(cell)(torch.randn(5, 2, 3, dtype=F64))
-    assert y.shape == (5, 2, 6) and torch.isfinite(y).all()
+def test_zoh_cells_are_fused(measure):
+    """LegT/LMU cells default to the original code's ZOH (a dense step matrix): fused too, with
+    lengths, M = 2 memory units and an initial state."""
+    fused, step = _pair(measure, 3, 6, memory_order=5, memory_size=2)
+    assert fused.cell.method == "zoh" and fused_applies(fused.cell, torch.zeros(1, dtype=F64))
+    x, lengths = torch.randn(8, 4, 3, dtype=F64), torch.tensor([8, 0, 3, 6])
+    state = ht.HiPPOState(torch.randn(4, 6, dtype=F64), torch.randn(4, 2, 5, dtype=F64), torch.zeros(4, dtype=F64))
+    _assert_same(_run(fused, x, state, lengths=lengths), _run(step, x, state, lengths=lengths))
 
 
 @pytest.mark.parametrize("measure", ["legs", "tlegs", "lmu", "fout"])
@@ -184,9 +187,9 @@ def test_opcheck():
         lengths = torch.tensor([5, 2, 0])
         wg = (cell.W_g.weight, cell.W_g.bias) if gate else (None, None)
         weights = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, *wg)
-        torch.library.opcheck(torch.ops.hippo_rs.rnn, (x, h0, c0, coef, lengths, *weights, "legs", [], True))
+        torch.library.opcheck(torch.ops.hippo_rs.rnn, (x, h0, c0, coef, lengths, *weights, "legs", [], True, None))
         # Inference (nothing saved): not differentiable, so no autograd checks.
-        inference = (x, h0, c0, coef, lengths, *weights, "legs", [], False)
+        inference = (x, h0, c0, coef, lengths, *weights, "legs", [], False, None)
         torch.library.opcheck(torch.ops.hippo_rs.rnn, inference, test_utils=("test_schema", "test_faketensor"))
 
 
@@ -203,7 +206,7 @@ def test_inference_saves_nothing_and_gives_the_training_outputs():
     w = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, cell.W_g.weight, cell.W_g.bias)
     h0, c0 = torch.zeros(4, 8), torch.zeros(4, 1, 6)
     with torch.no_grad():
-        out = torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, *w, "legs", [], False)
+        out = torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, *w, "legs", [], False, None)
     assert [o.numel() for o in out[3:]] == [0, 0, 0]
     assert torch.equal(out[0], y0)
 
@@ -239,12 +242,12 @@ def test_bad_inputs_are_errors():
     lengths = torch.full((3,), 5)
     w = (cell.W_f.weight, cell.W_f.bias, cell.W_h.weight, cell.W_h.bias, cell.W_g.weight, cell.W_g.bias)
     with pytest.raises(TypeError, match="h0"):
-        torch.ops.hippo_rs.rnn(x, h0.double(), c0, coef, lengths, *w, "legs", [], True)
+        torch.ops.hippo_rs.rnn(x, h0.double(), c0, coef, lengths, *w, "legs", [], True, None)
     with pytest.raises(ValueError, match="lengths"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths[:2], *w, "legs", [], True)
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths[:2], *w, "legs", [], True, None)
     with pytest.raises(ValueError, match="w_h"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, w[0], w[1], w[2][:, :3], *w[3:], "legs", [], True)
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef, lengths, w[0], w[1], w[2][:, :3], *w[3:], "legs", [], True, None)
     with pytest.raises(ValueError, match="coef"):
-        torch.ops.hippo_rs.rnn(x, h0, c0, coef[:3], lengths, *w, "legs", [], True)
+        torch.ops.hippo_rs.rnn(x, h0, c0, coef[:3], lengths, *w, "legs", [], True, None)
     with pytest.raises(ValueError, match="timestamps"):
         ht.HiPPORNN("tlegs", 2, 3)(x)

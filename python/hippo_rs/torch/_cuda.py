@@ -300,11 +300,18 @@ def _layer_inputs(x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tens
     check_rows(coef)
 
 
+def _gbt_only(zoh_dt: Optional[float]) -> None:
+    if zoh_dt is not None:
+        raise ValueError("zoh_dt: the CUDA layer takes GBT memory steps only (ZOH cells run step by step on CUDA)")
+
+
 def _rnn_forward(
     x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor,
     b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float], save: bool,
+    zoh_dt: Optional[float],
 ) -> Tuple[Tensor, ...]:
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
+    _gbt_only(zoh_dt)
     _layer_inputs(x, h0, c0, coef, lengths, weights)
     out = load().rnn_forward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, list(params))
     if not save:  # inference: the saved tensors are dropped here (the loop writes them as it goes)
@@ -316,8 +323,10 @@ def _rnn_backward(
     grad_y: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor,
     lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor, b_h: Tensor, w_g: Optional[Tensor],
     b_g: Optional[Tensor], y: Tensor, c: Tensor, h_tilde: Tensor, g: Tensor, measure: str, params: List[float],
+    zoh_dt: Optional[float],
 ) -> Tuple[Tensor, ...]:
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
+    _gbt_only(zoh_dt)
     _layer_inputs(x, h0, c0, coef, lengths, weights)
     return tuple(load().rnn_backward(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g,
                                      b_g, y, c, h_tilde, g, measure, list(params)))

@@ -5,11 +5,12 @@ Schemas::
 
     hippo_rs::rnn(Tensor x, Tensor h0, Tensor c0, Tensor coef, Tensor lengths, Tensor w_f, Tensor b_f,
                   Tensor w_h, Tensor b_h, Tensor? w_g, Tensor? b_g, str measure, float[] params,
-                  bool save) -> (Tensor y, Tensor h_n, Tensor c_n, Tensor c, Tensor h_tilde, Tensor g)
+                  bool save, float? zoh_dt) -> (Tensor y, Tensor h_n, Tensor c_n, Tensor c, Tensor h_tilde,
+                  Tensor g)
     hippo_rs::rnn_backward(Tensor grad_y, Tensor grad_h_n, Tensor grad_c_n, Tensor x, Tensor h0,
                   Tensor c0, Tensor coef, Tensor lengths, Tensor w_f, Tensor b_f, Tensor w_h,
                   Tensor b_h, Tensor? w_g, Tensor? b_g, Tensor y, Tensor c, Tensor h_tilde, Tensor g,
-                  str measure, float[] params) -> (Tensor x4, Tensor x5) (the gradients of x, h0,
+                  str measure, float[] params, float? zoh_dt) -> (Tensor x4, Tensor x5) (the gradients of x, h0,
                   c0, w_f, b_f, w_h, b_h, w_g, b_g; those of w_g, b_g empty without the gate)
 
 x (L, B, I), h0 (B, H), c0 (B, M, N), coef (L, 3) or (L, B, 3) float64 (the GBT rows of the memory
@@ -18,7 +19,9 @@ outputs zeros), weights as the ``nn.Linear`` layers of :class:`HiPPOCell`. Outpu
 the final h_n, c_n, and the tensors the backward pass reads: every memory state c (L, B, M, N), h~ and
 g (L, B, H) (g empty without the gate). Memory kept for the backward pass: L B (M N + 3 H) values.
 With ``save=False`` (inference: no gradient is needed) c, h~ and g are empty, nothing is kept, and the
-op cannot be differentiated.
+op cannot be differentiated. With ``zoh_dt`` the memory step is the zero-order hold of the
+(time-invariant) measure at that step, c_k = Ad c_{k-1} + Bd f_k (the original code's LegT/LMU cells;
+a dense (B M, N) x (N, N) product per step), and ``coef`` is not read.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _out_shapes(x: Tensor, h0: Tensor, c0: Tensor, gate: bool, save: bool):
 def rnn(
     x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor, lengths: Tensor, w_f: Tensor, b_f: Tensor,
     w_h: Tensor, b_h: Tensor, w_g: Optional[Tensor], b_g: Optional[Tensor], measure: str, params: List[float],
-    save: bool,
+    save: bool, zoh_dt: Optional[float],
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The layer over the sequence (see the module docs)."""
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
@@ -89,12 +92,13 @@ def rnn(
     _core.rnn_forward(
         measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_rows(coef), x),
         _np(lengths, x), [_np(w, x) for _, w in weights], [o.numpy() for o in outs], torch.get_num_threads(),
+        zoh_dt,
     )
     return tuple(outs)
 
 
 @rnn.register_fake
-def _(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save):
+def _(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save, zoh_dt):
     weights = (("w_f", w_f), ("b_f", b_f), ("w_h", w_h), ("b_h", b_h), ("w_g", w_g), ("b_g", b_g))
     _check(x, h0, c0, coef, lengths, weights)
     return tuple(x.new_empty(s) for s in _out_shapes(x, h0, c0, w_g is not None, save))
@@ -105,6 +109,7 @@ def rnn_backward(
     grad_y: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, x: Tensor, h0: Tensor, c0: Tensor, coef: Tensor,
     lengths: Tensor, w_f: Tensor, b_f: Tensor, w_h: Tensor, b_h: Tensor, w_g: Optional[Tensor],
     b_g: Optional[Tensor], y: Tensor, c: Tensor, h_tilde: Tensor, g: Tensor, measure: str, params: List[float],
+    zoh_dt: Optional[float],
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Backpropagation through time: the gradients of x, h0, c0, w_f, b_f, w_h, b_h, w_g, b_g."""
     weights = (w_f, b_f, w_h, b_h, w_g, b_g)
@@ -116,23 +121,24 @@ def rnn_backward(
         measure, params_dict(measure, params), [_np(t, x) for t in (x, h0, c0)], _np(_rows(coef), x),
         _np(lengths, x), [_np(w, x) for w in weights], [_np(t, x) for t in (y, c, h_tilde, g)],
         [_np(t, x) for t in (grad_y, grad_h_n, grad_c_n)], [t.numpy() for t in grads], torch.get_num_threads(),
+        zoh_dt,
     )
     return tuple(grads)
 
 
 @rnn_backward.register_fake
 def _(grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g,
-      measure, params):
+      measure, params, zoh_dt):
     grads = [torch.empty_like(t) for t in (x, h0, c0)]
     weights = (w_f, b_f, w_h, b_h, w_g, b_g)
     return tuple(grads + [x.new_empty(0) if w is None else torch.empty_like(w) for w in weights])
 
 
 def _setup_context(ctx, inputs, output):
-    x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save = inputs
+    x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, measure, params, save, zoh_dt = inputs
     y, _, _, c, h_tilde, g = output
     ctx.save_for_backward(x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g)
-    ctx.measure, ctx.params, ctx.gate, ctx.saved = measure, params, w_g is not None, save
+    ctx.measure, ctx.params, ctx.gate, ctx.saved, ctx.zoh_dt = measure, params, w_g is not None, save, zoh_dt
     ctx.mark_non_differentiable(c, h_tilde, g)
 
 
@@ -145,26 +151,26 @@ def _backward(ctx, grad_y, grad_h_n, grad_c_n, *_saved_grads):
     grad_c_n = torch.zeros_like(c0) if grad_c_n is None else grad_c_n
     grads = torch.ops.hippo_rs.rnn_backward(
         grad_y, grad_h_n, grad_c_n, x, h0, c0, coef, lengths, w_f, b_f, w_h, b_h, w_g, b_g, y, c, h_tilde, g,
-        ctx.measure, ctx.params,
+        ctx.measure, ctx.params, ctx.zoh_dt,
     )
     dx, dh0, dc0, dwf, dbf, dwh, dbh, dwg, dbg = grads
     if not ctx.gate:
         dwg = dbg = None
-    return dx, dh0, dc0, None, None, dwf, dbf, dwh, dbh, dwg, dbg, None, None, None
+    return dx, dh0, dc0, None, None, dwf, dbf, dwh, dbh, dwg, dbg, None, None, None, None
 
 
 rnn.register_autograd(_backward, setup_context=_setup_context)
 
 
 def fused_applies(cell, x: Tensor) -> bool:
-    """Whether :class:`HiPPORNN` runs ``cell`` through the fused op: one of the library's HiPPO cells
-    with a GBT memory step (not ZOH), not a subclass that changes its step, on the CPU (or on CUDA for
-    the measures with CUDA kernels, when the extension builds), in the dtype of its weights."""
+    """Whether :class:`HiPPORNN` runs ``cell`` through the fused op: one of the library's HiPPO cells,
+    not a subclass that changes its step, on the CPU (any memory step: GBT or ZOH) or on CUDA (GBT
+    steps of the measures with CUDA kernels, when the extension builds), in the dtype of its
+    weights."""
     from .cells import HiPPOCell
 
     return (
         isinstance(cell, HiPPOCell)
-        and not cell._zoh  # ZOH (LegT/LMU cells' default) has no O(N) step: those run step by step
         and type(cell).forward is HiPPOCell.forward
         and type(cell).memory_step is HiPPOCell.memory_step
         and (x.device.type == "cpu" or _cuda_applies(cell, x))
@@ -178,7 +184,9 @@ def _cuda_applies(cell, x: Tensor) -> bool:
     """CUDA tensors, a measure with CUDA kernels, and the CUDA extension available."""
     from . import _cuda
 
-    return x.device.type == "cuda" and cell.measure in _cuda.MEASURES and _cuda.rnn_available()
+    return (
+        x.device.type == "cuda" and not cell._zoh and cell.measure in _cuda.MEASURES and _cuda.rnn_available()
+    )
 
 
 def _coefficients(cell, L: int, t: Tensor, timestamps: Optional[Tensor]) -> Tensor:
@@ -187,7 +195,7 @@ def _coefficients(cell, L: int, t: Tensor, timestamps: Optional[Tensor]) -> Tens
     uses step by step."""
     if cell.timestamped and timestamps is None:
         raise ValueError("timestamps: required by the timestamped LegS cell (the time of each sample)")
-    if L == 0:
+    if L == 0 or cell._zoh:  # ZOH: no coefficient rows (the op steps by its dense matrices)
         return torch.zeros((0, 3), dtype=torch.float64, device=t.device)
     rule = dict(measure="legs", method=cell.method, gbt_alpha=cell.gbt_alpha, convention=cell.convention)
     if cell.timestamped:
@@ -219,6 +227,6 @@ def hippo_rnn(cell, x: Tensor, state, lengths: Optional[Tensor], timestamps: Opt
     save = torch.is_grad_enabled() and any(t.requires_grad for t in differentiable)
     y, h_n, c_n, _, _, _ = torch.ops.hippo_rs.rnn(
         x.contiguous(), h0.contiguous(), c0.contiguous(), coef, steps, cell.W_f.weight, cell.W_f.bias,
-        cell.W_h.weight, cell.W_h.bias, w_g, b_g, cell.measure, cell._plist, save,
+        cell.W_h.weight, cell.W_h.bias, w_g, b_g, cell.measure, cell._plist, save, cell.dt if cell._zoh else None,
     )
     return y, HiPPOState(h_n, c_n, t_n)

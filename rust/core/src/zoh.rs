@@ -127,6 +127,29 @@ fn spans(m: &Measure, steps: usize, rows: usize, how: ZohSteps<'_>) -> Result<Ve
     Ok(out)
 }
 
+/// The ZOH step of a time-invariant measure at a fixed step dt, in the state's type:
+/// c_k = Ad c_{k-1} + Bd f_k (the memory step of the fused HiPPO-RNN layer's ZOH cells).
+pub struct ZohStep<T> {
+    /// Ad (n x n), row-major.
+    pub ad: Vec<T>,
+    /// Bd (n).
+    pub bd: Vec<T>,
+}
+
+impl<T: Real> ZohStep<T> {
+    pub fn new(m: &Measure, n: usize, dt: f64) -> Result<Self> {
+        if m.is_scale_invariant() {
+            return Err(HippoError::invalid("measure", "a fixed-step ZOH needs a time-invariant measure (not LegS)"));
+        }
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(HippoError::invalid("dt", format!("expected a finite step > 0, got {dt}")));
+        }
+        let (a, b) = m.transition(n)?;
+        let mats = step_matrices::<T>(&a, &b, n, dt)?;
+        Ok(ZohStep { ad: mats.ad, bd: mats.bd })
+    }
+}
+
 /// The matrices of each distinct span, computed once per scan (bounded: LegS has a new one per step).
 struct Cache<'a, T> {
     a: &'a [f64],

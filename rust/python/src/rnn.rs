@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use hippo_core::rnn::{
-    self as core_rnn, Activations, RnnDims, RnnGradOutputs, RnnGrads, RnnInputs, RnnSaved, RnnWeights,
+    self as core_rnn, Activations, MemoryStep, RnnDims, RnnGradOutputs, RnnGrads, RnnInputs, RnnSaved, RnnWeights,
 };
 use hippo_core::scan::Coefficients;
+use hippo_core::zoh::ZohStep;
 use hippo_core::{Measure, Structured};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -81,6 +82,7 @@ struct Common<'py> {
     coef: PyReadonlyArrayDyn<'py, f64>,
     per_row: bool,
     lengths: PyReadonlyArrayDyn<'py, i64>,
+    zoh_dt: Option<f64>,
 }
 
 fn common<'py>(
@@ -88,6 +90,7 @@ fn common<'py>(
     params: &HashMap<String, f64>,
     coef: &Bound<'py, PyAny>,
     lengths: &Bound<'py, PyAny>,
+    zoh_dt: Option<f64>,
 ) -> PyResult<Common<'py>> {
     let pairs: Vec<(&str, f64)> = params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     let measure = Measure::new(measure, &pairs).map_err(to_py)?;
@@ -96,7 +99,29 @@ fn common<'py>(
     let coef = coef.try_readonly().map_err(|e| PyValueError::new_err(format!("coef: {e}")))?;
     let lengths = array::<i64>(lengths, "lengths", "int64")?;
     let lengths = lengths.try_readonly().map_err(|e| PyValueError::new_err(format!("lengths: {e}")))?;
-    Ok(Common { measure, coef, per_row, lengths })
+    Ok(Common { measure, coef, per_row, lengths, zoh_dt })
+}
+
+/// The memory step: GBT through the measure's structured operator, or ZOH at `zoh_dt`.
+enum Step<T> {
+    Gbt(Structured<T>),
+    Zoh(ZohStep<T>),
+}
+
+impl<T: Activations> Step<T> {
+    fn new(c: &Common<'_>, order: usize) -> PyResult<Self> {
+        match c.zoh_dt {
+            None => c.measure.structured(order).map(Step::Gbt).map_err(to_py),
+            Some(dt) => ZohStep::new(&c.measure, order, dt).map(Step::Zoh).map_err(to_py),
+        }
+    }
+
+    fn memory(&self) -> MemoryStep<'_, T> {
+        match self {
+            Step::Gbt(op) => MemoryStep::Gbt(op),
+            Step::Zoh(z) => MemoryStep::Zoh(z),
+        }
+    }
 }
 
 impl Common<'_> {
@@ -128,7 +153,7 @@ fn forward_typed<T: Activations + Element>(
     let wts = readonly::<T>(weights_in, &WEIGHTS, dtype)?;
     let mut out = readwrite::<T>(outs, &["y", "h_n", "c_n", "c", "h_tilde", "g"], dtype)?;
     let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
-    let op: Structured<T> = c.measure.structured(d.order).map_err(to_py)?;
+    let step = Step::<T>::new(c, d.order)?;
     let (i, w) = (slices(&inp), slices(&wts));
     let s = RnnInputs {
         x: i[0],
@@ -145,13 +170,15 @@ fn forward_typed<T: Activations + Element>(
         buf
     };
     let fw = core_rnn::RnnForward { y: next(), h_n: next(), c_n: next(), c: next(), h_tilde: next(), g: next() };
-    py.detach(|| core_rnn::rnn_forward(&op, &d, &w, &s, fw, threads)).map_err(to_py)
+    py.detach(|| core_rnn::rnn_forward(step.memory(), &d, &w, &s, fw, threads)).map_err(to_py)
 }
 
 /// rnn_forward(measure, params, [x, h0, c0], coef, lengths, [w_f, b_f, w_h, b_h, w_g, b_g],
-/// [y, h_n, c_n, c, h_tilde, g], threads): the layer over the sequence, written into the outputs.
-/// W_g and b_g empty (and g empty): no gate.
+/// [y, h_n, c_n, c, h_tilde, g], threads, zoh_dt=None): the layer over the sequence, written into the
+/// outputs. W_g and b_g empty (and g empty): no gate. c, h_tilde, g all empty: nothing saved.
+/// zoh_dt: the ZOH memory step at this fixed step (coef is not read) instead of the GBT one.
 #[pyfunction]
+#[pyo3(signature = (measure, params, inputs, coef, lengths, weights, outs, threads, zoh_dt=None))]
 #[allow(clippy::too_many_arguments)]
 fn rnn_forward(
     py: Python<'_>,
@@ -163,9 +190,10 @@ fn rnn_forward(
     weights: Vec<Bound<'_, PyAny>>,
     outs: Vec<Bound<'_, PyAny>>,
     threads: usize,
+    zoh_dt: Option<f64>,
 ) -> PyResult<()> {
     guard("rnn_forward", || {
-        let c = common(measure, &params, coef, lengths)?;
+        let c = common(measure, &params, coef, lengths, zoh_dt)?;
         match inputs.first().map(|x| x.cast::<PyArrayDyn<f32>>().is_ok()) {
             Some(true) => forward_typed::<f32>(py, &c, &inputs, &weights, &outs, threads, "float32"),
             _ => forward_typed::<f64>(py, &c, &inputs, &weights, &outs, threads, "float64"),
@@ -193,7 +221,7 @@ fn backward_typed<T: Activations + Element>(
         ["grad_x", "grad_h0", "grad_c0", "grad_w_f", "grad_b_f", "grad_w_h", "grad_b_h", "grad_w_g", "grad_b_g"];
     let mut gr = readwrite::<T>(grads, &names, dtype)?;
     let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
-    let op: Structured<T> = c.measure.structured(d.order).map_err(to_py)?;
+    let step = Step::<T>::new(c, d.order)?;
     let (i, w, sv, go) = (slices(&inp), slices(&wts), slices(&sv), slices(&go));
     let s = RnnInputs {
         x: i[0],
@@ -218,13 +246,14 @@ fn backward_typed<T: Activations + Element>(
         w_g: next(),
         b_g: next(),
     };
-    py.detach(|| core_rnn::rnn_backward(&op, &d, &w, &s, &saved, &grad_out, g, threads)).map_err(to_py)
+    py.detach(|| core_rnn::rnn_backward(step.memory(), &d, &w, &s, &saved, &grad_out, g, threads)).map_err(to_py)
 }
 
 /// rnn_backward(measure, params, [x, h0, c0], coef, lengths, weights, [y, c, h_tilde, g],
 /// [grad_y, grad_h_n, grad_c_n], [grad_x, grad_h0, grad_c0, grad_w_f, ..., grad_b_g], threads):
-/// backpropagation through time, written into the gradient arrays.
+/// backpropagation through time, written into the gradient arrays (zoh_dt as for rnn_forward).
 #[pyfunction]
+#[pyo3(signature = (measure, params, inputs, coef, lengths, weights, saved, grad_outs, grads, threads, zoh_dt=None))]
 #[allow(clippy::too_many_arguments)]
 fn rnn_backward(
     py: Python<'_>,
@@ -238,9 +267,10 @@ fn rnn_backward(
     grad_outs: Vec<Bound<'_, PyAny>>,
     grads: Vec<Bound<'_, PyAny>>,
     threads: usize,
+    zoh_dt: Option<f64>,
 ) -> PyResult<()> {
     guard("rnn_backward", || {
-        let c = common(measure, &params, coef, lengths)?;
+        let c = common(measure, &params, coef, lengths, zoh_dt)?;
         match inputs.first().map(|x| x.cast::<PyArrayDyn<f32>>().is_ok()) {
             Some(true) => {
                 backward_typed::<f32>(py, &c, &inputs, &weights, &saved, &grad_outs, &grads, threads, "float32")

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use crate::error::{try_zeros, HippoError, Result};
 use crate::scan::{gbt_scan, gbt_scan_adjoint, Coefficients};
 use crate::structured::Structured;
+use crate::zoh::ZohStep;
 pub use activation::Activations;
 pub use gemm::Gemm;
 use gemm::{gemm, MatMut, MatRef};
@@ -135,17 +136,55 @@ fn check_len(arg: &str, got: usize, want: usize, shape: String) -> Result<()> {
     Ok(())
 }
 
+/// The memory step c_{k-1} -> c_k of every row and unit: the GBT step of a structured operator
+/// (O(N); coefficient rows in `RnnInputs::coef`), or the ZOH step of a time-invariant measure at a
+/// fixed step, c_k = Ad c_{k-1} + Bd f_k (a dense (rows x N) x (N x N) product per step; `coef` is
+/// not read).
+#[derive(Clone, Copy)]
+pub enum MemoryStep<'a, T> {
+    Gbt(&'a Structured<T>),
+    Zoh(&'a ZohStep<T>),
+}
+
+impl<T: crate::float::Real> MemoryStep<'_, T> {
+    fn order(&self) -> usize {
+        match self {
+            MemoryStep::Gbt(op) => op.order(),
+            MemoryStep::Zoh(z) => z.bd.len(),
+        }
+    }
+}
+
+/// A memory step as the loops run it: ZOH's Ad^T (forward) or Ad (backward) packed once per call.
+enum PackedStep<'a, T> {
+    Gbt(&'a Structured<T>),
+    Zoh { a: PackedB<T>, bd: &'a [T] },
+}
+
+impl<'a, T: Gemm> PackedStep<'a, T> {
+    fn new(memory: MemoryStep<'a, T>, transposed: bool) -> Self {
+        match memory {
+            MemoryStep::Gbt(op) => PackedStep::Gbt(op),
+            MemoryStep::Zoh(z) => {
+                let n = z.bd.len();
+                let ad = MatRef::rows(&z.ad, n, n, n);
+                PackedStep::Zoh { a: PackedB::new(if transposed { ad.t() } else { ad }), bd: &z.bd }
+            }
+        }
+    }
+}
+
 fn check_inputs<T: crate::float::Real>(
-    op: &Structured<T>,
+    memory: MemoryStep<'_, T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     s: &RnnInputs<'_, T>,
 ) -> Result<()> {
     let (l, b, i, h, m, mn) = (d.steps, d.batch, d.input, d.hidden, d.units, d.memory());
-    if op.order() != d.order {
+    if memory.order() != d.order {
         return Err(HippoError::invalid(
             "N",
-            format!("operators of order {} for a memory of order {}", op.order(), d.order),
+            format!("a memory step of order {} for a memory of order {}", memory.order(), d.order),
         ));
     }
     check_len("x", s.x.len(), l * b * i, format!("({l}, {b}, {i})"))?;
@@ -159,6 +198,9 @@ fn check_inputs<T: crate::float::Real>(
     let (gw, gb) = if d.gate { (h * (i + mn), h) } else { (0, 0) };
     check_len("w_g", w.w_g.len(), gw, format!("({h}, {})", i + mn))?;
     check_len("b_g", w.b_g.len(), gb, format!("({h},)"))?;
+    if let MemoryStep::Zoh(_) = memory {
+        return Ok(());
+    }
     let (coef, want) = match s.coef {
         Coefficients::PerStep(c) => (c, 3 * l),
         Coefficients::PerRow(c) => (c, 3 * l * b),
@@ -269,14 +311,14 @@ fn chunk_rows<'a, T: Copy>(
 
 /// The forward pass (see the module docs). `threads`: most batch blocks run in parallel.
 pub fn rnn_forward<T: Activations>(
-    op: &Structured<T>,
+    memory: MemoryStep<'_, T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     s: &RnnInputs<'_, T>,
     out: RnnForward<'_, T>,
     threads: usize,
 ) -> Result<()> {
-    check_inputs(op, d, w, s)?;
+    check_inputs(memory, d, w, s)?;
     let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
     check_len("y", out.y.len(), l * b * h, format!("({l}, {b}, {h})"))?;
     let save = !(out.c.is_empty() && out.h_tilde.is_empty() && out.g.is_empty());
@@ -291,9 +333,10 @@ pub fn rnn_forward<T: Activations>(
     let w_c = stacked_memory_weights(d, w);
     let gh = d.width() - d.units;
     let w_c_t = PackedB::new(MatRef::rows(&w_c, gh, mn, mn).t());
+    let step = PackedStep::new(memory, true);
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of each output.
-        unsafe { forward_block(op, d, w, &w_c_t, s, &outs, save, b0, b1) }
+        unsafe { forward_block(&step, d, w, &w_c_t, s, &outs, save, b0, b1) }
     });
     results.into_iter().collect()
 }
@@ -303,7 +346,7 @@ pub fn rnn_forward<T: Activations>(
 /// b0..b1 are touched. `w_c_t`: W_c^T (M N, G H), packed.
 #[allow(clippy::too_many_arguments)]
 unsafe fn forward_block<T: Activations>(
-    op: &Structured<T>,
+    step: &PackedStep<'_, T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     w_c_t: &PackedB<T>,
@@ -328,7 +371,7 @@ unsafe fn forward_block<T: Activations>(
     let mut x_buf = Vec::new();
     let mut h_prev = s.h0[b0 * h..b1 * h].to_vec();
     let mut f = vec![T::zero(); rows * m];
-    let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
+    let (mut coef_buf, mut a_buf, mut z_buf) = (Vec::new(), Vec::new(), Vec::new());
     let w_fh = MatRef::rows(&w.w_f[i..], m, h, i + h);
     let w_x_t = input_weights_transposed(d, w);
     let gh = p - m;
@@ -362,8 +405,22 @@ unsafe fn forward_block<T: Activations>(
             };
             let c_k = state(k);
             let c_prev: &[T] = if k == 0 { &s.c0[b0 * mn..b1 * mn] } else { state(k - 1) };
-            let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
-            gbt_scan(op, &f, Some(c_prev), coef, 1, rows * m, false, c_k)?;
+            match step {
+                PackedStep::Gbt(op) => {
+                    let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
+                    gbt_scan(op, &f, Some(c_prev), coef, 1, rows * m, false, c_k)?;
+                }
+                PackedStep::Zoh { a: ad_t, bd } => {
+                    // c_k = c_{k-1} Ad^T + f Bd^T, one row per (batch row, unit).
+                    let (um, n) = (rows * m, d.order);
+                    ad_t.gemm(MatMut::rows(c_k, um, n, n), false, MatRef::rows(c_prev, um, n, n), &mut z_buf);
+                    for (row, &fr) in c_k.chunks_exact_mut(n).zip(&f) {
+                        for (v, &b) in row.iter_mut().zip(bd.iter()) {
+                            *v = *v + fr * b;
+                        }
+                    }
+                }
+            }
             for r in 0..rows {
                 if (k as i64) >= s.lengths[b0 + r] {
                     c_k[r * mn..(r + 1) * mn].copy_from_slice(&c_prev[r * mn..(r + 1) * mn]);
@@ -427,7 +484,7 @@ struct WeightGrads<T> {
 /// Backpropagation through time (see the module docs): writes every gradient of `grads`.
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_backward<T: Activations>(
-    op: &Structured<T>,
+    memory: MemoryStep<'_, T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     s: &RnnInputs<'_, T>,
@@ -436,7 +493,7 @@ pub fn rnn_backward<T: Activations>(
     grads: RnnGrads<'_, T>,
     threads: usize,
 ) -> Result<()> {
-    check_inputs(op, d, w, s)?;
+    check_inputs(memory, d, w, s)?;
     let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
     check_len("y", saved.y.len(), l * b * h, format!("({l}, {b}, {h})"))?;
     check_len("c", saved.c.len(), l * b * mn, format!("({l}, {b}, {mn})"))?;
@@ -462,9 +519,10 @@ pub fn rnn_backward<T: Activations>(
     let gh = d.width() - d.units;
     let w_c = PackedB::new(MatRef::rows(&stacked_memory_weights(d, w), gh, mn, mn));
     let w_x_t = input_weights_transposed(d, w);
+    let step = PackedStep::new(memory, false);
     let results = run_blocks(&blocks(b, threads), |b0, b1| {
         // SAFETY: every block writes only its own rows b0..b1 of grad x, h0, c0.
-        unsafe { backward_block(op, d, w, &w_c, &w_x_t, s, saved, grad_out, &outs, b0, b1) }
+        unsafe { backward_block(&step, d, w, &w_c, &w_x_t, s, saved, grad_out, &outs, b0, b1) }
     });
     let mut sums = [grads.w_f, grads.b_f, grads.w_h, grads.b_h, grads.w_g, grads.b_g];
     sums.iter_mut().for_each(|g| g.fill(T::zero()));
@@ -552,7 +610,7 @@ fn gate_adjoint<T: Activations>(dh: &[T], ht: &[T], g: Option<(&[T], &[T])>, dz:
 /// `w_c`: W_c (G H, M N), packed; `w_x_t`: the stacked input weights, transposed (I, P).
 #[allow(clippy::too_many_arguments)]
 unsafe fn backward_block<T: Activations>(
-    op: &Structured<T>,
+    step: &PackedStep<'_, T>,
     d: &RnnDims,
     w: &RnnWeights<'_, T>,
     w_c: &PackedB<T>,
@@ -585,7 +643,7 @@ unsafe fn backward_block<T: Activations>(
     let mut dc = grad_out.c_n[b0 * mn..b1 * mn].to_vec();
     let mut dc_prev = vec![T::zero(); rows * mn];
     let mut df = vec![T::zero(); rows * m];
-    let (mut coef_buf, mut a_buf) = (Vec::new(), Vec::new());
+    let (mut coef_buf, mut a_buf, mut z_buf) = (Vec::new(), Vec::new(), Vec::new());
     let w_fh = MatRef::rows(&w.w_f[i..], m, h, i + h);
     let chunks: Vec<usize> = (0..l).step_by(chunk).collect();
     for &k0 in chunks.iter().rev() {
@@ -613,8 +671,19 @@ unsafe fn backward_block<T: Activations>(
             // dc_k += [dz_h, dz_g] [W_hc; W_gc].
             w_c.gemm(MatMut::rows(&mut dc, rows, mn, mn), true, MatRef::rows(&dpk[m..], rows, gh, p), &mut a_buf);
             // Memory adjoint: dc_{k-1}, df_k from dc_k; held rows pass dc through.
-            let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
-            gbt_scan_adjoint(op, &dc, coef, 1, rows * m, false, &mut df, &mut dc_prev)?;
+            match step {
+                PackedStep::Gbt(op) => {
+                    let coef = step_coef(s.coef, k, d, b0, b1, &mut coef_buf);
+                    gbt_scan_adjoint(op, &dc, coef, 1, rows * m, false, &mut df, &mut dc_prev)?;
+                }
+                PackedStep::Zoh { a: ad, bd } => {
+                    // dc_{k-1} = dc_k Ad, df_k = dc_k . Bd, one row per (batch row, unit).
+                    let (um, n) = (rows * m, d.order);
+                    ad.gemm(MatMut::rows(&mut dc_prev, um, n, n), false, MatRef::rows(&dc, um, n, n), &mut z_buf);
+                    let bd = MatRef::rows(bd, n, 1, 1);
+                    gemm(MatMut::rows(&mut df, um, 1, 1), T::zero(), MatRef::rows(&dc, um, n, n), bd);
+                }
+            }
             for r in 0..rows {
                 if (k as i64) >= s.lengths[b0 + r] {
                     dc_prev[r * mn..(r + 1) * mn].copy_from_slice(&dc[r * mn..(r + 1) * mn]);

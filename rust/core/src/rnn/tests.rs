@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::measure::Measure;
+use crate::zoh::ZohStep;
 
 fn pseudo(len: usize, seed: u64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -45,7 +46,7 @@ impl Case {
     }
 
     /// (y, h_n, c_n) without saving anything for the backward pass.
-    fn infer(&self, op: &Structured<f64>, pt: &Point, threads: usize) -> [Vec<f64>; 3] {
+    fn infer(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize) -> [Vec<f64>; 3] {
         let d = &self.d;
         let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
         let p = &pt.parts;
@@ -58,7 +59,7 @@ impl Case {
     }
 
     /// (y, h_n, c_n) and the saved tensors.
-    fn forward(&self, op: &Structured<f64>, pt: &Point, threads: usize) -> [Vec<f64>; 6] {
+    fn forward(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize) -> [Vec<f64>; 6] {
         let d = &self.d;
         let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
         let p = &pt.parts;
@@ -72,12 +73,12 @@ impl Case {
         [y, h_n, c_n, c, ht, g]
     }
 
-    fn loss(&self, op: &Structured<f64>, pt: &Point, probe: &[Vec<f64>; 3]) -> f64 {
+    fn loss(&self, op: MemoryStep<'_, f64>, pt: &Point, probe: &[Vec<f64>; 3]) -> f64 {
         let out = self.forward(op, pt, 1);
         (0..3).map(|j| out[j].iter().zip(&probe[j]).map(|(a, b)| a * b).sum::<f64>()).sum()
     }
 
-    fn grads(&self, op: &Structured<f64>, pt: &Point, probe: &[Vec<f64>; 3], threads: usize) -> Vec<Vec<f64>> {
+    fn grads(&self, op: MemoryStep<'_, f64>, pt: &Point, probe: &[Vec<f64>; 3], threads: usize) -> Vec<Vec<f64>> {
         let [y, _, _, c, ht, g] = self.forward(op, pt, threads);
         let p = &pt.parts;
         let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
@@ -106,11 +107,15 @@ fn legs_rows(steps: usize, t0: &[f64]) -> Vec<f64> {
 
 fn check(case: &Case, measure: Measure) {
     let op = measure.structured::<f64>(case.d.order).unwrap();
+    check_step(case, MemoryStep::Gbt(&op), &format!("{measure:?}"));
+}
+
+fn check_step(case: &Case, op: MemoryStep<'_, f64>, measure: &str) {
     let pt = case.point(7);
     let d = &case.d;
     let probe =
         [pseudo(d.steps * d.batch * d.hidden, 101), pseudo(d.batch * d.hidden, 102), pseudo(d.batch * d.memory(), 103)];
-    let grads = case.grads(&op, &pt, &probe, 1);
+    let grads = case.grads(op, &pt, &probe, 1);
     let dir = case.point(55);
     let eps = 1e-6;
     let shifted = |sign: f64| Point {
@@ -121,17 +126,17 @@ fn check(case: &Case, measure: Measure) {
             .map(|(a, v)| a.iter().zip(v).map(|(a, v)| a + sign * eps * v).collect())
             .collect(),
     };
-    let numeric = (case.loss(&op, &shifted(1.0), &probe) - case.loss(&op, &shifted(-1.0), &probe)) / (2.0 * eps);
+    let numeric = (case.loss(op, &shifted(1.0), &probe) - case.loss(op, &shifted(-1.0), &probe)) / (2.0 * eps);
     let analytic: f64 =
         grads.iter().zip(&dir.parts).map(|(g, v)| g.iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).sum();
-    assert!((numeric - analytic).abs() < 1e-6 * (1.0 + numeric.abs()), "{measure:?}: {numeric} vs {analytic}");
+    assert!((numeric - analytic).abs() < 1e-6 * (1.0 + numeric.abs()), "{measure}: {numeric} vs {analytic}");
     // Inference (nothing saved) gives the outputs of the training forward pass, bitwise.
-    let saved = case.forward(&op, &pt, 1);
+    let saved = case.forward(op, &pt, 1);
     for threads in [1, 3] {
-        assert_eq!(case.infer(&op, &pt, threads)[..], saved[..3]);
+        assert_eq!(case.infer(op, &pt, threads)[..], saved[..3]);
     }
     // Parallel batch blocks give the same gradients (up to the order of the weight sums).
-    let blocked = case.grads(&op, &pt, &probe, 3);
+    let blocked = case.grads(op, &pt, &probe, 3);
     for (a, b) in grads.iter().flatten().zip(blocked.iter().flatten()) {
         assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
     }
@@ -151,6 +156,20 @@ fn backward_matches_central_differences() {
         &Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 40] },
         Measure::FouT { theta: 1.0 },
     );
+}
+
+#[test]
+fn zoh_backward_matches_central_differences() {
+    // LegT and LMU at a fixed step: coefficient rows are not read (empty).
+    let d = RnnDims { steps: 6, batch: 20, input: 2, hidden: 5, units: 2, order: 4, gate: true };
+    let lengths: Vec<i64> = (0..20).map(|b| (b % 8) as i64).collect();
+    for (measure, dt) in [(Measure::LegT { theta: 1.0 }, 0.01), (Measure::Lmu { theta: 10.0 }, 1.0)] {
+        let z = ZohStep::<f64>::new(&measure, d.order, dt).unwrap();
+        for gate in [true, false] {
+            let case = Case { d: RnnDims { gate, ..d }, coef: Vec::new(), per_row: false, lengths: lengths.clone() };
+            check_step(&case, MemoryStep::Zoh(&z), &format!("ZOH {measure:?}"));
+        }
+    }
 }
 
 #[test]
@@ -177,7 +196,7 @@ fn bad_shapes_are_errors() {
     let (mut y, mut hn, mut cn, mut c, mut ht) =
         (vec![0.0; 12], vec![0.0; 6], vec![0.0; 6], vec![0.0; 12], vec![0.0; 12]);
     let out = RnnForward { y: &mut y, h_n: &mut hn, c_n: &mut cn, c: &mut c, h_tilde: &mut ht, g: &mut [] };
-    let err = rnn_forward(&op, &d, &w, &s, out, 1).unwrap_err();
+    let err = rnn_forward(MemoryStep::Gbt(&op), &d, &w, &s, out, 1).unwrap_err();
     assert!(err.to_string().starts_with("coef:"), "{err}");
 }
 
@@ -216,18 +235,18 @@ fn timing_of_the_layer() {
         for _ in 0..3 {
             let t = std::time::Instant::now();
             let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
-            rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+            rnn_forward(MemoryStep::Gbt(&op), &d, &w, &s, out, 1).unwrap();
             fwd = fwd.min(t.elapsed().as_secs_f64());
             let t = std::time::Instant::now();
             let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
-            rnn_forward(&op, &d, &w, &s, out, 1).unwrap();
+            rnn_forward(MemoryStep::Gbt(&op), &d, &w, &s, out, 1).unwrap();
             inf = inf.min(t.elapsed().as_secs_f64());
             let saved = RnnSaved { y: &y, c: &c, h_tilde: &ht, g: &g };
             let go = RnnGradOutputs { y: &gy, h_n: &gh_n, c_n: &gc_n };
             let [gx, gh0, gc0, gwf, gbf, gwh, gbh, gwg, gbg] = &mut grads[..] else { unreachable!() };
             let gr = RnnGrads { x: gx, h0: gh0, c0: gc0, w_f: gwf, b_f: gbf, w_h: gwh, b_h: gbh, w_g: gwg, b_g: gbg };
             let t = std::time::Instant::now();
-            rnn_backward(&op, &d, &w, &s, &saved, &go, gr, 1).unwrap();
+            rnn_backward(MemoryStep::Gbt(&op), &d, &w, &s, &saved, &go, gr, 1).unwrap();
             bwd = bwd.min(t.elapsed().as_secs_f64());
         }
         println!(
