@@ -127,7 +127,7 @@ def test_methods_and_conventions(method, alpha, convention):
 @given(
     measure=st.sampled_from(MEASURES),
     L=st.integers(1, 6),
-    B=st.integers(1, 40),
+    B=st.integers(1, 80),
     H=st.integers(1, 40),
     N=st.integers(1, 9),
     M=st.integers(1, 2),

@@ -43,7 +43,8 @@ use packed::PackedB;
 /// shape), large enough to be the inner dimension of an efficient dW_c product.
 const CHUNK_ROWS: usize = 256;
 /// Fewest batch rows a parallel block gets (smaller blocks make the per-step GEMMs inefficient).
-const MIN_BLOCK_ROWS: usize = 16;
+/// (32: at the digits shape, B = 50 and H = N = 128, two blocks of 25 rows took longer than one.)
+const MIN_BLOCK_ROWS: usize = 32;
 
 /// Sizes of the layer: L steps, B rows, input I, hidden H, M memory units of order N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

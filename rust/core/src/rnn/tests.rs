@@ -136,6 +136,7 @@ fn check_step(case: &Case, op: MemoryStep<'_, f64>, measure: &str) {
         assert_eq!(case.infer(op, &pt, threads)[..], saved[..3]);
     }
     // Parallel batch blocks give the same gradients (up to the order of the weight sums).
+    assert!(blocks(case.d.batch, 3).len() > 1, "the case must split into blocks");
     let blocked = case.grads(op, &pt, &probe, 3);
     for (a, b) in grads.iter().flatten().zip(blocked.iter().flatten()) {
         assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()));
@@ -144,16 +145,16 @@ fn check_step(case: &Case, op: MemoryStep<'_, f64>, measure: &str) {
 
 #[test]
 fn backward_matches_central_differences() {
-    let d = RnnDims { steps: 6, batch: 40, input: 2, hidden: 5, units: 1, order: 4, gate: true };
-    let lengths: Vec<i64> = (0..40).map(|b| (b % 8) as i64).collect();
-    let t0: Vec<f64> = (0..40).map(|b| (b % 3) as f64).collect();
+    let d = RnnDims { steps: 6, batch: 70, input: 2, hidden: 5, units: 1, order: 4, gate: true };
+    let lengths: Vec<i64> = (0..70).map(|b| (b % 8) as i64).collect();
+    let t0: Vec<f64> = (0..70).map(|b| (b % 3) as f64).collect();
     check(&Case { d, coef: legs_rows(6, &t0), per_row: true, lengths: lengths.clone() }, Measure::LegS);
     let d2 = RnnDims { units: 2, gate: false, ..d };
     let lti = [0.005, 0.005, 0.01].repeat(6);
-    check(&Case { d: d2, coef: lti.clone(), per_row: false, lengths: vec![6; 40] }, Measure::LegT { theta: 1.0 });
+    check(&Case { d: d2, coef: lti.clone(), per_row: false, lengths: vec![6; 70] }, Measure::LegT { theta: 1.0 });
     check(&Case { d: d2, coef: legs_rows(6, &t0), per_row: true, lengths }, Measure::LegS);
     check(
-        &Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 40] },
+        &Case { d: RnnDims { gate: true, ..d2 }, coef: lti, per_row: false, lengths: vec![6; 70] },
         Measure::FouT { theta: 1.0 },
     );
 }
@@ -161,8 +162,8 @@ fn backward_matches_central_differences() {
 #[test]
 fn zoh_backward_matches_central_differences() {
     // LegT and LMU at a fixed step: coefficient rows are not read (empty).
-    let d = RnnDims { steps: 6, batch: 20, input: 2, hidden: 5, units: 2, order: 4, gate: true };
-    let lengths: Vec<i64> = (0..20).map(|b| (b % 8) as i64).collect();
+    let d = RnnDims { steps: 6, batch: 70, input: 2, hidden: 5, units: 2, order: 4, gate: true };
+    let lengths: Vec<i64> = (0..70).map(|b| (b % 8) as i64).collect();
     for (measure, dt) in [(Measure::LegT { theta: 1.0 }, 0.01), (Measure::Lmu { theta: 10.0 }, 1.0)] {
         let z = ZohStep::<f64>::new(&measure, d.order, dt).unwrap();
         for gate in [true, false] {
@@ -175,9 +176,9 @@ fn zoh_backward_matches_central_differences() {
 #[test]
 fn backward_matches_central_differences_across_chunks() {
     // Enough steps that the chunked products (CHUNK_ROWS rows each) span several chunks, for one
-    // block (views of the saved arrays) and for three (copies).
-    let (steps, batch) = (320usize, 40usize);
-    assert!(steps * batch.div_ceil(3) > 2 * CHUNK_ROWS);
+    // block (views of the saved arrays) and for two (copies).
+    let (steps, batch) = (320usize, 70usize);
+    assert!(steps * batch.div_ceil(2) > 2 * CHUNK_ROWS && batch >= 2 * MIN_BLOCK_ROWS);
     let d = RnnDims { steps, batch, input: 2, hidden: 5, units: 1, order: 4, gate: true };
     let lengths: Vec<i64> = (0..batch).map(|b| (b * 7 % (steps + 1)) as i64).collect();
     let t0: Vec<f64> = (0..batch).map(|b| (b % 3) as f64).collect();
