@@ -142,7 +142,7 @@ fn gbt_rows<'py>(
                 }
             }
         };
-        Ok(rows.into_pyarray(py).reshape(shape)?)
+        rows.into_pyarray(py).reshape(shape)
     })
 }
 
