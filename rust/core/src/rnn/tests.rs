@@ -45,32 +45,24 @@ impl Case {
         }
     }
 
-    /// (y, h_n, c_n) without saving anything for the backward pass.
-    fn infer(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize) -> [Vec<f64>; 3] {
+    /// (y, h_n, c_n) and, with `save`, the saved tensors (c, h~, g; empty without).
+    fn run_forward(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize, save: bool) -> [Vec<f64>; 6] {
         let d = &self.d;
         let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
         let p = &pt.parts;
         let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
         let s = RnnInputs { x: &p[0], h0: &p[1], c0: &p[2], coef: self.coef(), lengths: &self.lengths };
         let (mut y, mut h_n, mut c_n) = (vec![0.0; l * b * h], vec![0.0; b * h], vec![0.0; b * mn]);
-        let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut [], h_tilde: &mut [], g: &mut [] };
-        rnn_forward(op, d, &w, &s, out, threads).unwrap();
-        [y, h_n, c_n]
-    }
-
-    /// (y, h_n, c_n) and the saved tensors.
-    fn forward(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize) -> [Vec<f64>; 6] {
-        let d = &self.d;
-        let (l, b, h, mn) = (d.steps, d.batch, d.hidden, d.memory());
-        let p = &pt.parts;
-        let w = RnnWeights { w_f: &p[3], b_f: &p[4], w_h: &p[5], b_h: &p[6], w_g: &p[7], b_g: &p[8] };
-        let s = RnnInputs { x: &p[0], h0: &p[1], c0: &p[2], coef: self.coef(), lengths: &self.lengths };
-        let (mut y, mut h_n, mut c_n) = (vec![0.0; l * b * h], vec![0.0; b * h], vec![0.0; b * mn]);
+        let lb = if save { l * b } else { 0 };
         let (mut c, mut ht, mut g) =
-            (vec![0.0; l * b * mn], vec![0.0; l * b * h], vec![0.0; if d.gate { l * b * h } else { 0 }]);
+            (vec![0.0; lb * mn], vec![0.0; lb * h], vec![0.0; if d.gate { lb * h } else { 0 }]);
         let out = RnnForward { y: &mut y, h_n: &mut h_n, c_n: &mut c_n, c: &mut c, h_tilde: &mut ht, g: &mut g };
         rnn_forward(op, d, &w, &s, out, threads).unwrap();
         [y, h_n, c_n, c, ht, g]
+    }
+
+    fn forward(&self, op: MemoryStep<'_, f64>, pt: &Point, threads: usize) -> [Vec<f64>; 6] {
+        self.run_forward(op, pt, threads, true)
     }
 
     fn loss(&self, op: MemoryStep<'_, f64>, pt: &Point, probe: &[Vec<f64>; 3]) -> f64 {
@@ -133,7 +125,7 @@ fn check_step(case: &Case, op: MemoryStep<'_, f64>, measure: &str) {
     // Inference (nothing saved) gives the outputs of the training forward pass, bitwise.
     let saved = case.forward(op, &pt, 1);
     for threads in [1, 3] {
-        assert_eq!(case.infer(op, &pt, threads)[..], saved[..3]);
+        assert_eq!(case.run_forward(op, &pt, threads, false)[..3], saved[..3]);
     }
     // Parallel batch blocks give the same gradients (up to the order of the weight sums).
     assert!(blocks(case.d.batch, 3).len() > 1, "the case must split into blocks");
