@@ -239,11 +239,30 @@ impl<'a, T: Real> StepKernel<'a, T> {
             let ab = T::cast(self.step.input);
             self.abf.clear();
             self.abf.extend(f.iter().map(|x| ab * *x));
+            let (rows, lanes) = (f.len(), T::tile_rows(self.isa));
+            // More rows than a tile but not whole tiles: the last `lanes` rows run as one more tile,
+            // overlapping the whole ones. The rows they share get the same operations on the same
+            // inputs, so the same values; in place, that tile reads a copy of its rows taken first.
+            let overlap = lanes > 1 && rows > lanes && rows % lanes != 0;
+            let last = rows.saturating_sub(lanes);
+            if overlap && src.is_none() {
+                self.tile_rows.clear();
+                self.tile_rows.extend_from_slice(&state[last * n..]);
+            }
             done = T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, src, state, n);
-            let (rest, lanes) = (f.len() - done, T::tile_rows(self.isa));
-            if rest > 0 && rest < lanes && lanes > 1 {
-                // The last rows (fewer than a tile) in one zero-padded tile: the padding lanes compute
-                // on zeros and are dropped; the real lanes get the same operations as in a full tile.
+            if overlap && done == rows / lanes * lanes {
+                let from = src.map_or(&self.tile_rows[..], |s| &s[last * n..]);
+                let tail = &mut state[last * n..];
+                if T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf[last..], Some(from), tail, n)
+                    == lanes
+                {
+                    done = rows;
+                }
+            }
+            let rest = rows - done;
+            if rest > 0 && rest < lanes && lanes > 1 && rows < lanes {
+                // Fewer rows than a tile: one zero-padded tile; the padding lanes compute on zeros
+                // and are dropped, the real lanes get the same operations as in a full tile.
                 self.tile_rows.clear();
                 self.tile_rows.extend_from_slice(&src.unwrap_or(state)[done * n..]);
                 self.tile_rows.resize(lanes * n, T::zero());

@@ -217,15 +217,16 @@ pub trait TileKernel: Sized {
     ) -> bool;
 }
 
-/// The `TileKernel` of one element type: `$v2` its AVX2 vector and `$k2` the row tiles in flight
-/// (independent chains against register pressure: 16 ymm registers; twice as many with AVX-512's 32),
-/// `$m2` the wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick);
-/// `$v5`, `$m5` the same for the AVX-512 wavefront. Row tiles stay 256 bits wide on AVX-512 CPUs
-/// (512-bit FMAs share port 5 with the transposes' shuffles; `benches/LIMITS.md`), compiled with
-/// AVX-512VL so that the per-element broadcasts fold into the FMAs' memory operands.
+/// The `TileKernel` of one element type: `$v2` its AVX2 vector (the row tiles) and `$k` the tiles
+/// stepped side by side (independent chains, against the 16 ymm registers: float32 gains nothing
+/// from a second tile, float64 ~10 %, a third spills; `benches/LIMITS.md`), `$m2` the
+/// wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`,
+/// `$m5` the same for the AVX-512 wavefront. Row tiles run the AVX2 code on AVX-512 CPUs as well:
+/// 512-bit tiles need as many port-5 shuffles and inserts per element as they save FMAs (512-bit
+/// FMAs share port 5), and the EVEX-encoded 256-bit code measured slower (`benches/LIMITS.md`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernel {
-    ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $m5:literal) => {
+    ($t:ty, $v2:ty, $k:literal, $m2:literal, $v5:ty, $m5:literal) => {
         impl TileKernel for $t {
             fn tile_rows(isa: Isa) -> usize {
                 match isa {
@@ -269,9 +270,8 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 => kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n),
-                        Isa::Avx512 => {
-                            kernels::avx512::forward_tiles::<$v2, { 2 * $k2 }>(table, r, b, abf, from, to, n)
+                        Isa::Avx2 | Isa::Avx512 => {
+                            kernels::avx2::forward_tiles::<$v2, $k>(table, r, b, abf, from, to, n)
                         }
                     }
                 }
