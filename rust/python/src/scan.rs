@@ -296,6 +296,9 @@ fn data_span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> std::ops::Range<usize>
     start..start + a.len() * std::mem::size_of::<T>()
 }
 
+/// State elements of one step from which `legs_step` releases the GIL (~20 µs of work).
+const DETACH_WORK: usize = 1 << 16;
+
 /// The input of one LegS step: a plain array of the batch's shape, or one Python number for every row.
 enum StepInput<'py, T: Element> {
     Array(Bound<'py, PyArrayDyn<T>>),
@@ -362,13 +365,25 @@ fn legs_step_typed<'py, T: CachedOps>(
     };
     let Ok(mut out_rw) = target.try_readwrite() else { return Ok(None) };
     let os = out_rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
-    if in_place {
-        py.detach(|| core_scan::gbt_scan(&op, fs, None, coef, 1, rows, false, os)).map_err(to_py)?;
+    let c_ro = if in_place {
+        None
     } else {
-        let Ok(c_ro) = c.try_readonly() else { return Ok(None) };
-        let cs = as_slice(&c_ro, "c")?;
-        py.detach(|| core_scan::gbt_scan(&op, fs, Some(cs), coef, 1, rows, false, os)).map_err(to_py)?;
+        match c.try_readonly() {
+            Ok(r) => Some(r),
+            Err(_) => return Ok(None),
+        }
+    };
+    let cs = match &c_ro {
+        Some(r) => Some(as_slice(r, "c")?),
+        None => None,
+    };
+    // A small step keeps the GIL: releasing and taking it back costs more than other threads gain.
+    if rows * n >= DETACH_WORK {
+        py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os))
+    } else {
+        core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os)
     }
+    .map_err(to_py)?;
     drop(out_rw);
     Ok(Some(target.into_any()))
 }
@@ -379,7 +394,7 @@ fn legs_step_typed<'py, T: CachedOps>(
 /// C-contiguous float32/float64 array (..., N), `f` a Python number or a plain array of shape
 /// `c.shape[:-1]` and c's dtype, `t` an int step index, `out` None, `c` itself or a plain writeable
 /// C-contiguous array of c's shape and dtype that does not overlap it. The coefficient row is the
-/// core's (`RowRule`). None when the call is not of that kind: the caller takes the general path,
+/// core's (`RowRule`). The GIL is released for steps of at least `DETACH_WORK` state elements. None when the call is not of that kind: the caller takes the general path,
 /// which validates every argument and reports mistakes.
 #[pyfunction]
 #[pyo3(signature = (c, f, t, method, convention, out=None))]

@@ -19,7 +19,7 @@ pub(crate) struct StepKernel<'a, T: Real> {
     pub(crate) op: &'a Structured<T>,
     pub(crate) prefix: Option<PrefixTables<'a, T>>,
     pub(crate) step: GbtStep,
-    /// Prefix tables of the prepared step, interleaved per element:
+    /// Prefix tables of the prepared step, interleaved per element (filled by `prepare`):
     /// (inv, e, -(ae*l), -(ai*l*inv), 1 - r*ai*l*inv, r*inv) (negated where they are subtracted).
     pub(crate) table: Vec<[T; 6]>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
@@ -43,13 +43,14 @@ pub(crate) struct StepKernel<'a, T: Real> {
 ///   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain),
 /// stored per element as (inv, e, -(a_e l), -(a_i l inv), 1 - r a_i l inv, r inv).
 #[inline(always)]
-fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut [[T; 6]]) {
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut Vec<[T; 6]>) {
     let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-    for (i, t) in table.iter_mut().enumerate() {
+    table.clear();
+    table.extend((0..p.r.len()).map(|i| {
         let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
         let k = ai * p.l[i] * inv;
-        *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
-    }
+        [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv]
+    }));
 }
 
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
@@ -82,13 +83,12 @@ pub(crate) fn tile_to_rows<T: Real>(isa: Isa, tile: &[[T; TILE]], n: usize, rows
 impl<'a, T: Real> StepKernel<'a, T> {
     pub(crate) fn new(op: &'a Structured<T>, isa: Isa) -> Self {
         let prefix = op.prefix_tables();
-        let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
         StepKernel {
             isa,
             op,
             prefix,
             step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
-            table,
+            table: Vec::new(),
             abf: Vec::new(),
             scratch: Vec::new(),
             cache: SolveCache::default(),
@@ -132,7 +132,6 @@ impl<'a, T: Real> StepKernel<'a, T> {
         self.multi_tables.resize(TILE_STEPS, Vec::new());
         self.multi_abf.resize(TILE_STEPS, Vec::new());
         for s in 0..TILE_STEPS {
-            self.multi_tables[s].resize(n, [T::zero(); 6]);
             fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
             let ab = T::cast(steps[s].input);
             self.multi_abf[s].clear();

@@ -218,8 +218,9 @@ pub trait TileKernel: Sized {
 }
 
 /// The `TileKernel` of one element type: `$v2` its AVX2 vector (the row tiles) and `$k` the tiles
-/// stepped side by side (independent chains, against the 16 ymm registers: float32 gains nothing
-/// from a second tile, float64 ~10 %, a third spills; `benches/LIMITS.md`), `$m2` the
+/// stepped side by side (independent chains, against the 16 ymm registers: a second tile gains
+/// 0-5 % in float32, ~10 % in float64, and covers a 5-cycle FMA latency; a third spills;
+/// `benches/LIMITS.md`), `$m2` the
 /// wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`,
 /// `$m5` the same for the AVX-512 wavefront. Row tiles run the AVX2 code on AVX-512 CPUs as well:
 /// 512-bit tiles need as many port-5 shuffles and inserts per element as they save FMAs (512-bit
@@ -372,7 +373,7 @@ macro_rules! tile_kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 3);
+tile_kernel!(f32, vector::F32x8, 2, 4, vector::F32x16, 3);
 #[cfg(target_arch = "x86_64")]
 tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
 
