@@ -46,20 +46,24 @@ pub(crate) struct StepKernel<'a, T: Real> {
 fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut Vec<[T; 6]>) {
     let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
     table.clear();
-    // The divisions (one per element) first, in chunks the compiler vectorises; then the
-    // interleaved table, whose element-wise stores would not vectorise.
+    table.reserve(p.r.len());
+    // Column by column in chunks (loops the compiler vectorises), then interleaved.
     const CHUNK: usize = 64;
-    let mut inv = [T::zero(); CHUNK];
+    let mut cols = [[T::zero(); CHUNK]; 6];
     for (c, lrh) in p.lr_minus_h.chunks(CHUNK).enumerate() {
-        for (v, x) in inv.iter_mut().zip(lrh) {
-            *v = T::one() / ai.mul_add(*x, T::one());
+        let (at, len) = (c * CHUNK, lrh.len());
+        let (l, h, r) = (&p.l[at..at + len], &p.h[at..at + len], &p.r[at..at + len]);
+        let [inv, e, nael, nk, decay, rinv] = &mut cols;
+        for k in 0..len {
+            inv[k] = T::one() / ai.mul_add(lrh[k], T::one());
+            let kk = ai * l[k] * inv[k];
+            e[k] = ae.mul_add(h[k], T::one());
+            nael[k] = -(ae * l[k]);
+            nk[k] = -kk;
+            decay[k] = T::one() - r[k] * kk;
+            rinv[k] = r[k] * inv[k];
         }
-        let range = c * CHUNK..c * CHUNK + lrh.len();
-        let (l, h, r) = (&p.l[range.clone()], &p.h[range.clone()], &p.r[range]);
-        table.extend(inv.iter().zip(l).zip(h).zip(r).map(|(((&inv, &l), &h), &r)| {
-            let k = ai * l * inv;
-            [inv, ae.mul_add(h, T::one()), -(ae * l), -k, T::one() - r * k, r * inv]
-        }));
+        table.extend((0..len).map(|k| [inv[k], e[k], nael[k], nk[k], decay[k], rinv[k]]));
     }
 }
 
