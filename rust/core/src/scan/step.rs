@@ -54,16 +54,16 @@ fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &m
         let (at, len) = (c * CHUNK, lrh.len());
         let (l, h, r) = (&p.l[at..at + len], &p.h[at..at + len], &p.r[at..at + len]);
         let [inv, e, nael, nk, decay, rinv] = &mut cols;
-        for k in 0..len {
-            inv[k] = T::one() / ai.mul_add(lrh[k], T::one());
-            let kk = ai * l[k] * inv[k];
-            e[k] = ae.mul_add(h[k], T::one());
-            nael[k] = -(ae * l[k]);
-            nk[k] = -kk;
-            decay[k] = T::one() - r[k] * kk;
-            rinv[k] = r[k] * inv[k];
+        for j in 0..len {
+            inv[j] = T::one() / ai.mul_add(lrh[j], T::one());
+            let k = ai * l[j] * inv[j];
+            e[j] = ae.mul_add(h[j], T::one());
+            nael[j] = -(ae * l[j]);
+            nk[j] = -k;
+            decay[j] = T::one() - r[j] * k;
+            rinv[j] = r[j] * inv[j];
         }
-        table.extend((0..len).map(|k| [inv[k], e[k], nael[k], nk[k], decay[k], rinv[k]]));
+        table.extend((0..len).map(|j| [inv[j], e[j], nael[j], nk[j], decay[j], rinv[j]]));
     }
 }
 
