@@ -58,7 +58,7 @@ def best_time(fn, min_total=0.2, repeats=5):
     return best
 
 
-def best_times_interleaved(fns, min_total=0.5, repeats=7):
+def best_times_interleaved(fns, min_total=0.75, repeats=15):
     """Best per-call time of each of `fns`, their rounds taken in turn (fn 0, fn 1, ..., fn 0, ...),
     so that a change of the machine's load reaches every one of them and their ratios survive it."""
     calls = []
