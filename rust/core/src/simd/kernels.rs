@@ -380,8 +380,9 @@ pub(crate) mod avx2 {
     }
 }
 
-/// The entry points compiled for AVX-512 (F, VL): the row tiles keep AVX2's 256-bit vectors, but the
-/// EVEX encoding folds the per-element broadcasts into the FMAs' memory operands ({1to8}).
+/// The entry points compiled for AVX-512 (F, VL): the 512-bit time wavefront, and the multi-step row
+/// tiles, whose 256-bit vectors gain from the EVEX encoding (broadcasts folded into the FMAs' memory
+/// operands, {1to8}; measured ~5 % faster than their AVX2 build, unlike the single-step tiles).
 pub(crate) mod avx512 {
     use super::*;
 
