@@ -63,7 +63,9 @@ fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &m
             decay[j] = T::one() - r[j] * k;
             rinv[j] = r[j] * inv[j];
         }
-        table.extend((0..len).map(|j| [inv[j], e[j], nael[j], nk[j], decay[j], rinv[j]]));
+        let entries =
+            inv[..len].iter().zip(&e[..len]).zip(&nael[..len]).zip(&nk[..len]).zip(&decay[..len]).zip(&rinv[..len]);
+        table.extend(entries.map(|(((((&inv, &e), &nael), &nk), &decay), &rinv)| [inv, e, nael, nk, decay, rinv]));
     }
 }
 
