@@ -218,9 +218,10 @@ pub trait TileKernel: Sized {
 }
 
 /// The `TileKernel` of one element type: `$v2` its AVX2 vector (the row tiles) and `$k` the tiles
-/// stepped side by side (independent chains, against the 16 ymm registers: a second tile gains
-/// 0-5 % in float32, ~10 % in float64, and covers a 5-cycle FMA latency; a third spills;
-/// `benches/LIMITS.md`), `$m2` the
+/// stepped side by side (independent chains; at most 8 rows in flight: 16 rows of a power-of-two
+/// stride of 4 KB or more fall into one L1 set, more than its 12 ways; float64 gains ~10 % from two
+/// 4-row tiles, float32 0-5 % from two 8-row tiles, which thrash at N = 1024; `benches/LIMITS.md`),
+/// `$m2` the
 /// wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`,
 /// `$m5` the same for the AVX-512 wavefront. Row tiles run the AVX2 code on AVX-512 CPUs as well:
 /// 512-bit tiles need as many port-5 shuffles and inserts per element as they save FMAs (512-bit
@@ -373,7 +374,7 @@ macro_rules! tile_kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, vector::F32x8, 2, 4, vector::F32x16, 3);
+tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 3);
 #[cfg(target_arch = "x86_64")]
 tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
 
