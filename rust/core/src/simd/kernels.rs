@@ -71,8 +71,8 @@ unsafe fn element<V: Vector, const K: usize>(
     }
 }
 
-/// K consecutive tiles of W rows from tile index `first`: W elements of each row loaded transposed
-/// (one vector = one element of W rows), stepped, and stored transposed back.
+/// K consecutive tiles of W rows from tile index `first`: W/2 elements of each row at a time loaded
+/// transposed (one vector = one element of W rows), stepped, and stored transposed back.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tiles<V: Transpose, const K: usize>(
