@@ -3,7 +3,7 @@
 //!
 //! The fused `Prefix` step (LegS, LagT, GLagT; see `crate::scan`) is a chain of running sums over the
 //! elements n of one row: serial within a row, independent across rows. A tile of W rows (W = the
-//! vector's lanes: 8 or 16 float32, 4 or 8 float64) is loaded W elements at a time, transposed in
+//! 256-bit vector's lanes: 8 float32, 4 float64) is loaded W/2 elements at a time, transposed in
 //! registers so that one vector holds element n of every row, stepped element by element with the
 //! per-element tables broadcast, transposed back and stored (`kernels::forward_tiles`). The
 //! arithmetic is the scalar kernel's, operation for operation (every `mul_add` is one fused FMA in
