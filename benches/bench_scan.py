@@ -12,7 +12,9 @@ side in one run with:
       changes sign and vanishes for LegS), so its per-step cost is O(N) numpy calls;
   (c) scalar C: the same LegS recurrence (paper §5: one running sum per half step, a division per
       element) compiled here with the system C compiler, -O3 -march=native, called through ctypes.
-The first table compares with the targets and the machine's limit (model in benches/LIMITS.md).
+The first table compares with the targets and the machine's limit (model in benches/LIMITS.md); its
+figures are timed in interleaved rounds (ours, the C baseline, dense numpy in turn), so that a change
+of the machine's load during the run reaches all of them alike.
 Throughput is state elements per second (batch x N per step).
 """
 
@@ -53,6 +55,25 @@ def best_time(fn, min_total=0.2, repeats=5):
         for _ in range(calls):
             fn()
         best = min(best, (time.perf_counter() - t) / calls)
+    return best
+
+
+def best_times_interleaved(fns, min_total=0.75, repeats=15):
+    """Best per-call time of each of `fns`, their rounds taken in turn (fn 0, fn 1, ..., fn 0, ...),
+    so that a change of the machine's load reaches every one of them and their ratios survive it."""
+    calls = []
+    for fn in fns:
+        fn()
+        t = time.perf_counter()
+        fn()
+        calls.append(max(1, int(min_total / repeats / max(time.perf_counter() - t, 1e-7))))
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            for _ in range(calls[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t) / calls[i])
     return best
 
 
@@ -313,7 +334,6 @@ def side_by_side(lines, quick, so, freq):
     f = rng.standard_normal(R).astype(np.float32)
     out = np.empty_like(c)
     rt = np.sqrt(2 * np.arange(N) + 1).astype(np.float32)
-    ours = best_time(lambda: hippo_rs.legs_update(c, f, 100, out=out), min_total=0.5, repeats=7)
     Ad, Bd = dense_matrices("legs", N, np.float32)
     AdT, tmp = np.ascontiguousarray(Ad.T), np.empty_like(c)
 
@@ -321,13 +341,18 @@ def side_by_side(lines, quick, so, freq):
         np.matmul(c, AdT, out=tmp)
         np.add(tmp, f[:, None] * Bd, out=tmp)
 
-    t_dense = best_time(dense, min_total=0.5, repeats=7)
     cc = c.copy()
-    t_c = best_time(lambda: so.legs_step_f32(ptr(cc), ptr(f), ptr(rt), R, N, 100.0), min_total=0.5, repeats=7) if so else float("nan")
     # The same step without the Python layer: the binding and the kernel (coefficient row of t = 100).
     coef = np.array([[0.5 / 100, 0.5 / 100, 1.0 / 100]])
     f2 = f.reshape(1, R)
-    t_core = best_time(lambda: _core.gbt_scan("legs", {}, f2, c, coef, False, out), min_total=0.5, repeats=7)
+    fns = [
+        lambda: hippo_rs.legs_update(c, f, 100, out=out),
+        lambda: _core.gbt_scan("legs", {}, f2, c, coef, False, out),
+        dense,
+    ]
+    if so:
+        fns.append(lambda: so.legs_step_f32(ptr(cc), ptr(f), ptr(rt), R, N, 100.0))
+    ours, t_core, t_dense, t_c = (best_times_interleaved(fns) + [float("nan")])[:4]
     el = R * N
     limit = el * LIMIT_CYCLES["step"] / freq if freq else float("nan")
     for name, t in (("legs_update", ours), ("_core.gbt_scan", t_core)):
@@ -338,9 +363,11 @@ def side_by_side(lines, quick, so, freq):
     L = 10**5 if quick else 10**6
     fs = np.random.default_rng(8).standard_normal(L).astype(np.float32)
     runs = lambda fn: min(timed(fn) for _ in range(1 if quick else 3))  # noqa: E731
-    t_legs = runs(lambda: hippo_rs.scan(fs, N, measure="legs", return_all=False))
     c1 = np.zeros(N, np.float32)
-    t_cscan = timed(lambda: so.legs_scan_f32(ptr(c1), ptr(fs), ptr(rt), N, L, 1)) if so else float("nan")
+    t_legs = t_cscan = float("inf")
+    for _ in range(1 if quick else 3):  # in turn, as above
+        t_legs = min(t_legs, timed(lambda: hippo_rs.scan(fs, N, measure="legs", return_all=False)))
+        t_cscan = min(t_cscan, timed(lambda: so.legs_scan_f32(ptr(c1), ptr(fs), ptr(rt), N, L, 1)) if so else float("nan"))
     wave = LIMIT_CYCLES["wave_avx512" if _core._set_isa(None) == "avx512" else "wave_avx2"]
     limit = L * N * wave / freq if freq else float("nan")
     lines.append(

@@ -79,11 +79,19 @@ def check_paths(measure, L, R, N, dtype, dt, seed):
                 assert np.array_equal(got, first[return_all]), f"{isa} differs from the scalar path's bits"
             else:
                 first[return_all] = got
+        # in place: out holds c0 and receives the final state
+        _core._set_isa(isa)
+        try:
+            state = c0.copy()
+            _core.gbt_scan(measure, PARAMS[measure], f, None, coef, False, state)
+        finally:
+            _core._set_isa(None)
+        assert np.array_equal(state, first[False]), f"{isa} in place differs from the scalar path's bits"
 
 
 @pytest.mark.parametrize("measure", ["legs", "legt", "lmu", "glagt"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("L", "R", "N"), [(90, 1, 37), (12, 37, 33), (8, 16, 64), (70, 3, 8)])
+@pytest.mark.parametrize(("L", "R", "N"), [(90, 1, 37), (12, 37, 33), (2, 100, 40), (8, 16, 64), (70, 3, 8)])
 def test_every_isa_matches_dense_and_scalar_bits(measure, dtype, L, R, N):
     check_paths(measure, L, R, N, dtype, 0.01, 0)
 

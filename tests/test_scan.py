@@ -315,6 +315,39 @@ def test_legs_update_common_calls_equal_the_general_path(dtype):
         hippo_rs.legs_update(c, f, 3, out=c[..., ::2].copy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_legs_update_uncommon_calls_equal_the_general_path(dtype):
+    """Calls the stepping-loop fast path does not take (overlapping out, views, subclasses, other
+    dtypes, Python numbers) give the general path's result."""
+    rng = np.random.default_rng(6)
+    big = rng.standard_normal((5, 16)).astype(dtype)
+    f = rng.standard_normal(4).astype(dtype)
+    want = hippo_rs.update(big[:4].copy(), f, measure="legs", t=7)
+    with pytest.raises(ValueError, match="out"):
+        hippo_rs.legs_update(big[:4], f, 7, out=big[1:])
+    view = big[:4]  # c itself through another view: in place
+    assert hippo_rs.legs_update(big[:4], f, 7, out=view) is view
+    np.testing.assert_array_equal(view, want)
+    c = rng.standard_normal((4, 16)).astype(dtype)
+    want = hippo_rs.update(c, f, measure="legs", t=7)
+    np.testing.assert_array_equal(hippo_rs.legs_update(np.asfortranarray(c), f, 7), want)
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, np.ma.masked_array(f), 7), want)
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, list(f), 7), hippo_rs.update(c, list(f), measure="legs", t=7))
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, 3, 7), hippo_rs.update(c, np.full(4, 3.0, dtype), measure="legs", t=7))
+    other = np.float64 if dtype == np.float32 else np.float32
+    np.testing.assert_array_equal(
+        hippo_rs.legs_update(c, f.astype(other), 7), hippo_rs.update(c, f.astype(other), measure="legs", t=7)
+    )
+    read_only = np.empty_like(c)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError):
+        hippo_rs.legs_update(c, f, 7, out=read_only)
+    with pytest.raises(TypeError, match="method"):
+        hippo_rs.legs_update(c, f, 7, method=3)
+    with pytest.raises(ValueError, match="t"):
+        hippo_rs.legs_update(c, f, 2**63)
+
+
 def test_per_row_step_indices_and_timestamped_update():
     N = 6
     c = np.random.default_rng(0).standard_normal((3, N))

@@ -283,37 +283,9 @@ def legs_update(
     loops. Timestamped LegS steps: :func:`update` with ``timestamps`` and ``t_prev``.
     """
     if gbt_alpha is None and type(t) is int and type(c) is np.ndarray:
-        done = _legs_update_fast(c, f, t, method, convention, out)
+        # The common stepping-loop call (float32/float64 C-contiguous arrays, an int t, out None, c or a
+        # separate array of c's kind) goes straight to the core; None: any other call, checked below.
+        done = _core.legs_step(c, f, t, method, convention, out)
         if done is not None:
             return done
     return update(c, f, measure="legs", t=t, method=method, gbt_alpha=gbt_alpha, convention=convention, out=out)
-
-
-def _legs_update_fast(c: np.ndarray, f: Any, t: int, method: str, convention: str, out: Any) -> Optional[np.ndarray]:
-    """The common stepping-loop call (float32/float64 C-contiguous state, an int step index, f of the
-    batch's shape and dtype or a Python number, `out` None, c itself or a fresh array of the same
-    kind) without the general argument handling; None when the call is not of that kind."""
-    dtype = c.dtype
-    if dtype not in _FAST or not c.flags.c_contiguous or c.ndim == 0 or c.shape[-1] == 0 or t < 0:
-        return None
-    if _core.METHOD_WEIGHTS.get(method) is None or convention not in _rules.CONVENTIONS:
-        return None
-    if type(f) is float or type(f) is int:
-        f = np.full(c.shape[:-1], f, dtype)
-    elif type(f) is not np.ndarray or f.dtype != dtype or f.shape != c.shape[:-1]:
-        return None
-    n = c.shape[-1]
-    R = c.size // n
-    coef = cached_row("legs", method, None, None, convention, t)
-    f2 = f.reshape(1, R)
-    if out is None:
-        return _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False).reshape(c.shape)
-    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != c.shape or not out.flags.c_contiguous or not out.flags.writeable:
-        return None
-    if out is c:
-        _core.gbt_scan("legs", {}, f2, None, coef, False, out.reshape(R, n))
-    elif np.may_share_memory(out, c):
-        return None
-    else:
-        _core.gbt_scan("legs", {}, f2, c.reshape(R, n), coef, False, out.reshape(R, n))
-    return out

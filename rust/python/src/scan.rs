@@ -4,12 +4,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use hippo_core::rows::RowRule;
 use hippo_core::scan::{self as core_scan, Coefficients};
 use hippo_core::simd::Isa;
-use hippo_core::{Measure, Real, Structured};
+use hippo_core::{LegsConvention, Measure, Method, Real, Structured};
+use numpy::npyffi::PyArray_CheckExact;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyInt, PyString};
 
 use crate::convert::{guard, to_py, zeros};
 
@@ -280,6 +283,152 @@ fn gbt_scan_adjoint<'py>(
     })
 }
 
+/// Whether `obj` is exactly a `numpy.ndarray` (not a subclass, which may carry meaning the raw data
+/// lacks, such as a mask).
+fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a type check of a live object (numpy's API table is initialised on use).
+    unsafe { PyArray_CheckExact(obj.py(), obj.as_ptr()) != 0 }
+}
+
+/// The bytes an array's data occupies.
+fn data_span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> std::ops::Range<usize> {
+    let start = a.data() as usize;
+    start..start + a.len() * std::mem::size_of::<T>()
+}
+
+/// State elements of one step from which `legs_step` releases the GIL (~20 µs of work).
+const DETACH_WORK: usize = 1 << 16;
+
+/// The input of one LegS step: a plain array of the batch's shape, or one Python number for every row.
+enum StepInput<'py, T: Element> {
+    Array(Bound<'py, PyArrayDyn<T>>),
+    Number(T),
+}
+
+fn legs_step_typed<'py, T: CachedOps>(
+    py: Python<'py>,
+    c: Bound<'py, PyArrayDyn<T>>,
+    f: &Bound<'py, PyAny>,
+    row: [f64; 3],
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let shape = c.shape();
+    let Some(&n) = shape.last() else { return Ok(None) };
+    if n == 0 || !c.is_c_contiguous() {
+        return Ok(None);
+    }
+    let rows = c.len() / n;
+    let batch = &shape[..shape.len() - 1];
+    let input = if f.is_exact_instance_of::<PyFloat>() || f.is_exact_instance_of::<PyInt>() {
+        match f.extract::<f64>() {
+            Ok(x) => StepInput::Number(T::cast(x)),
+            Err(_) => return Ok(None),
+        }
+    } else {
+        match f.cast::<PyArrayDyn<T>>() {
+            Ok(a) if is_plain_ndarray(f) && a.shape() == batch && a.is_c_contiguous() => StepInput::Array(a.clone()),
+            _ => return Ok(None),
+        }
+    };
+    // out: None (a new array), c itself (in place) or a writeable array of c's kind not overlapping c.
+    let in_place = out.is_some_and(|o| o.is(&c));
+    let target = match out {
+        None => zeros::<T>(py, shape, "the new state")?,
+        Some(o) if in_place => o.cast::<PyArrayDyn<T>>()?.clone(),
+        Some(o) => match o.cast::<PyArrayDyn<T>>() {
+            Ok(a) if is_plain_ndarray(o) && a.shape() == shape && a.is_c_contiguous() => {
+                let (x, y) = (data_span(a), data_span(&c));
+                if x.start < y.end && y.start < x.end {
+                    return Ok(None);
+                }
+                a.clone()
+            }
+            _ => return Ok(None),
+        },
+    };
+    let op = ops_for::<T>(Measure::LegS, n)?;
+    let coef = Coefficients::PerStep(&row);
+    let numbers = match &input {
+        StepInput::Number(x) => vec![*x; rows],
+        StepInput::Array(_) => Vec::new(),
+    };
+    let f_ro = match &input {
+        StepInput::Array(a) => match a.try_readonly() {
+            Ok(r) => Some(r),
+            Err(_) => return Ok(None),
+        },
+        StepInput::Number(_) => None,
+    };
+    let fs: &[T] = match &f_ro {
+        Some(r) => as_slice(r, "f")?,
+        None => &numbers,
+    };
+    let Ok(mut out_rw) = target.try_readwrite() else { return Ok(None) };
+    let os = out_rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+    let c_ro = if in_place {
+        None
+    } else {
+        match c.try_readonly() {
+            Ok(r) => Some(r),
+            Err(_) => return Ok(None),
+        }
+    };
+    let cs = match &c_ro {
+        Some(r) => Some(as_slice(r, "c")?),
+        None => None,
+    };
+    // A small step keeps the GIL: releasing and taking it back costs more than other threads gain.
+    if rows * n >= DETACH_WORK {
+        py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os))
+    } else {
+        core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os)
+    }
+    .map_err(to_py)?;
+    drop(out_rw);
+    Ok(Some(target.into_any()))
+}
+
+/// legs_step(c, f, t, method, convention, out) -> the new state, or None.
+///
+/// The common call of a LegS stepping loop, without the general argument handling: `c` a plain
+/// C-contiguous float32/float64 array (..., N), `f` a Python number or a plain array of shape
+/// `c.shape[:-1]` and c's dtype, `t` an int step index, `out` None, `c` itself or a plain writeable
+/// C-contiguous array of c's shape and dtype that does not overlap it. The coefficient row is the
+/// core's (`RowRule`). The GIL is released for steps of at least `DETACH_WORK` state elements. None when the call is not of that kind: the caller takes the general path,
+/// which validates every argument and reports mistakes.
+#[pyfunction]
+#[pyo3(signature = (c, f, t, method, convention, out=None))]
+fn legs_step<'py>(
+    py: Python<'py>,
+    c: &Bound<'py, PyAny>,
+    f: &Bound<'py, PyAny>,
+    t: &Bound<'py, PyAny>,
+    method: &Bound<'py, PyAny>,
+    convention: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    guard("legs_step", || {
+        let (Ok(method), Ok(convention)) = (method.cast::<PyString>(), convention.cast::<PyString>()) else {
+            return Ok(None);
+        };
+        let (method, convention) = (method.to_cow()?, convention.to_cow()?);
+        let rule = Method::new(&method, None)
+            .and_then(|m| RowRule::new(&Measure::LegS, m, None, LegsConvention::new(&convention)?, false));
+        let (Ok(rule), Ok(k)) = (rule, t.extract::<u64>()) else { return Ok(None) };
+        if !t.is_exact_instance_of::<PyInt>() || k >= i64::MAX as u64 || !is_plain_ndarray(c) {
+            return Ok(None);
+        }
+        let row = rule.indexed(k);
+        if let Ok(c32) = c.cast::<PyArrayDyn<f32>>() {
+            return legs_step_typed(py, c32.clone(), f, row, out);
+        }
+        match c.cast::<PyArrayDyn<f64>>() {
+            Ok(c64) => legs_step_typed(py, c64.clone(), f, row, out),
+            Err(_) => Ok(None),
+        }
+    })
+}
+
 /// structured_apply(measure, params, x (R, N) float64, d, op) -> (R, N): the O(N) operator `op`
 /// ("mul": (I + dA)x, "solve": (I - dA)^{-1}x, "mul_t", "solve_t": their transposes) on each row.
 /// A test hook for the operators' adjoint identities; not part of the public API.
@@ -332,6 +481,7 @@ fn _set_isa(name: Option<&str>) -> PyResult<&'static str> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gbt_scan, m)?)?;
     m.add_function(wrap_pyfunction!(gbt_scan_adjoint, m)?)?;
+    m.add_function(wrap_pyfunction!(legs_step, m)?)?;
     m.add_function(wrap_pyfunction!(structured_apply, m)?)?;
     m.add_function(wrap_pyfunction!(_set_isa, m)?)?;
     Ok(())

@@ -19,7 +19,7 @@ pub(crate) struct StepKernel<'a, T: Real> {
     pub(crate) op: &'a Structured<T>,
     pub(crate) prefix: Option<PrefixTables<'a, T>>,
     pub(crate) step: GbtStep,
-    /// Prefix tables of the prepared step, interleaved per element:
+    /// Prefix tables of the prepared step, interleaved per element (filled by `prepare`):
     /// (inv, e, -(ae*l), -(ai*l*inv), 1 - r*ai*l*inv, r*inv) (negated where they are subtracted).
     pub(crate) table: Vec<[T; 6]>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
@@ -43,12 +43,29 @@ pub(crate) struct StepKernel<'a, T: Real> {
 ///   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain),
 /// stored per element as (inv, e, -(a_e l), -(a_i l inv), 1 - r a_i l inv, r inv).
 #[inline(always)]
-fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut [[T; 6]]) {
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut Vec<[T; 6]>) {
     let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-    for (i, t) in table.iter_mut().enumerate() {
-        let inv = T::one() / ai.mul_add(p.lr_minus_h[i], T::one());
-        let k = ai * p.l[i] * inv;
-        *t = [inv, ae.mul_add(p.h[i], T::one()), -(ae * p.l[i]), -k, T::one() - p.r[i] * k, p.r[i] * inv];
+    table.clear();
+    table.reserve(p.r.len());
+    // Column by column in chunks (loops the compiler vectorises), then interleaved.
+    const CHUNK: usize = 64;
+    let mut cols = [[T::zero(); CHUNK]; 6];
+    for (c, lrh) in p.lr_minus_h.chunks(CHUNK).enumerate() {
+        let (at, len) = (c * CHUNK, lrh.len());
+        let (l, h, r) = (&p.l[at..at + len], &p.h[at..at + len], &p.r[at..at + len]);
+        let [inv, e, nael, nk, decay, rinv] = &mut cols;
+        for j in 0..len {
+            inv[j] = T::one() / ai.mul_add(lrh[j], T::one());
+            let k = ai * l[j] * inv[j];
+            e[j] = ae.mul_add(h[j], T::one());
+            nael[j] = -(ae * l[j]);
+            nk[j] = -k;
+            decay[j] = T::one() - r[j] * k;
+            rinv[j] = r[j] * inv[j];
+        }
+        let entries =
+            inv[..len].iter().zip(&e[..len]).zip(&nael[..len]).zip(&nk[..len]).zip(&decay[..len]).zip(&rinv[..len]);
+        table.extend(entries.map(|(((((&inv, &e), &nael), &nk), &decay), &rinv)| [inv, e, nael, nk, decay, rinv]));
     }
 }
 
@@ -82,13 +99,12 @@ pub(crate) fn tile_to_rows<T: Real>(isa: Isa, tile: &[[T; TILE]], n: usize, rows
 impl<'a, T: Real> StepKernel<'a, T> {
     pub(crate) fn new(op: &'a Structured<T>, isa: Isa) -> Self {
         let prefix = op.prefix_tables();
-        let table = if prefix.is_some() { vec![[T::zero(); 6]; op.order()] } else { Vec::new() };
         StepKernel {
             isa,
             op,
             prefix,
             step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
-            table,
+            table: Vec::new(),
             abf: Vec::new(),
             scratch: Vec::new(),
             cache: SolveCache::default(),
@@ -132,7 +148,6 @@ impl<'a, T: Real> StepKernel<'a, T> {
         self.multi_tables.resize(TILE_STEPS, Vec::new());
         self.multi_abf.resize(TILE_STEPS, Vec::new());
         for s in 0..TILE_STEPS {
-            self.multi_tables[s].resize(n, [T::zero(); 6]);
             fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
             let ab = T::cast(steps[s].input);
             self.multi_abf[s].clear();
@@ -239,11 +254,30 @@ impl<'a, T: Real> StepKernel<'a, T> {
             let ab = T::cast(self.step.input);
             self.abf.clear();
             self.abf.extend(f.iter().map(|x| ab * *x));
+            let (rows, lanes) = (f.len(), T::tile_rows(self.isa));
+            // More rows than a tile but not whole tiles: the last `lanes` rows run as one more tile,
+            // overlapping the whole ones. The rows they share get the same operations on the same
+            // inputs, so the same values; in place, that tile reads a copy of its rows taken first.
+            let overlap = lanes > 1 && rows > lanes && rows % lanes != 0;
+            let last = rows.saturating_sub(lanes);
+            if overlap && src.is_none() {
+                self.tile_rows.clear();
+                self.tile_rows.extend_from_slice(&state[last * n..]);
+            }
             done = T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, src, state, n);
-            let (rest, lanes) = (f.len() - done, T::tile_rows(self.isa));
-            if rest > 0 && rest < lanes && lanes > 1 {
-                // The last rows (fewer than a tile) in one zero-padded tile: the padding lanes compute
-                // on zeros and are dropped; the real lanes get the same operations as in a full tile.
+            if overlap && done == rows / lanes * lanes {
+                let from = src.map_or(&self.tile_rows[..], |s| &s[last * n..]);
+                let tail = &mut state[last * n..];
+                if T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf[last..], Some(from), tail, n)
+                    == lanes
+                {
+                    done = rows;
+                }
+            }
+            let rest = rows - done;
+            if rest > 0 && rest < lanes && lanes > 1 && rows < lanes {
+                // Fewer rows than a tile: one zero-padded tile; the padding lanes compute on zeros
+                // and are dropped, the real lanes get the same operations as in a full tile.
                 self.tile_rows.clear();
                 self.tile_rows.extend_from_slice(&src.unwrap_or(state)[done * n..]);
                 self.tile_rows.resize(lanes * n, T::zero());

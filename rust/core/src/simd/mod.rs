@@ -3,7 +3,7 @@
 //!
 //! The fused `Prefix` step (LegS, LagT, GLagT; see `crate::scan`) is a chain of running sums over the
 //! elements n of one row: serial within a row, independent across rows. A tile of W rows (W = the
-//! vector's lanes: 8 or 16 float32, 4 or 8 float64) is loaded W elements at a time, transposed in
+//! 256-bit vector's lanes: 8 float32, 4 float64) is loaded W/2 elements at a time, transposed in
 //! registers so that one vector holds element n of every row, stepped element by element with the
 //! per-element tables broadcast, transposed back and stored (`kernels::forward_tiles`). The
 //! arithmetic is the scalar kernel's, operation for operation (every `mul_add` is one fused FMA in
@@ -217,15 +217,18 @@ pub trait TileKernel: Sized {
     ) -> bool;
 }
 
-/// The `TileKernel` of one element type: `$v2` its AVX2 vector and `$k2` the row tiles in flight
-/// (independent chains against register pressure: 16 ymm registers; twice as many with AVX-512's 32),
-/// `$m2` the wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick);
-/// `$v5`, `$m5` the same for the AVX-512 wavefront. Row tiles stay 256 bits wide on AVX-512 CPUs
-/// (512-bit FMAs share port 5 with the transposes' shuffles; `benches/LIMITS.md`), compiled with
-/// AVX-512VL so that the per-element broadcasts fold into the FMAs' memory operands.
+/// The `TileKernel` of one element type: `$v2` its AVX2 vector (the row tiles) and `$k` the tiles
+/// stepped side by side (independent chains; at most 8 rows in flight: 16 rows of a power-of-two
+/// stride of 4 KB or more fall into one L1 set, more than its 12 ways; float64 gains ~10 % from two
+/// 4-row tiles, float32 0-5 % from two 8-row tiles, which thrash at N = 1024; `benches/LIMITS.md`),
+/// `$m2` the
+/// wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`,
+/// `$m5` the same for the AVX-512 wavefront. Row tiles run the AVX2 code on AVX-512 CPUs as well:
+/// 512-bit tiles need as many port-5 shuffles and inserts per element as they save FMAs (512-bit
+/// FMAs share port 5), and the EVEX-encoded 256-bit code measured slower (`benches/LIMITS.md`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernel {
-    ($t:ty, $v2:ty, $k2:literal, $m2:literal, $v5:ty, $m5:literal) => {
+    ($t:ty, $v2:ty, $k:literal, $m2:literal, $v5:ty, $m5:literal) => {
         impl TileKernel for $t {
             fn tile_rows(isa: Isa) -> usize {
                 match isa {
@@ -269,9 +272,8 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 => kernels::avx2::forward_tiles::<$v2, $k2>(table, r, b, abf, from, to, n),
-                        Isa::Avx512 => {
-                            kernels::avx512::forward_tiles::<$v2, { 2 * $k2 }>(table, r, b, abf, from, to, n)
+                        Isa::Avx2 | Isa::Avx512 => {
+                            kernels::avx2::forward_tiles::<$v2, $k>(table, r, b, abf, from, to, n)
                         }
                     }
                 }

@@ -45,6 +45,16 @@ pub(crate) trait Transpose: Vector {
     unsafe fn load_block(p: *const Self::Elem, stride: usize) -> Self::Block;
     /// The inverse of `load_block`: vector i (element i of W rows) stored into the W rows.
     unsafe fn store_block(block: &Self::Block, p: *mut Self::Elem, stride: usize);
+
+    /// Elements per half block (W / 2).
+    const HALF: usize;
+    /// W / 2 vectors: half a block (half the registers of a whole one).
+    type Half: Copy + AsRef<[Self]> + AsMut<[Self]>;
+    /// Elements 0..W/2 of the W rows `p + j * stride`, transposed (vector i = element i of every row),
+    /// in the lane order of `load_block`.
+    unsafe fn load_half(p: *const Self::Elem, stride: usize) -> Self::Half;
+    /// The inverse of `load_half`.
+    unsafe fn store_half(half: &Self::Half, p: *mut Self::Elem, stride: usize);
 }
 
 #[derive(Clone, Copy)]
@@ -159,29 +169,36 @@ impl Transpose for F32x8 {
 
     #[inline(always)]
     unsafe fn load_block(p: *const f32, stride: usize) -> [Self; 8] {
-        let mut out = [F32x8(_mm256_setzero_ps()); 8];
-        for c in 0..2 {
-            // a[s]: row s (low half) and row 4 + s (high half), elements 4c .. 4c + 3.
-            let a: [__m256; 4] = std::array::from_fn(|s| {
-                let lo = _mm_loadu_ps(p.add(s * stride + 4 * c));
-                _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), _mm_loadu_ps(p.add((4 + s) * stride + 4 * c)))
-            });
-            let t = transpose4_ps(a);
-            for m in 0..4 {
-                out[4 * c + m] = F32x8(t[m]);
-            }
-        }
-        out
+        let (lo, hi) = (Self::load_half(p, stride), Self::load_half(p.add(4), stride));
+        std::array::from_fn(|m| if m < 4 { lo[m] } else { hi[m - 4] })
     }
 
     #[inline(always)]
     unsafe fn store_block(b: &[Self; 8], p: *mut f32, stride: usize) {
-        for c in 0..2 {
-            let a = transpose4_ps([b[4 * c].0, b[4 * c + 1].0, b[4 * c + 2].0, b[4 * c + 3].0]);
-            for (s, v) in a.iter().enumerate() {
-                _mm_storeu_ps(p.add(s * stride + 4 * c), _mm256_castps256_ps128(*v));
-                _mm_storeu_ps(p.add((4 + s) * stride + 4 * c), _mm256_extractf128_ps::<1>(*v));
-            }
+        Self::store_half(&[b[0], b[1], b[2], b[3]], p, stride);
+        Self::store_half(&[b[4], b[5], b[6], b[7]], p.add(4), stride);
+    }
+
+    const HALF: usize = 4;
+    type Half = [F32x8; 4];
+
+    #[inline(always)]
+    unsafe fn load_half(p: *const f32, stride: usize) -> [Self; 4] {
+        // a[s]: row s (low half) and row 4 + s (high half), elements 0 .. 3.
+        let a: [__m256; 4] = std::array::from_fn(|s| {
+            let lo = _mm_loadu_ps(p.add(s * stride));
+            _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), _mm_loadu_ps(p.add((4 + s) * stride)))
+        });
+        let t = transpose4_ps(a);
+        [F32x8(t[0]), F32x8(t[1]), F32x8(t[2]), F32x8(t[3])]
+    }
+
+    #[inline(always)]
+    unsafe fn store_half(h: &[Self; 4], p: *mut f32, stride: usize) {
+        let a = transpose4_ps([h[0].0, h[1].0, h[2].0, h[3].0]);
+        for (s, v) in a.iter().enumerate() {
+            _mm_storeu_ps(p.add(s * stride), _mm256_castps256_ps128(*v));
+            _mm_storeu_ps(p.add((4 + s) * stride), _mm256_extractf128_ps::<1>(*v));
         }
     }
 }
@@ -234,27 +251,35 @@ impl Transpose for F64x4 {
 
     #[inline(always)]
     unsafe fn load_block(p: *const f64, stride: usize) -> [Self; 4] {
-        let mut out = [F64x4(_mm256_setzero_pd()); 4];
-        for c in 0..2 {
-            // a[s]: row s (low half) and row 2 + s (high half), elements 2c, 2c + 1.
-            let a: [__m256d; 2] = std::array::from_fn(|s| {
-                let lo = _mm_loadu_pd(p.add(s * stride + 2 * c));
-                _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(lo), _mm_loadu_pd(p.add((2 + s) * stride + 2 * c)))
-            });
-            out[2 * c] = F64x4(_mm256_unpacklo_pd(a[0], a[1]));
-            out[2 * c + 1] = F64x4(_mm256_unpackhi_pd(a[0], a[1]));
-        }
-        out
+        let (lo, hi) = (Self::load_half(p, stride), Self::load_half(p.add(2), stride));
+        [lo[0], lo[1], hi[0], hi[1]]
     }
 
     #[inline(always)]
     unsafe fn store_block(b: &[Self; 4], p: *mut f64, stride: usize) {
-        for c in 0..2 {
-            let a = [_mm256_unpacklo_pd(b[2 * c].0, b[2 * c + 1].0), _mm256_unpackhi_pd(b[2 * c].0, b[2 * c + 1].0)];
-            for (s, v) in a.iter().enumerate() {
-                _mm_storeu_pd(p.add(s * stride + 2 * c), _mm256_castpd256_pd128(*v));
-                _mm_storeu_pd(p.add((2 + s) * stride + 2 * c), _mm256_extractf128_pd::<1>(*v));
-            }
+        Self::store_half(&[b[0], b[1]], p, stride);
+        Self::store_half(&[b[2], b[3]], p.add(2), stride);
+    }
+
+    const HALF: usize = 2;
+    type Half = [F64x4; 2];
+
+    #[inline(always)]
+    unsafe fn load_half(p: *const f64, stride: usize) -> [Self; 2] {
+        // a[s]: row s (low half) and row 2 + s (high half), elements 0, 1.
+        let a: [__m256d; 2] = std::array::from_fn(|s| {
+            let lo = _mm_loadu_pd(p.add(s * stride));
+            _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(lo), _mm_loadu_pd(p.add((2 + s) * stride)))
+        });
+        [F64x4(_mm256_unpacklo_pd(a[0], a[1])), F64x4(_mm256_unpackhi_pd(a[0], a[1]))]
+    }
+
+    #[inline(always)]
+    unsafe fn store_half(h: &[Self; 2], p: *mut f64, stride: usize) {
+        let a = [_mm256_unpacklo_pd(h[0].0, h[1].0), _mm256_unpackhi_pd(h[0].0, h[1].0)];
+        for (s, v) in a.iter().enumerate() {
+            _mm_storeu_pd(p.add(s * stride), _mm256_castpd256_pd128(*v));
+            _mm_storeu_pd(p.add((2 + s) * stride), _mm256_extractf128_pd::<1>(*v));
         }
     }
 }
