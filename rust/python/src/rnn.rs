@@ -135,8 +135,38 @@ impl Common<'_> {
     }
 }
 
-fn weights<'a, T>(w: &[&'a [T]]) -> RnnWeights<'a, T> {
-    RnnWeights { w_f: w[0], b_f: w[1], w_h: w[2], b_h: w[3], w_g: w[4], b_g: w[5] }
+/// What both directions read: x, h0, c0, the weights, the layer's sizes and its memory step.
+struct Layer<'py, T: Element> {
+    inputs: Vec<PyReadonlyArrayDyn<'py, T>>,
+    weights: Vec<PyReadonlyArrayDyn<'py, T>>,
+    dims: RnnDims,
+    step: Step<T>,
+}
+
+impl<'py, T: Activations + Element> Layer<'py, T> {
+    fn new(c: &Common<'_>, inputs: &[Bound<'py, PyAny>], weights: &[Bound<'py, PyAny>], dtype: &str) -> PyResult<Self> {
+        let inputs = readonly::<T>(inputs, &INPUTS, dtype)?;
+        let weights = readonly::<T>(weights, &WEIGHTS, dtype)?;
+        let dims = dims(inputs[0].shape(), inputs[1].shape(), inputs[2].shape(), weights[4].len() > 0)?;
+        let step = Step::new(c, dims.order)?;
+        Ok(Layer { inputs, weights, dims, step })
+    }
+
+    fn sequence<'a>(&'a self, c: &'a Common<'_>) -> RnnInputs<'a, T> {
+        let i = slices(&self.inputs);
+        RnnInputs {
+            x: i[0],
+            h0: i[1],
+            c0: i[2],
+            coef: c.coefficients(),
+            lengths: c.lengths.as_slice().expect("contiguous"),
+        }
+    }
+
+    fn weights(&self) -> RnnWeights<'_, T> {
+        let w = slices(&self.weights);
+        RnnWeights { w_f: w[0], b_f: w[1], w_h: w[2], b_h: w[3], w_g: w[4], b_g: w[5] }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -149,20 +179,9 @@ fn forward_typed<T: Activations + Element>(
     threads: usize,
     dtype: &str,
 ) -> PyResult<()> {
-    let inp = readonly::<T>(inputs, &INPUTS, dtype)?;
-    let wts = readonly::<T>(weights_in, &WEIGHTS, dtype)?;
+    let layer = Layer::<T>::new(c, inputs, weights_in, dtype)?;
     let mut out = readwrite::<T>(outs, &["y", "h_n", "c_n", "c", "h_tilde", "g"], dtype)?;
-    let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
-    let step = Step::<T>::new(c, d.order)?;
-    let (i, w) = (slices(&inp), slices(&wts));
-    let s = RnnInputs {
-        x: i[0],
-        h0: i[1],
-        c0: i[2],
-        coef: c.coefficients(),
-        lengths: c.lengths.as_slice().expect("contiguous"),
-    };
-    let w = weights(&w);
+    let (d, s, w) = (layer.dims, layer.sequence(c), layer.weights());
     let mut o = slices_mut(&mut out).into_iter();
     let mut next = || {
         let buf = o.next().expect("six outputs");
@@ -170,7 +189,7 @@ fn forward_typed<T: Activations + Element>(
         buf
     };
     let fw = core_rnn::RnnForward { y: next(), h_n: next(), c_n: next(), c: next(), h_tilde: next(), g: next() };
-    py.detach(|| core_rnn::rnn_forward(step.memory(), &d, &w, &s, fw, threads)).map_err(to_py)
+    py.detach(|| core_rnn::rnn_forward(layer.step.memory(), &d, &w, &s, fw, threads)).map_err(to_py)
 }
 
 /// rnn_forward(measure, params, [x, h0, c0], coef, lengths, [w_f, b_f, w_h, b_h, w_g, b_g],
@@ -213,24 +232,14 @@ fn backward_typed<T: Activations + Element>(
     threads: usize,
     dtype: &str,
 ) -> PyResult<()> {
-    let inp = readonly::<T>(inputs, &INPUTS, dtype)?;
-    let wts = readonly::<T>(weights_in, &WEIGHTS, dtype)?;
+    let layer = Layer::<T>::new(c, inputs, weights_in, dtype)?;
     let sv = readonly::<T>(saved, &["y", "c", "h_tilde", "g"], dtype)?;
     let go = readonly::<T>(grad_outs, &["grad_y", "grad_h_n", "grad_c_n"], dtype)?;
     let names =
         ["grad_x", "grad_h0", "grad_c0", "grad_w_f", "grad_b_f", "grad_w_h", "grad_b_h", "grad_w_g", "grad_b_g"];
     let mut gr = readwrite::<T>(grads, &names, dtype)?;
-    let d = dims(inp[0].shape(), inp[1].shape(), inp[2].shape(), wts[4].len() > 0)?;
-    let step = Step::<T>::new(c, d.order)?;
-    let (i, w, sv, go) = (slices(&inp), slices(&wts), slices(&sv), slices(&go));
-    let s = RnnInputs {
-        x: i[0],
-        h0: i[1],
-        c0: i[2],
-        coef: c.coefficients(),
-        lengths: c.lengths.as_slice().expect("contiguous"),
-    };
-    let w = weights(&w);
+    let (d, s, w) = (layer.dims, layer.sequence(c), layer.weights());
+    let (sv, go) = (slices(&sv), slices(&go));
     let saved = RnnSaved { y: sv[0], c: sv[1], h_tilde: sv[2], g: sv[3] };
     let grad_out = RnnGradOutputs { y: go[0], h_n: go[1], c_n: go[2] };
     let mut o = slices_mut(&mut gr).into_iter();
@@ -246,7 +255,7 @@ fn backward_typed<T: Activations + Element>(
         w_g: next(),
         b_g: next(),
     };
-    py.detach(|| core_rnn::rnn_backward(step.memory(), &d, &w, &s, &saved, &grad_out, g, threads)).map_err(to_py)
+    py.detach(|| core_rnn::rnn_backward(layer.step.memory(), &d, &w, &s, &saved, &grad_out, g, threads)).map_err(to_py)
 }
 
 /// rnn_backward(measure, params, [x, h0, c0], coef, lengths, weights, [y, c, h_tilde, g],
