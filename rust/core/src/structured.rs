@@ -53,12 +53,15 @@ enum Shape<T> {
 }
 
 /// A = -diag(l) L diag(r) + diag(h) with B = b; `lr_minus_h` = l r - h (see the module docs).
+/// `b_over_l`: Some(beta) when B = beta l exactly (LegS and LagT: beta = 1; GLagT with alpha = 0),
+/// which lets the fused step carry the input in its running sum (`crate::scan::step`).
 pub(crate) struct PrefixTables<'a, T> {
     pub l: &'a [T],
     pub r: &'a [T],
     pub h: &'a [T],
     pub lr_minus_h: &'a [T],
     pub b: &'a [T],
+    pub b_over_l: Option<T>,
 }
 
 /// Tables of a solve that depend only on (d, sweep): the Thomas pivots of LegT and LMU. Kept across
@@ -93,6 +96,8 @@ pub struct Structured<T> {
     n: usize,
     shape: Shape<T>,
     b: Vec<T>,
+    /// Some(beta) when the shape is `Prefix` and b = beta l elementwise, exactly in `T`.
+    b_over_l: Option<T>,
 }
 
 /// Which structure a measure has: the tables of its `Shape`, in float64 (see the module docs).
@@ -192,7 +197,16 @@ impl<T: Real> Structured<T> {
         if n == 0 {
             return Err(HippoError::invalid("N", "expected a memory order N >= 1, got 0"));
         }
-        Ok(Structured { measure: *measure, n, shape: shape_f64(measure, n).cast(), b: cast_vec(measure.input(n)?) })
+        let shape: Shape<T> = shape_f64(measure, n).cast();
+        let b: Vec<T> = cast_vec(measure.input(n)?);
+        let b_over_l = match &shape {
+            Shape::Prefix { l, .. } if l[0] != T::zero() => {
+                let beta = b[0] / l[0];
+                l.iter().zip(&b).all(|(l, b)| beta * *l == *b).then_some(beta)
+            }
+            _ => None,
+        };
+        Ok(Structured { measure: *measure, n, shape, b, b_over_l })
     }
 
     /// The measure whose operators these are.
@@ -213,7 +227,9 @@ impl<T: Real> Structured<T> {
     /// The tables of a `Prefix`-structured A (LegS, LagT, GLagT), for the fused steps of `crate::scan`.
     pub(crate) fn prefix_tables(&self) -> Option<PrefixTables<'_, T>> {
         match &self.shape {
-            Shape::Prefix { l, r, h, lr_minus_h } => Some(PrefixTables { l, r, h, lr_minus_h, b: &self.b }),
+            Shape::Prefix { l, r, h, lr_minus_h } => {
+                Some(PrefixTables { l, r, h, lr_minus_h, b: &self.b, b_over_l: self.b_over_l })
+            }
             _ => None,
         }
     }
@@ -466,6 +482,27 @@ fn rotations_solve<T: Real, V: Lane<T>>(d: T, s: T, v: &[T], omega: &[T], x: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b_over_l_is_found_exactly_where_b_is_a_multiple_of_l() {
+        let cases = [
+            (Measure::LegS, true),
+            (Measure::LagT { beta: 0.3 }, true),
+            (Measure::GLagT { alpha: 0.0, beta: 0.5 }, true),
+            (Measure::GLagT { alpha: 0.3, beta: 0.5 }, false),
+            (Measure::LegT { theta: 1.0 }, false),
+        ];
+        for (m, multiple) in cases {
+            for n in [7usize, 64] {
+                let op = m.structured::<f32>(n).unwrap();
+                let found = op.prefix_tables().and_then(|p| p.b_over_l);
+                assert_eq!(found.is_some(), multiple, "{m:?} N={n}");
+                if let (Some(beta), Some(p)) = (found, op.prefix_tables()) {
+                    assert!(p.l.iter().zip(p.b).all(|(l, b)| beta * l == *b), "{m:?} N={n}");
+                }
+            }
+        }
+    }
 
     fn measures() -> Vec<Measure> {
         vec![

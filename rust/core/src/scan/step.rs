@@ -6,7 +6,7 @@
 
 use crate::discretize::GbtStep;
 use crate::float::{Lane, Real};
-use crate::simd::{Isa, WaveTables, TILE_STEPS};
+use crate::simd::{Isa, PrefixTable, WaveTables, TILE_STEPS};
 use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
 
 use super::is_reset;
@@ -19,9 +19,8 @@ pub(crate) struct StepKernel<'a, T: Real> {
     pub(crate) op: &'a Structured<T>,
     pub(crate) prefix: Option<PrefixTables<'a, T>>,
     pub(crate) step: GbtStep,
-    /// Prefix tables of the prepared step, interleaved per element (filled by `prepare`):
-    /// (inv, e, -(ae*l), -(ai*l*inv), 1 - r*ai*l*inv, r*inv) (negated where they are subtracted).
-    pub(crate) table: Vec<[T; 6]>,
+    /// The `PrefixTable` of every element for the prepared step (filled by `prepare`).
+    pub(crate) table: PrefixTable<T>,
     /// a_b f per row of the current tile (scratch of `forward_rows`).
     abf: Vec<T>,
     /// Scratch of the operators on one row, the cached tables of their solves, and a transposed
@@ -33,40 +32,15 @@ pub(crate) struct StepKernel<'a, T: Real> {
     /// The last rows of a batch padded to one SIMD tile.
     tile_rows: Vec<T>,
     /// Tables and a_b f per row of the steps of `forward_rows_steps`.
-    multi_tables: Vec<Vec<[T; 6]>>,
+    multi_tables: Vec<PrefixTable<T>>,
     multi_abf: Vec<Vec<T>>,
 }
 
-/// The fused `Prefix` table of one step (see `StepKernel::prepare`):
-///   u_i = (1 + a_e h_i) x_i - a_e l_i P_i + a_b f b_i,
-///   y_i = (u_i - a_i l_i Q_{i-1}) inv_i,  inv_i = 1 / (1 + a_i (l_i r_i - h_i)),
-///   Q_i = Q_{i-1} + r_i y_i = (1 - r_i a_i l_i inv_i) Q_{i-1} + r_i inv_i u_i  (one FMA on the chain),
-/// stored per element as (inv, e, -(a_e l), -(a_i l inv), 1 - r a_i l inv, r inv).
+/// The `PrefixTable` of one step (see `StepKernel::prepare`).
 #[inline(always)]
-fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut Vec<[T; 6]>) {
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut PrefixTable<T>) {
     let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-    table.clear();
-    table.reserve(p.r.len());
-    // Column by column in chunks (loops the compiler vectorises), then interleaved.
-    const CHUNK: usize = 64;
-    let mut cols = [[T::zero(); CHUNK]; 6];
-    for (c, lrh) in p.lr_minus_h.chunks(CHUNK).enumerate() {
-        let (at, len) = (c * CHUNK, lrh.len());
-        let (l, h, r) = (&p.l[at..at + len], &p.h[at..at + len], &p.r[at..at + len]);
-        let [inv, e, nael, nk, decay, rinv] = &mut cols;
-        for j in 0..len {
-            inv[j] = T::one() / ai.mul_add(lrh[j], T::one());
-            let k = ai * l[j] * inv[j];
-            e[j] = ae.mul_add(h[j], T::one());
-            nael[j] = -(ae * l[j]);
-            nk[j] = -k;
-            decay[j] = T::one() - r[j] * k;
-            rinv[j] = r[j] * inv[j];
-        }
-        let entries =
-            inv[..len].iter().zip(&e[..len]).zip(&nael[..len]).zip(&nk[..len]).zip(&decay[..len]).zip(&rinv[..len]);
-        table.extend(entries.map(|(((((&inv, &e), &nael), &nk), &decay), &rinv)| [inv, e, nael, nk, decay, rinv]));
-    }
+    table.fill(ai, ae, p.l, p.r, p.h, p.lr_minus_h, p.b, p.b_over_l.is_none());
 }
 
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
@@ -104,7 +78,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
             op,
             prefix,
             step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
-            table: Vec::new(),
+            table: PrefixTable::default(),
             abf: Vec::new(),
             scratch: Vec::new(),
             cache: SolveCache::default(),
@@ -145,7 +119,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     ) -> bool {
         let Some(p) = &self.prefix else { return false };
         let n = self.op.order();
-        self.multi_tables.resize(TILE_STEPS, Vec::new());
+        self.multi_tables.resize(TILE_STEPS, PrefixTable::default());
         self.multi_abf.resize(TILE_STEPS, Vec::new());
         for s in 0..TILE_STEPS {
             fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
@@ -153,9 +127,9 @@ impl<'a, T: Real> StepKernel<'a, T> {
             self.multi_abf[s].clear();
             self.multi_abf[s].extend(f[s].iter().map(|x| ab * *x));
         }
-        let tables: Vec<&[[T; 6]]> = self.multi_tables.iter().map(|t| t.as_slice()).collect();
+        let tables: Vec<&PrefixTable<T>> = self.multi_tables.iter().collect();
         let abf: Vec<&[T]> = self.multi_abf.iter().map(|a| a.as_slice()).collect();
-        let done = T::prefix_forward_tiles_steps(self.isa, &tables, p.r, p.b, &abf, src, dst, n);
+        let done = T::prefix_forward_tiles_steps(self.isa, &tables, p.b_over_l, &abf, src, dst, n);
         if done == 0 {
             return false;
         }
@@ -184,13 +158,15 @@ impl<'a, T: Real> StepKernel<'a, T> {
         let abf = T::cast(step.input) * f;
         match &self.prefix {
             Some(p) => {
-                let (mut sum_x, mut sum_y) = (T::zero(), T::zero());
-                for (((x, t), r), b) in c.iter_mut().zip(&self.table).zip(p.r).zip(p.b) {
-                    let [inv, e, nael, nk, decay, rinv] = *t;
-                    sum_x = r.mul_add(*x, sum_x);
-                    let u = abf.mul_add(*b, e.mul_add(*x, nael * sum_x));
-                    *x = u.mul_add(inv, nk * sum_y);
-                    sum_y = decay.mul_add(sum_y, rinv * u);
+                let (mut s, mut q) = (PrefixTable::start(p.b_over_l, abf), T::zero());
+                if p.b_over_l.is_some() {
+                    for (i, x) in c.iter_mut().enumerate() {
+                        *x = self.table.apply::<false>(i, abf, *x, &mut s, &mut q);
+                    }
+                } else {
+                    for (i, x) in c.iter_mut().enumerate() {
+                        *x = self.table.apply::<true>(i, abf, *x, &mut s, &mut q);
+                    }
                 }
             }
             None => {
@@ -216,6 +192,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
         if let Some(p) = &self.prefix {
             if wave > 0 && steps >= wave {
                 let tables = WaveTables::new(wave, p.r, p.l, p.h, p.lr_minus_h, p.b);
+                let b_over_l = p.b_over_l;
                 let (mut ai, mut ae, mut abf) = (vec![T::zero(); wave], vec![T::zero(); wave], vec![T::zero(); wave]);
                 while k + wave <= steps {
                     let run_ok = (k..k + wave).all(|q| !is_reset(&coef(q)));
@@ -226,7 +203,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
                             ae[q] = T::cast(s.explicit);
                             abf[q] = T::cast(s.input) * f(k + q);
                         }
-                        if T::prefix_wavefront(self.isa, &tables, &ai, &ae, &abf, c) {
+                        if T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, c) {
                             k += wave;
                             continue;
                         }
@@ -264,11 +241,11 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 self.tile_rows.clear();
                 self.tile_rows.extend_from_slice(&state[last * n..]);
             }
-            done = T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, src, state, n);
+            done = T::prefix_forward_tiles(self.isa, &self.table, p.b_over_l, &self.abf, src, state, n);
             if overlap && done == rows / lanes * lanes {
                 let from = src.map_or(&self.tile_rows[..], |s| &s[last * n..]);
                 let tail = &mut state[last * n..];
-                if T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf[last..], Some(from), tail, n)
+                if T::prefix_forward_tiles(self.isa, &self.table, p.b_over_l, &self.abf[last..], Some(from), tail, n)
                     == lanes
                 {
                     done = rows;
@@ -283,7 +260,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 self.tile_rows.resize(lanes * n, T::zero());
                 self.abf.drain(..done);
                 self.abf.resize(lanes, T::zero());
-                if T::prefix_forward_tiles(self.isa, &self.table, p.r, p.b, &self.abf, None, &mut self.tile_rows, n)
+                if T::prefix_forward_tiles(self.isa, &self.table, p.b_over_l, &self.abf, None, &mut self.tile_rows, n)
                     == lanes
                 {
                     state[done * n..].copy_from_slice(&self.tile_rows[..rest * n]);
@@ -346,7 +323,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
     pub(crate) fn adjoint_with<V: Lane<T>>(
         op: &Structured<T>,
         prefix: &Option<PrefixTables<'_, T>>,
-        table: &[[T; 6]],
+        table: &PrefixTable<T>,
         step: GbtStep,
         lam: &mut [V],
         scratch: &mut Vec<V>,
@@ -366,7 +343,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
                 let (mut sum, mut g) = (zero, zero);
                 for i in (0..lam.len()).rev() {
-                    let [inv, e, ..] = table[i];
+                    let (inv, e) = (table.inv[i], table.e[i]);
                     let w = sum.scale_add(-ai * p.r[i], lam[i]).scale(inv);
                     sum = w.scale_add(p.l[i], sum);
                     lam[i] = w.scale_add(e, sum.scale(-ae * p.r[i]));

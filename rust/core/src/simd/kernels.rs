@@ -1,37 +1,30 @@
 //! The `Prefix` step kernels, generic over the vector type (`super::vector::Vector`), and their
 //! entry points compiled for each instruction set.
 //!
-//! Every kernel does, lane by lane, the operations of the scalar step `crate::scan::StepKernel`
+//! Every kernel does, lane by lane, the operations of the scalar step `PrefixTable::apply`
 //! (one fused FMA wherever the scalar code has `mul_add`), so AVX2, AVX-512 and scalar results are
 //! bitwise the same.
 
 use super::vector::{Transpose, Vector};
-use super::{WaveTables, TILE_STEPS};
+use super::{PrefixTable, WaveTables, TILE_STEPS};
 use crate::float::Real;
 
 /// The scalar fused `Prefix` step on elements `from..n` of one row, continuing the running sums
-/// (sx, sy) (the tail of a row whose first elements ran in vectors).
+/// (s, q) (the tail of a row whose first elements ran in vectors).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn scalar_tail<T: Real>(
-    table: &[[T; 6]],
-    r: &[T],
-    b: &[T],
+unsafe fn scalar_tail<T: Real, const INPUT: bool>(
+    table: &PrefixTable<T>,
     abf: T,
     src: *const T,
     dst: *mut T,
     from: usize,
     n: usize,
-    mut sx: T,
-    mut sy: T,
+    mut s: T,
+    mut q: T,
 ) {
     for i in from..n {
-        let [inv, e, nael, nk, decay, rinv] = *table.get_unchecked(i);
-        let x = *src.add(i);
-        sx = r.get_unchecked(i).mul_add(x, sx);
-        let u = abf.mul_add(*b.get_unchecked(i), e.mul_add(x, nael * sx));
-        *dst.add(i) = u.mul_add(inv, nk * sy);
-        sy = decay.mul_add(sy, rinv * u);
+        *dst.add(i) = table.apply::<INPUT>(i, abf, *src.add(i), &mut s, &mut q);
     }
 }
 
@@ -43,31 +36,43 @@ unsafe fn lanes<V: Vector>(v: V) -> [V::Elem; 16] {
     out
 }
 
-/// One fused `Prefix` step of element `i` on K tiles: x <- y, with the running sums (see
-/// `StepKernel::forward`: sum_x = r x + sum_x; u = abf b + (e x - a_e l sum_x); y = u inv - k sum_y;
-/// sum_y = decay sum_y + r inv u).
+/// `PrefixTable::apply` on K tiles, lane by lane: element i of every row of the tiles, x <- y, with
+/// the running sums (s, q), from the table's `coef` and `input` columns. `i` < their lengths.
 #[inline(always)]
-unsafe fn element<V: Vector, const K: usize>(
-    t: &[V::Elem; 6],
-    r: &V::Elem,
-    b: &V::Elem,
+unsafe fn element<V: Vector, const K: usize, const INPUT: bool>(
+    coef: &[[V::Elem; 6]],
+    input: &[V::Elem],
+    i: usize,
     abf: &[V; K],
     x: &mut [V; K],
-    sum_x: &mut [V; K],
-    sum_y: &mut [V; K],
+    s: &mut [V; K],
+    q: &mut [V; K],
 ) {
-    // Broadcasts straight from memory (load ports), not from registers (the shuffle port does the
+    // Broadcasts straight from memory (load ports), not from registers (the shuffle ports do the
     // transposes).
-    let (inv, e, nael, nk, decay, rinv) =
+    let t = coef.get_unchecked(i);
+    let (sx, es, ex, ny, decay, r) =
         (V::splat(t[0]), V::splat(t[1]), V::splat(t[2]), V::splat(t[3]), V::splat(t[4]), V::splat(t[5]));
-    let (rv, bv) = (V::splat(*r), V::splat(*b));
+    let input = if INPUT { V::splat(*input.get_unchecked(i)) } else { V::zero() };
     for m in 0..K {
         let xm = x[m];
-        sum_x[m] = rv.mul_add(xm, sum_x[m]);
-        let t = e.mul_add(xm, nael.mul(sum_x[m]));
-        let u = abf[m].mul_add(bv, t);
-        x[m] = u.mul_add(inv, nk.mul(sum_y[m]));
-        sum_y[m] = decay.mul_add(sum_y[m], rinv.mul(u));
+        s[m] = sx.mul_add(xm, s[m]);
+        let mut u = es.mul_add(s[m], ex.mul(xm));
+        if INPUT {
+            u = input.mul_add(abf[m], u);
+        }
+        x[m] = ny.mul_add(q[m], u);
+        q[m] = decay.mul_add(q[m], r.mul(u));
+    }
+}
+
+/// The running sum S at the start of a tile's rows (`PrefixTable::start`, lane by lane).
+#[inline(always)]
+unsafe fn start<V: Vector, const INPUT: bool>(beta: V::Elem, abf: V) -> V {
+    if INPUT {
+        V::zero()
+    } else {
+        V::splat(beta).mul(abf)
     }
 }
 
@@ -75,10 +80,9 @@ unsafe fn element<V: Vector, const K: usize>(
 /// transposed (one vector = one element of W rows), stepped, and stored transposed back.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tiles<V: Transpose, const K: usize>(
-    table: &[[V::Elem; 6]],
-    r: &[V::Elem],
-    b: &[V::Elem],
+unsafe fn tiles<V: Transpose, const K: usize, const INPUT: bool>(
+    table: &PrefixTable<V::Elem>,
+    beta: V::Elem,
     abf: &[V::Elem],
     src: *const V::Elem,
     state: *mut V::Elem,
@@ -87,10 +91,13 @@ unsafe fn tiles<V: Transpose, const K: usize>(
 ) {
     let w = V::LANES;
     let whole = n / w * w;
+    // Local slices: the loop then keeps their pointers in registers.
+    let (coef, input) = (&table.coef[..], &table.input[..]);
     let base: [*mut V::Elem; K] = std::array::from_fn(|m| state.add((first + m) * w * n));
     let from: [*const V::Elem; K] = std::array::from_fn(|m| src.add((first + m) * w * n));
     let abf_v: [V; K] = std::array::from_fn(|m| V::load(abf.as_ptr().add((first + m) * w)));
-    let (mut sum_x, mut sum_y) = ([V::zero(); K], [V::zero(); K]);
+    let mut s: [V; K] = std::array::from_fn(|m| start::<V, INPUT>(beta, abf_v[m]));
+    let mut q = [V::zero(); K];
     // Half blocks (W/2 elements of the tile's W rows): half the registers of a whole block.
     let half = V::HALF;
     for i0 in (0..whole).step_by(half) {
@@ -101,15 +108,7 @@ unsafe fn tiles<V: Transpose, const K: usize>(
         }
         for j in 0..half {
             let mut x: [V; K] = std::array::from_fn(|m| v[m].as_ref()[j]);
-            element::<V, K>(
-                table.get_unchecked(i0 + j),
-                r.get_unchecked(i0 + j),
-                b.get_unchecked(i0 + j),
-                &abf_v,
-                &mut x,
-                &mut sum_x,
-                &mut sum_y,
-            );
+            element::<V, K, INPUT>(coef, input, i0 + j, &abf_v, &mut x, &mut s, &mut q);
             for m in 0..K {
                 v[m].as_mut()[j] = x[m];
             }
@@ -120,10 +119,10 @@ unsafe fn tiles<V: Transpose, const K: usize>(
     }
     if whole < n {
         for m in 0..K {
-            let (sx, sy) = (lanes(sum_x[m]), lanes(sum_y[m]));
+            let (sl, ql) = (lanes(s[m]), lanes(q[m]));
             for j in 0..w {
                 let a = abf[(first + m) * w + j];
-                scalar_tail(table, r, b, a, from[m].add(j * n), base[m].add(j * n), whole, n, sx[j], sy[j]);
+                scalar_tail::<_, INPUT>(table, a, from[m].add(j * n), base[m].add(j * n), whole, n, sl[j], ql[j]);
             }
         }
     }
@@ -132,11 +131,9 @@ unsafe fn tiles<V: Transpose, const K: usize>(
 /// One fused `Prefix` step on every whole tile of rows (see `TileKernel::prefix_forward_tiles`),
 /// K tiles in flight (independent chains), the rest one at a time. Returns the rows done.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_tiles<V: Transpose, const K: usize>(
-    table: &[[V::Elem; 6]],
-    r: &[V::Elem],
-    b: &[V::Elem],
+unsafe fn forward_tiles<V: Transpose, const K: usize, const INPUT: bool>(
+    table: &PrefixTable<V::Elem>,
+    beta: V::Elem,
     abf: &[V::Elem],
     src: *const V::Elem,
     state: *mut V::Elem,
@@ -145,11 +142,11 @@ unsafe fn forward_tiles<V: Transpose, const K: usize>(
     let tiles_total = abf.len() / V::LANES;
     let mut tile = 0;
     while tile + K <= tiles_total {
-        tiles::<V, K>(table, r, b, abf, src, state, n, tile);
+        tiles::<V, K, INPUT>(table, beta, abf, src, state, n, tile);
         tile += K;
     }
     while tile < tiles_total {
-        tiles::<V, 1>(table, r, b, abf, src, state, n, tile);
+        tiles::<V, 1, INPUT>(table, beta, abf, src, state, n, tile);
         tile += 1;
     }
     tiles_total * V::LANES
@@ -159,10 +156,9 @@ unsafe fn forward_tiles<V: Transpose, const K: usize>(
 /// `TileKernel::prefix_forward_tiles_steps`); the tile stays transposed in registers between steps.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn forward_tiles_steps<V: Transpose>(
-    tables: &[&[[V::Elem; 6]]; TILE_STEPS],
-    r: &[V::Elem],
-    b: &[V::Elem],
+unsafe fn forward_tiles_steps<V: Transpose, const INPUT: bool>(
+    tables: &[&PrefixTable<V::Elem>; TILE_STEPS],
+    beta: V::Elem,
     abf: &[&[V::Elem]; TILE_STEPS],
     src: *const V::Elem,
     dst: &[*mut V::Elem; TILE_STEPS],
@@ -173,24 +169,26 @@ unsafe fn forward_tiles_steps<V: Transpose>(
     let w = V::LANES;
     let whole = n / w * w;
     let tiles_total = rows / w;
+    let coefs: [&[[V::Elem; 6]]; S] = std::array::from_fn(|s| &tables[s].coef[..]);
+    let inputs: [&[V::Elem]; S] = std::array::from_fn(|s| &tables[s].input[..]);
     for tile in 0..tiles_total {
         let off = tile * w * n;
         let abf_v: [[V; 1]; S] = std::array::from_fn(|s| [V::load(abf[s].as_ptr().add(tile * w))]);
-        let (mut sum_x, mut sum_y) = ([[V::zero()]; S], [[V::zero()]; S]);
+        let mut s_sum: [[V; 1]; S] = std::array::from_fn(|s| [start::<V, INPUT>(beta, abf_v[s][0])]);
+        let mut q_sum = [[V::zero()]; S];
         for i0 in (0..whole).step_by(w) {
             let mut v = V::load_block(src.add(off + i0), n);
             for s in 0..S {
                 for (j, vj) in v.as_mut().iter_mut().enumerate() {
-                    let i = i0 + j;
                     let mut x = [*vj];
-                    element::<V, 1>(
-                        tables[s].get_unchecked(i),
-                        r.get_unchecked(i),
-                        b.get_unchecked(i),
+                    element::<V, 1, INPUT>(
+                        coefs[s],
+                        inputs[s],
+                        i0 + j,
                         &abf_v[s],
                         &mut x,
-                        &mut sum_x[s],
-                        &mut sum_y[s],
+                        &mut s_sum[s],
+                        &mut q_sum[s],
                     );
                     *vj = x[0];
                 }
@@ -199,21 +197,19 @@ unsafe fn forward_tiles_steps<V: Transpose>(
         }
         if whole < n {
             for s in 0..S {
-                let (sx, sy) = (lanes(sum_x[s][0]), lanes(sum_y[s][0]));
+                let (sl, ql) = (lanes(s_sum[s][0]), lanes(q_sum[s][0]));
                 let from = if s == 0 { src } else { dst[s - 1] as *const V::Elem };
                 for j in 0..w {
                     let a = abf[s][tile * w + j];
-                    scalar_tail(
+                    scalar_tail::<_, INPUT>(
                         tables[s],
-                        r,
-                        b,
                         a,
                         from.add(off + j * n),
                         dst[s].add(off + j * n),
                         whole,
                         n,
-                        sx[j],
-                        sy[j],
+                        sl[j],
+                        ql[j],
                     );
                 }
             }
@@ -225,8 +221,9 @@ unsafe fn forward_tiles_steps<V: Transpose>(
 /// `M * W` consecutive fused `Prefix` steps of one row, one step per lane, skewed by one element
 /// (see the module docs of `crate::simd`).
 #[inline(always)]
-unsafe fn wavefront<V: Vector, const M: usize>(
+unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
     tb: &WaveTables<V::Elem>,
+    beta: V::Elem,
     ai: &[V::Elem],
     ae: &[V::Elem],
     abf: &[V::Elem],
@@ -235,12 +232,17 @@ unsafe fn wavefront<V: Vector, const M: usize>(
     let w = V::LANES;
     let n = tb.n;
     let one = V::splat(<V::Elem as num_traits::One>::one());
+    let negated = |v: &[V::Elem], m: usize| -> V {
+        let lanes: [V::Elem; 16] = std::array::from_fn(|j| if j < w { -v[m * w + j] } else { v[0] });
+        V::load(lanes.as_ptr())
+    };
     let ai_v: [V; M] = std::array::from_fn(|m| V::load(ai.as_ptr().add(m * w)));
     let ae_v: [V; M] = std::array::from_fn(|m| V::load(ae.as_ptr().add(m * w)));
     let abf_v: [V; M] = std::array::from_fn(|m| V::load(abf.as_ptr().add(m * w)));
-    let nai_v: [V; M] = std::array::from_fn(|m| V::zero().sub(ai_v[m]));
-    let nae_v: [V; M] = std::array::from_fn(|m| V::zero().sub(ae_v[m]));
-    let (mut sum_x, mut sum_y) = ([V::zero(); M], [V::zero(); M]);
+    let nai_v: [V; M] = std::array::from_fn(|m| negated(ai, m));
+    let nae_v: [V; M] = std::array::from_fn(|m| negated(ae, m));
+    let mut s: [V; M] = std::array::from_fn(|m| start::<V, INPUT>(beta, abf_v[m]));
+    let mut q = [V::zero(); M];
     // rotated[m] = the previous tick's outputs of vector m rotated up one lane (lane 0 = last lane).
     let mut rotated = [V::zero(); M];
     for tick in 0..n + M * w - 1 {
@@ -253,20 +255,22 @@ unsafe fn wavefront<V: Vector, const M: usize>(
             // lane q = m W + j is at element tick - q: table index pad + n - 1 - tick + q.
             let at = tb.pad + n - 1 - tick + m * w;
             let r = V::load(tb.r.as_ptr().add(at));
-            let l = V::load(tb.l.as_ptr().add(at));
-            // As StepKernel::prepare, with the exact negations nael = (-ae) l = -(ae l) and
-            // nk = ((-ai) l) inv = -k, and decay = 1 + r nk = 1 - r k.
+            // PrefixTable::fill, operation for operation.
             let inv = one.div(ai_v[m].mul_add(V::load(tb.lrh.as_ptr().add(at)), one));
             let e = ae_v[m].mul_add(V::load(tb.h.as_ptr().add(at)), one);
-            let nael = nae_v[m].mul(l);
-            let nk = nai_v[m].mul(l).mul(inv);
-            let decay = one.add(r.mul(nk));
-            let rinv = r.mul(inv);
-            sum_x[m] = r.mul_add(x, sum_x[m]);
-            let t = e.mul_add(x, nael.mul(sum_x[m]));
-            let u = abf_v[m].mul_add(V::load(tb.b.as_ptr().add(at)), t);
-            let y = u.mul_add(inv, nk.mul(sum_y[m]));
-            sum_y[m] = decay.mul_add(sum_y[m], rinv.mul(u));
+            let es = V::load(tb.l.as_ptr().add(at)).mul(inv);
+            let ny = nai_v[m].mul(es);
+            let sx = nae_v[m].mul(r);
+            let ex = e.mul(inv);
+            let decay = r.mul_add(ny, one);
+            // PrefixTable::apply.
+            s[m] = sx.mul_add(x, s[m]);
+            let mut u = es.mul_add(s[m], ex.mul(x));
+            if INPUT {
+                u = V::load(tb.b.as_ptr().add(at)).mul(inv).mul_add(abf_v[m], u);
+            }
+            let y = ny.mul_add(q[m], u);
+            q[m] = decay.mul_add(q[m], r.mul(u));
             rotated[m] = y.rotate_up();
         }
         // The last lane finished element tick - (M W - 1) of the last step.
@@ -330,43 +334,40 @@ pub(crate) mod avx2 {
     use super::*;
 
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn forward_tiles<V: Transpose, const K: usize>(
-        table: &[[V::Elem; 6]],
-        r: &[V::Elem],
-        b: &[V::Elem],
+    pub(crate) unsafe fn forward_tiles<V: Transpose, const K: usize, const INPUT: bool>(
+        table: &PrefixTable<V::Elem>,
+        beta: V::Elem,
         abf: &[V::Elem],
         src: *const V::Elem,
         state: *mut V::Elem,
         n: usize,
     ) -> usize {
-        super::forward_tiles::<V, K>(table, r, b, abf, src, state, n)
+        super::forward_tiles::<V, K, INPUT>(table, beta, abf, src, state, n)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn forward_tiles_steps<V: Transpose>(
-        tables: &[&[[V::Elem; 6]]; TILE_STEPS],
-        r: &[V::Elem],
-        b: &[V::Elem],
+    pub(crate) unsafe fn forward_tiles_steps<V: Transpose, const INPUT: bool>(
+        tables: &[&PrefixTable<V::Elem>; TILE_STEPS],
+        beta: V::Elem,
         abf: &[&[V::Elem]; TILE_STEPS],
         src: *const V::Elem,
         dst: &[*mut V::Elem; TILE_STEPS],
         rows: usize,
         n: usize,
     ) -> usize {
-        super::forward_tiles_steps::<V>(tables, r, b, abf, src, dst, rows, n)
+        super::forward_tiles_steps::<V, INPUT>(tables, beta, abf, src, dst, rows, n)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(
+    pub(crate) unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
         tb: &WaveTables<V::Elem>,
+        beta: V::Elem,
         ai: &[V::Elem],
         ae: &[V::Elem],
         abf: &[V::Elem],
         state: &mut [V::Elem],
     ) {
-        super::wavefront::<V, M>(tb, ai, ae, abf, state)
+        super::wavefront::<V, M, INPUT>(tb, beta, ai, ae, abf, state)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -387,28 +388,27 @@ pub(crate) mod avx512 {
     use super::*;
 
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn forward_tiles_steps<V: Transpose>(
-        tables: &[&[[V::Elem; 6]]; TILE_STEPS],
-        r: &[V::Elem],
-        b: &[V::Elem],
+    pub(crate) unsafe fn forward_tiles_steps<V: Transpose, const INPUT: bool>(
+        tables: &[&PrefixTable<V::Elem>; TILE_STEPS],
+        beta: V::Elem,
         abf: &[&[V::Elem]; TILE_STEPS],
         src: *const V::Elem,
         dst: &[*mut V::Elem; TILE_STEPS],
         rows: usize,
         n: usize,
     ) -> usize {
-        super::forward_tiles_steps::<V>(tables, r, b, abf, src, dst, rows, n)
+        super::forward_tiles_steps::<V, INPUT>(tables, beta, abf, src, dst, rows, n)
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(crate) unsafe fn wavefront<V: Vector, const M: usize>(
+    pub(crate) unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
         tb: &WaveTables<V::Elem>,
+        beta: V::Elem,
         ai: &[V::Elem],
         ae: &[V::Elem],
         abf: &[V::Elem],
         state: &mut [V::Elem],
     ) {
-        super::wavefront::<V, M>(tb, ai, ae, abf, state)
+        super::wavefront::<V, M, INPUT>(tb, beta, ai, ae, abf, state)
     }
 }

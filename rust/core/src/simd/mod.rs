@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use crate::error::{HippoError, Result};
+use crate::float::Real;
 
 /// The instruction sets the kernels are compiled for, in increasing width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,6 +129,103 @@ pub fn accelerated<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// The coefficients of one fused `Prefix` GBT step (A = -diag(l) L diag(r) + diag(h), B = b; paper
+/// App. D, the O(N) form of LSSL Thm. 11), per element i, column by column; shared by every row:
+///
+/// ```text
+/// y = (I - a_i A)^{-1} ((I + a_e A) x + B a_b f) as one sweep over i with two running sums,
+///   S = beta a_b f - a_e sum_{k<=i} r_k x_k   (B = beta l; beta = 0 otherwise)
+///   Q = sum_{k<i} r_k y_k:
+/// S   <- sx_i x_i + S                                    sx = -a_e r
+/// u   =  es_i S + ex_i x_i  (+ input_i a_b f)            es = inv l, ex = inv (1 + a_e h), input = inv b
+/// y_i =  ny_i Q + u                                      ny = -a_i es
+/// Q   <- decay_i Q + r_i u                               decay = 1 + r ny
+/// with inv = 1 / (1 + a_i (l r - h)).
+/// ```
+///
+/// Row i of (I - a_i A) y = w is (1 + a_i (l_i r_i - h_i)) y_i + a_i l_i Q = w_i, so y_i = inv w_i +
+/// ny_i Q; u = inv w_i is the explicit half scaled by inv, and when B = beta l the input rides in S.
+/// Five FMA or multiplications per element and one FMA on each running sum's chain (`input` adds one
+/// FMA when B is not a multiple of l). `inv` and `e` = 1 + a_e h serve the adjoint sweep.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixTable<T> {
+    /// (sx, es, ex, ny, decay, r) of each element, interleaved: the sweep reads one element's six
+    /// together.
+    pub(crate) coef: Vec<[T; 6]>,
+    pub(crate) input: Vec<T>,
+    pub(crate) inv: Vec<T>,
+    pub(crate) e: Vec<T>,
+}
+
+impl<T: Real> PrefixTable<T> {
+    /// The element count N (the shortest column: the kernels index every column up to it).
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.coef.len().min(self.input.len()).min(self.inv.len()).min(self.e.len())
+    }
+
+    /// Fills the table for implicit and explicit weights (ai, ae) from the structure's columns
+    /// (`lrh` = l r - h); `input` is filled only when B is not a multiple of l (else zeros). The time
+    /// wavefront (`kernels::wavefront`) forms the same coefficients with the same operations.
+    /// (`#[inline(always)]`: it compiles into the caller's frame, with FMA where `accelerated` enables it.)
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fill(&mut self, ai: T, ae: T, l: &[T], r: &[T], h: &[T], lrh: &[T], b: &[T], with_input: bool) {
+        let n = r.len();
+        self.coef.clear();
+        self.coef.reserve(n);
+        for col in [&mut self.input, &mut self.inv, &mut self.e] {
+            col.resize(n, T::zero());
+        }
+        // In chunks, column by column (loops the compiler vectorises, divisions included), then
+        // interleaved.
+        const CHUNK: usize = 64;
+        let mut cols = [[T::zero(); CHUNK]; 6];
+        for at in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - at);
+            let span = at..at + len;
+            let (l, r, h, lrh, b) =
+                (&l[span.clone()], &r[span.clone()], &h[span.clone()], &lrh[span.clone()], &b[span.clone()]);
+            let (input, inv, e) = (&mut self.input[span.clone()], &mut self.inv[span.clone()], &mut self.e[span]);
+            let [sx, es, ex, ny, decay, rr] = &mut cols;
+            for j in 0..len {
+                inv[j] = T::one() / ai.mul_add(lrh[j], T::one());
+                e[j] = ae.mul_add(h[j], T::one());
+                es[j] = l[j] * inv[j];
+                ny[j] = -ai * es[j];
+                sx[j] = -ae * r[j];
+                ex[j] = e[j] * inv[j];
+                decay[j] = r[j].mul_add(ny[j], T::one());
+                rr[j] = r[j];
+                input[j] = if with_input { b[j] * inv[j] } else { T::zero() };
+            }
+            let [sx, es, ex, ny, decay, rr] = &cols;
+            self.coef.extend((0..len).map(|j| [sx[j], es[j], ex[j], ny[j], decay[j], rr[j]]));
+        }
+    }
+
+    /// Element i of the step on one row: returns y_i and advances the running sums (s, q) (see the
+    /// type's docs). `INPUT`: B is not a multiple of l, add input_i a_b f.
+    #[inline(always)]
+    pub(crate) fn apply<const INPUT: bool>(&self, i: usize, abf: T, x: T, s: &mut T, q: &mut T) -> T {
+        let [sx, es, ex, ny, decay, r] = self.coef[i];
+        *s = sx.mul_add(x, *s);
+        let mut u = es.mul_add(*s, ex * x);
+        if INPUT {
+            u = self.input[i].mul_add(abf, u);
+        }
+        let y = ny.mul_add(*q, u);
+        *q = decay.mul_add(*q, r * u);
+        y
+    }
+
+    /// The running sum S at the start of a row: beta a_b f when B = beta l, else 0.
+    #[inline(always)]
+    pub(crate) fn start(b_over_l: Option<T>, abf: T) -> T {
+        b_over_l.map_or(T::zero(), |beta| beta * abf)
+    }
+}
+
 /// Steps per call of `prefix_forward_tiles_steps`.
 pub const TILE_STEPS: usize = 4;
 
@@ -168,16 +266,14 @@ pub trait TileKernel: Sized {
     fn wave_steps(isa: Isa) -> usize;
 
     /// One fused `Prefix` step on whole tiles of rows: `state` holds rows of length `n` (row-major),
-    /// `abf[j]` = a_b f_j of row j, `table[i]` = (inv, e, -a_e l, -k, decay, r inv) of element i (see
-    /// `crate::scan`). The previous state is read from `src` when given (an out-of-place step: saves a
-    /// copy when every state is kept), else from `state`. Returns the number of leading rows done (a
-    /// multiple of `tile_rows`).
-    #[allow(clippy::too_many_arguments)]
+    /// `abf[j]` = a_b f_j of row j, `table` the step's `PrefixTable`, `b_over_l` = Some(beta)
+    /// when B = beta l (else the `input` coefficients carry B). The previous state is read from `src`
+    /// when given (an out-of-place step: saves a copy when every state is kept), else from `state`.
+    /// Returns the number of leading rows done (a multiple of `tile_rows`).
     fn prefix_forward_tiles(
         isa: Isa,
-        table: &[[Self; 6]],
-        r: &[Self],
-        b: &[Self],
+        table: &PrefixTable<Self>,
+        b_over_l: Option<Self>,
         abf: &[Self],
         src: Option<&[Self]>,
         state: &mut [Self],
@@ -190,9 +286,8 @@ pub trait TileKernel: Sized {
     #[allow(clippy::too_many_arguments)]
     fn prefix_forward_tiles_steps(
         isa: Isa,
-        tables: &[&[[Self; 6]]],
-        r: &[Self],
-        b: &[Self],
+        tables: &[&PrefixTable<Self>],
+        b_over_l: Option<Self>,
         abf: &[&[Self]],
         src: &[Self],
         dst: &mut [&mut [Self]],
@@ -206,10 +301,12 @@ pub trait TileKernel: Sized {
     fn tile_to_rows(isa: Isa, tile: &[[Self; 8]], n: usize, rows: &mut [Self]) -> bool;
 
     /// `wave_steps(isa)` consecutive fused `Prefix` steps of one row `state` (length n), step q with
-    /// coefficients (ai[q], ae[q]) and input term abf[q] = a_b f.
+    /// coefficients (ai[q], ae[q]) and input term abf[q] = a_b f; `b_over_l` as in
+    /// `prefix_forward_tiles`.
     fn prefix_wavefront(
         isa: Isa,
         tables: &WaveTables<Self>,
+        b_over_l: Option<Self>,
         ai: &[Self],
         ae: &[Self],
         abf: &[Self],
@@ -248,19 +345,15 @@ macro_rules! tile_kernel {
             #[inline]
             fn prefix_forward_tiles(
                 isa: Isa,
-                table: &[[$t; 6]],
-                r: &[$t],
-                b: &[$t],
+                table: &PrefixTable<$t>,
+                b_over_l: Option<$t>,
                 abf: &[$t],
                 src: Option<&[$t]>,
                 state: &mut [$t],
                 n: usize,
             ) -> usize {
-                let sizes_ok = table.len() == n
-                    && r.len() == n
-                    && b.len() == n
-                    && state.len() == abf.len() * n
-                    && src.is_none_or(|s| s.len() == state.len());
+                let sizes_ok =
+                    table.len() == n && state.len() == abf.len() * n && src.is_none_or(|s| s.len() == state.len());
                 if !sizes_ok {
                     return 0;
                 }
@@ -272,9 +365,10 @@ macro_rules! tile_kernel {
                 unsafe {
                     match isa {
                         Isa::Scalar => 0,
-                        Isa::Avx2 | Isa::Avx512 => {
-                            kernels::avx2::forward_tiles::<$v2, $k>(table, r, b, abf, from, to, n)
-                        }
+                        Isa::Avx2 | Isa::Avx512 => match b_over_l {
+                            Some(beta) => kernels::avx2::forward_tiles::<$v2, $k, false>(table, beta, abf, from, to, n),
+                            None => kernels::avx2::forward_tiles::<$v2, $k, true>(table, 0.0, abf, from, to, n),
+                        },
                     }
                 }
             }
@@ -282,9 +376,8 @@ macro_rules! tile_kernel {
             #[inline]
             fn prefix_forward_tiles_steps(
                 isa: Isa,
-                tables: &[&[[$t; 6]]],
-                r: &[$t],
-                b: &[$t],
+                tables: &[&PrefixTable<$t>],
+                b_over_l: Option<$t>,
                 abf: &[&[$t]],
                 src: &[$t],
                 dst: &mut [&mut [$t]],
@@ -296,13 +389,11 @@ macro_rules! tile_kernel {
                     && dst.len() == TILE_STEPS
                     && tables.iter().all(|t| t.len() == n)
                     && abf.iter().all(|a| a.len() == rows)
-                    && dst.iter().all(|d| d.len() == src.len())
-                    && r.len() == n
-                    && b.len() == n;
+                    && dst.iter().all(|d| d.len() == src.len());
                 if !ok {
                     return 0;
                 }
-                let tables: &[&[[$t; 6]]; TILE_STEPS] = tables.try_into().expect("length checked");
+                let tables: &[&PrefixTable<$t>; TILE_STEPS] = tables.try_into().expect("length checked");
                 let abf: &[&[$t]; TILE_STEPS] = abf.try_into().expect("length checked");
                 let dst: [*mut $t; TILE_STEPS] = std::array::from_fn(|s| dst[s].as_mut_ptr());
                 let src = src.as_ptr();
@@ -310,11 +401,19 @@ macro_rules! tile_kernel {
                 // lengths; the `dst` slices are distinct mutable borrows, disjoint from each other and
                 // from `src`.
                 unsafe {
-                    match isa {
-                        Isa::Scalar => 0,
-                        Isa::Avx2 => kernels::avx2::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n),
-                        Isa::Avx512 => {
-                            kernels::avx512::forward_tiles_steps::<$v2>(tables, r, b, abf, src, &dst, rows, n)
+                    match (isa, b_over_l) {
+                        (Isa::Scalar, _) => 0,
+                        (Isa::Avx2, Some(beta)) => {
+                            kernels::avx2::forward_tiles_steps::<$v2, false>(tables, beta, abf, src, &dst, rows, n)
+                        }
+                        (Isa::Avx2, None) => {
+                            kernels::avx2::forward_tiles_steps::<$v2, true>(tables, 0.0, abf, src, &dst, rows, n)
+                        }
+                        (Isa::Avx512, Some(beta)) => {
+                            kernels::avx512::forward_tiles_steps::<$v2, false>(tables, beta, abf, src, &dst, rows, n)
+                        }
+                        (Isa::Avx512, None) => {
+                            kernels::avx512::forward_tiles_steps::<$v2, true>(tables, 0.0, abf, src, &dst, rows, n)
                         }
                     }
                 }
@@ -344,6 +443,7 @@ macro_rules! tile_kernel {
             fn prefix_wavefront(
                 isa: Isa,
                 tables: &WaveTables<$t>,
+                b_over_l: Option<$t>,
                 ai: &[$t],
                 ae: &[$t],
                 abf: &[$t],
@@ -361,10 +461,20 @@ macro_rules! tile_kernel {
                 }
                 // SAFETY: the features of `isa` are present; loads stay within the padded tables.
                 unsafe {
-                    match isa {
-                        Isa::Scalar => {}
-                        Isa::Avx2 => kernels::avx2::wavefront::<$v2, $m2>(tables, ai, ae, abf, state),
-                        Isa::Avx512 => kernels::avx512::wavefront::<$v5, $m5>(tables, ai, ae, abf, state),
+                    match (isa, b_over_l) {
+                        (Isa::Scalar, _) => {}
+                        (Isa::Avx2, Some(beta)) => {
+                            kernels::avx2::wavefront::<$v2, $m2, false>(tables, beta, ai, ae, abf, state)
+                        }
+                        (Isa::Avx2, None) => {
+                            kernels::avx2::wavefront::<$v2, $m2, true>(tables, 0.0, ai, ae, abf, state)
+                        }
+                        (Isa::Avx512, Some(beta)) => {
+                            kernels::avx512::wavefront::<$v5, $m5, false>(tables, beta, ai, ae, abf, state)
+                        }
+                        (Isa::Avx512, None) => {
+                            kernels::avx512::wavefront::<$v5, $m5, true>(tables, 0.0, ai, ae, abf, state)
+                        }
                     }
                 }
                 true
@@ -391,9 +501,8 @@ macro_rules! no_tile_kernel {
             }
             fn prefix_forward_tiles(
                 _: Isa,
-                _: &[[$t; 6]],
-                _: &[$t],
-                _: &[$t],
+                _: &PrefixTable<$t>,
+                _: Option<$t>,
                 _: &[$t],
                 _: Option<&[$t]>,
                 _: &mut [$t],
@@ -403,9 +512,8 @@ macro_rules! no_tile_kernel {
             }
             fn prefix_forward_tiles_steps(
                 _: Isa,
-                _: &[&[[$t; 6]]],
-                _: &[$t],
-                _: &[$t],
+                _: &[&PrefixTable<$t>],
+                _: Option<$t>,
                 _: &[&[$t]],
                 _: &[$t],
                 _: &mut [&mut [$t]],
@@ -419,7 +527,15 @@ macro_rules! no_tile_kernel {
             fn tile_to_rows(_: Isa, _: &[[$t; 8]], _: usize, _: &mut [$t]) -> bool {
                 false
             }
-            fn prefix_wavefront(_: Isa, _: &WaveTables<$t>, _: &[$t], _: &[$t], _: &[$t], _: &mut [$t]) -> bool {
+            fn prefix_wavefront(
+                _: Isa,
+                _: &WaveTables<$t>,
+                _: Option<$t>,
+                _: &[$t],
+                _: &[$t],
+                _: &[$t],
+                _: &mut [$t],
+            ) -> bool {
                 false
             }
         }

@@ -19,8 +19,6 @@ pub(crate) trait Vector: Copy {
     unsafe fn splat(x: Self::Elem) -> Self;
     unsafe fn load(p: *const Self::Elem) -> Self;
     unsafe fn store(self, p: *mut Self::Elem);
-    unsafe fn add(self, o: Self) -> Self;
-    unsafe fn sub(self, o: Self) -> Self;
     unsafe fn mul(self, o: Self) -> Self;
     unsafe fn div(self, o: Self) -> Self;
     /// self * m + a with one rounding (FMA).
@@ -68,7 +66,7 @@ pub(crate) struct F64x8(__m512d);
 
 /// The element-wise operations of one vector type from its intrinsics.
 macro_rules! arithmetic {
-    ($load:ident, $store:ident, $set1:ident, $zero:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $fma:ident) => {
+    ($load:ident, $store:ident, $set1:ident, $zero:ident, $mul:ident, $div:ident, $fma:ident) => {
         #[inline(always)]
         unsafe fn zero() -> Self {
             Self($zero())
@@ -84,14 +82,6 @@ macro_rules! arithmetic {
         #[inline(always)]
         unsafe fn store(self, p: *mut Self::Elem) {
             $store(p, self.0)
-        }
-        #[inline(always)]
-        unsafe fn add(self, o: Self) -> Self {
-            Self($add(self.0, o.0))
-        }
-        #[inline(always)]
-        unsafe fn sub(self, o: Self) -> Self {
-            Self($sub(self.0, o.0))
         }
         #[inline(always)]
         unsafe fn mul(self, o: Self) -> Self {
@@ -116,8 +106,6 @@ impl Vector for F32x8 {
         _mm256_storeu_ps,
         _mm256_set1_ps,
         _mm256_setzero_ps,
-        _mm256_add_ps,
-        _mm256_sub_ps,
         _mm256_mul_ps,
         _mm256_div_ps,
         _mm256_fmadd_ps
@@ -211,8 +199,6 @@ impl Vector for F64x4 {
         _mm256_storeu_pd,
         _mm256_set1_pd,
         _mm256_setzero_pd,
-        _mm256_add_pd,
-        _mm256_sub_pd,
         _mm256_mul_pd,
         _mm256_div_pd,
         _mm256_fmadd_pd
@@ -292,8 +278,6 @@ impl Vector for F32x16 {
         _mm512_storeu_ps,
         _mm512_set1_ps,
         _mm512_setzero_ps,
-        _mm512_add_ps,
-        _mm512_sub_ps,
         _mm512_mul_ps,
         _mm512_div_ps,
         _mm512_fmadd_ps
@@ -319,8 +303,6 @@ impl Vector for F64x8 {
         _mm512_storeu_pd,
         _mm512_set1_pd,
         _mm512_setzero_pd,
-        _mm512_add_pd,
-        _mm512_sub_pd,
         _mm512_mul_pd,
         _mm512_div_pd,
         _mm512_fmadd_pd
