@@ -43,6 +43,10 @@ fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &m
     table.fill(ai, ae, p.l, p.r, p.h, p.lr_minus_h, p.b, p.b_over_l.is_none());
 }
 
+/// Waves per call of the continuous time wavefront (`forward_row`): its skew of S - 1 ticks is paid
+/// once per run.
+const WAVES_PER_RUN: usize = 64;
+
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
 pub(crate) const TILE: usize = 8;
 
@@ -193,18 +197,41 @@ impl<'a, T: Real> StepKernel<'a, T> {
             if wave > 0 && steps >= wave {
                 let tables = WaveTables::new(wave, p.r, p.l, p.h, p.lr_minus_h, p.b);
                 let b_over_l = p.b_over_l;
-                let (mut ai, mut ae, mut abf) = (vec![T::zero(); wave], vec![T::zero(); wave], vec![T::zero(); wave]);
+                // The state padded with zeros to the wave's length (a copy only when N < S).
+                let mut padded = Vec::new();
+                let (mut ai, mut ae, mut abf) = (Vec::new(), Vec::new(), Vec::new());
                 while k + wave <= steps {
-                    let run_ok = (k..k + wave).all(|q| !is_reset(&coef(q)));
-                    if run_ok {
-                        for q in 0..wave {
-                            let s = coef(k + q);
-                            ai[q] = T::cast(s.implicit);
-                            ae[q] = T::cast(s.explicit);
-                            abf[q] = T::cast(s.input) * f(k + q);
+                    // The longest run of whole waves without a reset, up to WAVES_PER_RUN.
+                    let mut waves = 0;
+                    while waves < WAVES_PER_RUN
+                        && k + (waves + 1) * wave <= steps
+                        && (k + waves * wave..k + (waves + 1) * wave).all(|q| !is_reset(&coef(q)))
+                    {
+                        waves += 1;
+                    }
+                    if waves > 0 {
+                        let run = k..k + waves * wave;
+                        ai.clear();
+                        ae.clear();
+                        abf.clear();
+                        for q in run.clone() {
+                            let s = coef(q);
+                            ai.push(T::cast(s.implicit));
+                            ae.push(T::cast(s.explicit));
+                            abf.push(T::cast(s.input) * f(q));
                         }
-                        if T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, c) {
-                            k += wave;
+                        let done = if tables.len() == c.len() {
+                            T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, c)
+                        } else {
+                            padded.clear();
+                            padded.extend_from_slice(c);
+                            padded.resize(tables.len(), T::zero());
+                            let done = T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, &mut padded);
+                            c.copy_from_slice(&padded[..c.len()]);
+                            done
+                        };
+                        if done {
+                            k = run.end;
                             continue;
                         }
                     }

@@ -243,12 +243,14 @@ fn timing_of_legs_scans() {
 fn wavefront_equals_step_by_step() {
     for n in [1usize, 2, 5, 8, 31, 64] {
         for m in [Measure::LegS, Measure::LagT { beta: 0.3 }, Measure::GLagT { alpha: 0.2, beta: 0.5 }] {
-            let steps = 77;
-            let coef: Vec<f64> = if m.is_scale_invariant() {
+            // Several continuous waves (S is 24 to 48 steps), broken by a reset at step 100.
+            let steps = 199;
+            let mut coef: Vec<f64> = if m.is_scale_invariant() {
                 legs_coef(steps)
             } else {
                 (0..steps).flat_map(|k| [0.02 * (k % 3) as f64, 0.01, 0.03]).collect()
             };
+            coef[300..303].copy_from_slice(&[f64::INFINITY, 0.0, 0.0]);
             let f32s: Vec<f32> = pseudo(steps, n as u64).iter().map(|x| *x as f32).collect();
             let f64s = pseudo(steps, n as u64);
             let op32 = m.structured::<f32>(n).unwrap();

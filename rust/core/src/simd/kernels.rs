@@ -218,8 +218,9 @@ unsafe fn forward_tiles_steps<V: Transpose, const INPUT: bool>(
     tiles_total * w
 }
 
-/// `M * W` consecutive fused `Prefix` steps of one row, one step per lane, skewed by one element
-/// (see the module docs of `crate::simd`).
+/// `ai.len()` consecutive fused `Prefix` steps of one row, in continuous waves of S = M W steps, one
+/// step per lane, skewed by one element (see the module docs of `crate::simd`). `state` has
+/// `tb.n` >= S elements; `ai.len()` is a multiple of S.
 #[inline(always)]
 unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
     tb: &WaveTables<V::Elem>,
@@ -229,31 +230,50 @@ unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
     abf: &[V::Elem],
     state: &mut [V::Elem],
 ) {
+    let zero = <V::Elem as num_traits::Zero>::zero();
     let w = V::LANES;
+    let s_steps = M * w;
     let n = tb.n;
+    let waves = ai.len() / s_steps;
     let one = V::splat(<V::Elem as num_traits::One>::one());
-    let negated = |v: &[V::Elem], m: usize| -> V {
-        let lanes: [V::Elem; 16] = std::array::from_fn(|j| if j < w { -v[m * w + j] } else { v[0] });
-        V::load(lanes.as_ptr())
-    };
-    let ai_v: [V; M] = std::array::from_fn(|m| V::load(ai.as_ptr().add(m * w)));
-    let ae_v: [V; M] = std::array::from_fn(|m| V::load(ae.as_ptr().add(m * w)));
-    let abf_v: [V; M] = std::array::from_fn(|m| V::load(abf.as_ptr().add(m * w)));
-    let nai_v: [V; M] = std::array::from_fn(|m| negated(ai, m));
-    let nae_v: [V; M] = std::array::from_fn(|m| negated(ae, m));
-    let mut s: [V; M] = std::array::from_fn(|m| start::<V, INPUT>(beta, abf_v[m]));
-    let mut q = [V::zero(); M];
+    // Per lane: its step's (a_i, a_e, -a_i, -a_e, a_b f) and running sums, all set when the lane
+    // starts its step (before that a lane computes on zeros, and nothing reads its outputs).
+    let (mut ai_v, mut ae_v, mut nai_v, mut nae_v, mut abf_v) =
+        ([V::zero(); M], [V::zero(); M], [V::zero(); M], [V::zero(); M], [V::zero(); M]);
+    let (mut s, mut q) = ([V::zero(); M], [V::zero(); M]);
     // rotated[m] = the previous tick's outputs of vector m rotated up one lane (lane 0 = last lane).
     let mut rotated = [V::zero(); M];
-    for tick in 0..n + M * w - 1 {
-        let incoming =
-            V::splat(if tick < n { *state.get_unchecked(tick) } else { <V::Elem as num_traits::Zero>::zero() });
-        let mut carry = incoming;
+    // tick = wave * n + phase; the last lane writes element `out` = (tick - (S - 1)) mod n.
+    let (mut phase, mut wave, mut out) = (0usize, 0usize, n - (s_steps - 1));
+    for tick in 0..waves * n + s_steps - 1 {
+        if phase < s_steps {
+            // Lane `phase` starts element 0 of step wave S + phase (past the last step: zeros).
+            let (start_m, lane) = (phase / w, phase % w);
+            let k = wave * s_steps + phase;
+            let (a_i, a_e, a_bf) = if wave < waves {
+                (*ai.get_unchecked(k), *ae.get_unchecked(k), *abf.get_unchecked(k))
+            } else {
+                (zero, zero, zero)
+            };
+            let s0 = if INPUT { zero } else { beta * a_bf };
+            for m in 0..M {
+                if m == start_m {
+                    ai_v[m] = ai_v[m].with_lane(lane, a_i);
+                    ae_v[m] = ae_v[m].with_lane(lane, a_e);
+                    nai_v[m] = nai_v[m].with_lane(lane, -a_i);
+                    nae_v[m] = nae_v[m].with_lane(lane, -a_e);
+                    abf_v[m] = abf_v[m].with_lane(lane, a_bf);
+                    s[m] = s[m].with_lane(lane, s0);
+                    q[m] = q[m].with_lane(lane, zero);
+                }
+            }
+        }
+        let mut carry = V::splat(*state.get_unchecked(phase));
         for m in 0..M {
             let x = rotated[m].with_first(carry);
             carry = rotated[m];
-            // lane q = m W + j is at element tick - q: table index pad + n - 1 - tick + q.
-            let at = tb.pad + n - 1 - tick + m * w;
+            // lane m W + j is at element (tick - m W - j) mod n: table index n - 1 - phase + m W + j.
+            let at = n - 1 - phase + m * w;
             let r = V::load(tb.r.as_ptr().add(at));
             // PrefixTable::fill, operation for operation.
             let inv = one.div(ai_v[m].mul_add(V::load(tb.lrh.as_ptr().add(at)), one));
@@ -273,9 +293,18 @@ unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
             q[m] = decay.mul_add(q[m], r.mul(u));
             rotated[m] = y.rotate_up();
         }
-        // The last lane finished element tick - (M W - 1) of the last step.
-        if tick + 1 >= M * w {
-            *state.get_unchecked_mut(tick + 1 - M * w) = lanes(rotated[M - 1])[0];
+        // The last lane finished element `out` of its step.
+        if tick + 1 >= s_steps {
+            *state.get_unchecked_mut(out) = lanes(rotated[M - 1])[0];
+        }
+        out += 1;
+        if out == n {
+            out = 0;
+        }
+        phase += 1;
+        if phase == n {
+            phase = 0;
+            wave += 1;
         }
     }
 }

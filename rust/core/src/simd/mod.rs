@@ -15,10 +15,16 @@
 //! SIMD lane, skewed by one element: at tick tau, the lane of step k + q processes element tau - q,
 //! taking its input from the neighbouring lane's output of the previous tick (a lane rotation). Each
 //! lane keeps its own running sums; the M vectors give M independent FMA chains per tick. The
-//! per-element coefficients depend on the lane's step, so they are formed per tick from skewed
-//! (reversed, zero-padded) tables, with the same operations as the scalar step: again bitwise the
-//! scalar results. Padding (r = l = h = b = 0) makes lanes outside 0..N pass finite values through
-//! without touching their sums.
+//! per-element coefficients depend on the lane's step, so they are formed per tick from reversed
+//! tables, with the same operations as the scalar step: again bitwise the scalar results.
+//!
+//! The wave is continuous over a run of waves: when a lane finishes element N - 1 of its step it
+//! starts element 0 of its step S later (its coefficients and running sums set in that lane alone),
+//! so the skew of S - 1 ticks is paid once per run, not once per S steps. Lane 0 reads element i of
+//! the state N - S + 1 ticks after the last lane wrote it: the state array itself is the buffer
+//! between waves, which needs N >= S. A shorter state is padded to S elements with
+//! r = l = h = b = 0, which pass values through without touching the running sums; the tables are
+//! periodic in the element index.
 
 #[cfg(target_arch = "x86_64")]
 mod kernels;
@@ -229,11 +235,12 @@ impl<T: Real> PrefixTable<T> {
 /// Steps per call of `prefix_forward_tiles_steps`.
 pub const TILE_STEPS: usize = 4;
 
-/// `Prefix` tables (r, l, h, l r - h, b) reversed and zero-padded for the skewed lane loads of
-/// `prefix_wavefront`: `x[PAD + (n - 1 - i)]` holds element i, with `PAD` = the wave's step count.
+/// `Prefix` tables (r, l, h, l r - h, b) reversed and periodic for the skewed lane loads of
+/// `prefix_wavefront`, over a state padded with zero elements to `n` = max(N, S) (S = the wave's
+/// step count): `x[y]` holds element (n - 1 - y) mod n, for y < n + S - 1.
 pub struct WaveTables<T> {
     n: usize,
-    pad: usize,
+    steps: usize,
     r: Vec<T>,
     l: Vec<T>,
     h: Vec<T>,
@@ -242,16 +249,18 @@ pub struct WaveTables<T> {
 }
 
 impl<T: Copy + Default> WaveTables<T> {
-    pub fn new(pad: usize, r: &[T], l: &[T], h: &[T], lrh: &[T], b: &[T]) -> Self {
-        let n = r.len();
-        let skew = |v: &[T]| {
-            let mut out = vec![T::default(); n + 2 * pad];
-            for (i, x) in v.iter().enumerate() {
-                out[pad + n - 1 - i] = *x;
-            }
-            out
+    /// The tables of a wave of `steps` steps over the columns (r, l, h, l r - h, b) of length N.
+    pub fn new(steps: usize, r: &[T], l: &[T], h: &[T], lrh: &[T], b: &[T]) -> Self {
+        let n = r.len().max(steps);
+        let periodic = |v: &[T]| -> Vec<T> {
+            (0..n + steps.saturating_sub(1)).map(|y| v.get((2 * n - 1 - y) % n).copied().unwrap_or_default()).collect()
         };
-        WaveTables { n, pad, r: skew(r), l: skew(l), h: skew(h), lrh: skew(lrh), b: skew(b) }
+        WaveTables { n, steps, r: periodic(r), l: periodic(l), h: periodic(h), lrh: periodic(lrh), b: periodic(b) }
+    }
+
+    /// The padded state length max(N, S).
+    pub fn len(&self) -> usize {
+        self.n
     }
 }
 
@@ -300,9 +309,9 @@ pub trait TileKernel: Sized {
     /// The inverse of `rows_to_tile`.
     fn tile_to_rows(isa: Isa, tile: &[[Self; 8]], n: usize, rows: &mut [Self]) -> bool;
 
-    /// `wave_steps(isa)` consecutive fused `Prefix` steps of one row `state` (length n), step q with
-    /// coefficients (ai[q], ae[q]) and input term abf[q] = a_b f; `b_over_l` as in
-    /// `prefix_forward_tiles`.
+    /// `ai.len()` (a multiple of `wave_steps(isa)`) consecutive fused `Prefix` steps of one row
+    /// `state` (length `tables.len()`: the state padded with zeros past N), step q with coefficients
+    /// (ai[q], ae[q]) and input term abf[q] = a_b f; `b_over_l` as in `prefix_forward_tiles`.
     fn prefix_wavefront(
         isa: Isa,
         tables: &WaveTables<Self>,
@@ -451,15 +460,18 @@ macro_rules! tile_kernel {
             ) -> bool {
                 let s = Self::wave_steps(isa);
                 let ok = s > 0
-                    && tables.pad == s
+                    && tables.steps == s
+                    && tables.n >= s
                     && tables.n == state.len()
-                    && ai.len() == s
-                    && ae.len() == s
-                    && abf.len() == s;
+                    && tables.r.len() == tables.n + s - 1
+                    && ai.len() % s == 0
+                    && ae.len() == ai.len()
+                    && abf.len() == ai.len();
                 if !ok {
                     return false;
                 }
-                // SAFETY: the features of `isa` are present; loads stay within the padded tables.
+                // SAFETY: the features of `isa` are present; loads stay within the periodic tables
+                // (length n + S - 1) and the state (length n >= S).
                 unsafe {
                     match (isa, b_over_l) {
                         (Isa::Scalar, _) => {}

@@ -9,6 +9,11 @@ use std::arch::x86_64::*;
 
 use crate::float::Real;
 
+/// Sign-bit masks selecting one lane: W consecutive entries from `ONE_HOT[W - 1 - lane]` are set in
+/// lane `lane` only (the AVX2 `with_lane` blends).
+static ONE_HOT_32: [f32; 15] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+static ONE_HOT_64: [f64; 7] = [0.0, 0.0, 0.0, -0.0, 0.0, 0.0, 0.0];
+
 /// W lanes of one floating-point type, with the operations of the `Prefix` kernels.
 pub(crate) trait Vector: Copy {
     type Elem: Real;
@@ -25,6 +30,8 @@ pub(crate) trait Vector: Copy {
     unsafe fn mul_add(self, m: Self, a: Self) -> Self;
     /// Lanes rotated up by one: out[j] = v[j - 1], out[0] = v[W - 1].
     unsafe fn rotate_up(self) -> Self;
+    /// `self` with lane `lane` (< W) replaced by `x`.
+    unsafe fn with_lane(self, lane: usize, x: Self::Elem) -> Self;
     /// `self` with lane 0 replaced by lane 0 of `carry`.
     unsafe fn with_first(self, carry: Self) -> Self;
 }
@@ -114,6 +121,11 @@ impl Vector for F32x8 {
     #[inline(always)]
     unsafe fn rotate_up(self) -> Self {
         F32x8(_mm256_permutevar8x32_ps(self.0, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)))
+    }
+
+    #[inline(always)]
+    unsafe fn with_lane(self, lane: usize, x: f32) -> Self {
+        F32x8(_mm256_blendv_ps(self.0, _mm256_set1_ps(x), _mm256_loadu_ps(ONE_HOT_32.as_ptr().add(7 - lane))))
     }
 
     #[inline(always)]
@@ -210,6 +222,11 @@ impl Vector for F64x4 {
     }
 
     #[inline(always)]
+    unsafe fn with_lane(self, lane: usize, x: f64) -> Self {
+        F64x4(_mm256_blendv_pd(self.0, _mm256_set1_pd(x), _mm256_loadu_pd(ONE_HOT_64.as_ptr().add(3 - lane))))
+    }
+
+    #[inline(always)]
     unsafe fn with_first(self, carry: Self) -> Self {
         F64x4(_mm256_blend_pd::<1>(self.0, carry.0))
     }
@@ -290,6 +307,11 @@ impl Vector for F32x16 {
     }
 
     #[inline(always)]
+    unsafe fn with_lane(self, lane: usize, x: f32) -> Self {
+        F32x16(_mm512_mask_mov_ps(self.0, 1 << lane, _mm512_set1_ps(x)))
+    }
+
+    #[inline(always)]
     unsafe fn with_first(self, carry: Self) -> Self {
         F32x16(_mm512_mask_blend_ps(1, self.0, carry.0))
     }
@@ -311,6 +333,11 @@ impl Vector for F64x8 {
     #[inline(always)]
     unsafe fn rotate_up(self) -> Self {
         F64x8(_mm512_permutexvar_pd(_mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 7), self.0))
+    }
+
+    #[inline(always)]
+    unsafe fn with_lane(self, lane: usize, x: f64) -> Self {
+        F64x8(_mm512_mask_mov_pd(self.0, 1 << lane, _mm512_set1_pd(x)))
     }
 
     #[inline(always)]
