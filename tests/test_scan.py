@@ -348,6 +348,72 @@ def test_legs_update_uncommon_calls_equal_the_general_path(dtype):
         hippo_rs.legs_update(c, f, 2**63)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_legs_update_fast_path_refuses_aliased_and_unaligned_arrays(dtype):
+    """The stepping-loop fast path reads and writes the arrays directly: an input f that shares memory
+    with the state it writes, or unaligned data, takes the general path (same result or same error)."""
+    rng = np.random.default_rng(8)
+    c = rng.standard_normal((4, 1)).astype(dtype)
+    f = c[:, 0]  # a C-contiguous view of c
+    with pytest.raises(ValueError) as general:
+        hippo_rs.update(c, f, measure="legs", t=3, out=c)
+    before = c.copy()
+    with pytest.raises(ValueError) as fast:
+        hippo_rs.legs_update(c, f, 3, out=c)
+    assert str(fast.value) == str(general.value)
+    np.testing.assert_array_equal(c, before)
+    R, N = 3, 5
+    size = np.dtype(dtype).itemsize
+    values = rng.standard_normal(R * N + R)
+
+    def unaligned(aligned_c, aligned_f):
+        """c (R, N) and f (R,) with the same values each call, misaligned unless asked otherwise."""
+        raw = np.zeros(size * (R * N + R) + 1, np.uint8)
+        c = raw[1 : 1 + size * R * N].view(dtype).reshape(R, N)
+        f = raw[1 + size * R * N :].view(dtype)
+        assert not c.flags.aligned and not f.flags.aligned
+        c[...] = values[: R * N].reshape(R, N)
+        f[...] = values[R * N :]
+        return (c.copy() if aligned_c else c), (f.copy() if aligned_f else f)
+
+    def outcome(fn, *args, **kw):
+        try:
+            return fn(*args, **kw).tolist()
+        except ValueError as e:
+            return str(e)
+
+    for which in ((False, False), (True, False), (False, True)):
+        general = outcome(hippo_rs.update, *unaligned(*which), measure="legs", t=4)
+        assert outcome(hippo_rs.legs_update, *unaligned(*which), 4) == general
+        c, f = unaligned(*which)
+        general = outcome(hippo_rs.update, c, f, measure="legs", t=4, out=c)
+        c, f = unaligned(*which)
+        assert outcome(hippo_rs.legs_update, c, f, 4, out=c) == general
+
+
+@pytest.mark.parametrize("rows", [64, 65])
+def test_legs_update_number_input_on_many_rows(rows):
+    c = np.random.default_rng(rows).standard_normal((rows, 8)).astype(np.float32)
+    want = hippo_rs.update(c, np.full(rows, 0.25, np.float32), measure="legs", t=6)
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, 0.25, 6), want)
+    assert hippo_rs.legs_update(c, 0.25, 6, out=c) is c
+    np.testing.assert_array_equal(c, want)
+
+
+def test_legs_update_alternating_methods_and_conventions():
+    """Names built at run time (not the interned literals) and changing between calls each give
+    their own coefficient row."""
+    rng = np.random.default_rng(9)
+    c = rng.standard_normal((2, 6))
+    f = rng.standard_normal(2)
+    calls = [("bilinear", "original"), ("backward_euler", "original"), ("backward_euler", "paper"), ("bilinear", "paper")]
+    for t in range(1, 4):
+        for method, conv in calls + calls[::-1]:
+            method, conv = "".join(list(method)), "".join(list(conv))
+            want = hippo_rs.update(c, f, measure="legs", t=t, method=method, convention=conv)
+            np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method=method, convention=conv), want)
+
+
 def test_per_row_step_indices_and_timestamped_update():
     N = 6
     c = np.random.default_rng(0).standard_normal((3, N))
