@@ -324,13 +324,25 @@ fn overlap<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>
 /// The elements of an aligned C-contiguous array, without rust-numpy's borrow tracking.
 ///
 /// # Safety
-/// `a` is aligned and C-contiguous, and for as long as the slice lives: the GIL stays held and no
-/// Python code runs (so no Python code can reach the array), and no mutable slice of overlapping
-/// memory is live (see `legs_step_typed`).
+/// `a` is aligned and C-contiguous, and for as long as the slice lives: the GIL stays held, no
+/// Python code runs (so none can reach the array), and no mutable slice of overlapping memory is
+/// live (see `legs_step_typed`).
 unsafe fn untracked<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a [T] {
     match a.len() {
         0 => &[],
         len => std::slice::from_raw_parts(a.data(), len),
+    }
+}
+
+/// `untracked` for writing.
+///
+/// # Safety
+/// As `untracked`, `a` writeable, and no other slice of overlapping memory live.
+#[allow(clippy::mut_from_ref)]
+unsafe fn untracked_mut<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a mut [T] {
+    match a.len() {
+        0 => &mut [],
+        len => std::slice::from_raw_parts_mut(a.data(), len),
     }
 }
 
@@ -455,17 +467,20 @@ fn legs_step_typed<'py, T: CachedOps>(
         py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os)).map_err(to_py)?;
     } else {
         // A small step keeps the GIL and runs no Python code: the arrays are read and written
-        // directly. SAFETY: every array is aligned and C-contiguous (checked above); the GIL is held
-        // from here to the end of the step and nothing below calls into Python, so no Python code
-        // can resize, free or write the arrays meanwhile; `target` is writeable and overlaps neither
-        // `f` (checked above) nor `c` unless it is `c` itself (in place: `c` is then not read
-        // separately), so the one mutable slice aliases no other.
+        // directly. SAFETY: every array is aligned and C-contiguous (checked above). The GIL is held
+        // from here to the end of the step (this abi3 module loads only on interpreters with a GIL)
+        // and nothing below runs Python code, so no Python code, in this thread or another, can
+        // resize, free or write the arrays meanwhile. `target` is writeable and overlaps neither `f`
+        // (checked above) nor `c` unless it is `c` itself (in place: `c` is then not read
+        // separately), so the one mutable slice aliases no other. Not seen here, unlike with
+        // rust-numpy's tracking: a borrow that native code in another thread holds while it has
+        // released the GIL (as with any numpy call on the same arrays meanwhile).
         let fs: &[T] = match &input {
             StepInput::Array(a) => unsafe { untracked(a) },
             StepInput::Number(_) => numbers,
         };
         let cs = if in_place { None } else { Some(unsafe { untracked(c) }) };
-        let os = unsafe { std::slice::from_raw_parts_mut(target.data(), target.len()) };
+        let os = unsafe { untracked_mut(&target) };
         core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os).map_err(to_py)?;
     }
     Ok(Some(target.into_any()))
