@@ -391,6 +391,54 @@ def test_legs_update_fast_path_refuses_aliased_and_unaligned_arrays(dtype):
         assert outcome(hippo_rs.legs_update, c, f, 4, out=c) == general
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.lists(st.integers(0, 5), max_size=2).map(tuple),
+    N=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    t=st.sampled_from([0, 1, 2, 7, 1000, 2**40]),
+    method=st.sampled_from(["bilinear", "backward_euler", "forward_euler"]),
+    convention=st.sampled_from(["original", "paper"]),
+    number=st.booleans(),
+    out=st.sampled_from([None, "c", "separate"]),
+    seed=st.integers(0, 2**16),
+)
+def test_legs_update_equals_the_general_path(batch, N, dtype, t, method, convention, number, out, seed):
+    """Every kind of call the fast path takes gives bitwise the general path's state."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal(batch + (N,)).astype(dtype)
+    f = 0.75 if number else rng.standard_normal(batch).astype(dtype)
+    kw = dict(method=method, convention=convention)
+    want = hippo_rs.update(c.copy(), np.broadcast_to(np.asarray(f, dtype), batch).copy(), measure="legs", t=t, **kw)
+    if out is None:
+        got = hippo_rs.legs_update(c, f, t, **kw)
+    else:
+        target = c if out == "c" else np.full_like(c, np.nan)
+        got = hippo_rs.legs_update(c, f, t, out=target, **kw)
+        assert got is target
+    assert got.dtype == dtype and got.shape == c.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("out", [None, "c", "separate"])
+def test_legs_update_large_step_equals_the_general_path(out):
+    """A step of 2^16 state elements (it releases the GIL and borrows through rust-numpy's tracking)."""
+    rng = np.random.default_rng(11)
+    c = rng.standard_normal((256, 256)).astype(np.float32)
+    f = rng.standard_normal(256).astype(np.float32)
+    want = hippo_rs.update(c.copy(), f, measure="legs", t=9)
+    target = {None: None, "c": c, "separate": np.empty_like(c)}[out]
+    got = hippo_rs.legs_update(c, f, 9, out=target)
+    assert out is None or got is target
+    np.testing.assert_array_equal(got, want)
+    column = rng.standard_normal((2**16, 1)).astype(np.float32)
+    with pytest.raises(ValueError) as general:
+        hippo_rs.update(column, column[:, 0], measure="legs", t=9, out=column)
+    with pytest.raises(ValueError) as fast:
+        hippo_rs.legs_update(column, column[:, 0], 9, out=column)  # f a view of the state it writes
+    assert str(fast.value) == str(general.value)
+
+
 @pytest.mark.parametrize("rows", [64, 65])
 def test_legs_update_number_input_on_many_rows(rows):
     c = np.random.default_rng(rows).standard_normal((rows, 8)).astype(np.float32)
@@ -401,15 +449,16 @@ def test_legs_update_number_input_on_many_rows(rows):
 
 
 def test_legs_update_alternating_methods_and_conventions():
-    """Names built at run time (not the interned literals) and changing between calls each give
-    their own coefficient row."""
+    """Names changing between calls, literals (interned: the same objects each time) or built at run
+    time, each give their own coefficient row."""
     rng = np.random.default_rng(9)
     c = rng.standard_normal((2, 6))
     f = rng.standard_normal(2)
     calls = [("bilinear", "original"), ("backward_euler", "original"), ("backward_euler", "paper"), ("bilinear", "paper")]
-    for t in range(1, 4):
+    for t in range(1, 5):
         for method, conv in calls + calls[::-1]:
-            method, conv = "".join(list(method)), "".join(list(conv))
+            if t % 2:
+                method, conv = "".join(list(method)), "".join(list(conv))
             want = hippo_rs.update(c, f, measure="legs", t=t, method=method, convention=conv)
             np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method=method, convention=conv), want)
 
