@@ -346,8 +346,8 @@ unsafe fn untracked_mut<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a 
     }
 }
 
-/// The rule of `legs_step`'s (method, convention) strings: the last pair's is kept with the two
-/// string objects themselves (held, so no other object can be found at their addresses), and
+/// The rule of `legs_step`'s (method, convention) strings. The rule of the last pair is kept with
+/// the two string objects themselves (held, so no other object can appear at their addresses), and
 /// Python interns the literal names a stepping loop passes, so the loop parses them once. None when
 /// the names are not strings or not a valid GBT method and LegS convention.
 fn legs_rule(method: &Bound<'_, PyAny>, convention: &Bound<'_, PyAny>) -> PyResult<Option<RowRule>> {
