@@ -348,6 +348,121 @@ def test_legs_update_uncommon_calls_equal_the_general_path(dtype):
         hippo_rs.legs_update(c, f, 2**63)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_legs_update_fast_path_refuses_aliased_and_unaligned_arrays(dtype):
+    """The stepping-loop fast path reads and writes the arrays directly: an input f that shares memory
+    with the state it writes, or unaligned data, takes the general path (same result or same error)."""
+    rng = np.random.default_rng(8)
+    c = rng.standard_normal((4, 1)).astype(dtype)
+    f = c[:, 0]  # a C-contiguous view of c
+    with pytest.raises(ValueError) as general:
+        hippo_rs.update(c, f, measure="legs", t=3, out=c)
+    before = c.copy()
+    with pytest.raises(ValueError) as fast:
+        hippo_rs.legs_update(c, f, 3, out=c)
+    assert str(fast.value) == str(general.value)
+    np.testing.assert_array_equal(c, before)
+    R, N = 3, 5
+    size = np.dtype(dtype).itemsize
+    values = rng.standard_normal(R * N + R)
+
+    def unaligned(aligned_c, aligned_f):
+        """c (R, N) and f (R,) with the same values each call, misaligned unless asked otherwise."""
+        raw = np.zeros(size * (R * N + R) + 1, np.uint8)
+        c = raw[1 : 1 + size * R * N].view(dtype).reshape(R, N)
+        f = raw[1 + size * R * N :].view(dtype)
+        assert not c.flags.aligned and not f.flags.aligned
+        c[...] = values[: R * N].reshape(R, N)
+        f[...] = values[R * N :]
+        return (c.copy() if aligned_c else c), (f.copy() if aligned_f else f)
+
+    def outcome(fn, *args, **kw):
+        try:
+            return fn(*args, **kw).tolist()
+        except ValueError as e:
+            return str(e)
+
+    for which in ((False, False), (True, False), (False, True)):
+        general = outcome(hippo_rs.update, *unaligned(*which), measure="legs", t=4)
+        assert outcome(hippo_rs.legs_update, *unaligned(*which), 4) == general
+        c, f = unaligned(*which)
+        general = outcome(hippo_rs.update, c, f, measure="legs", t=4, out=c)
+        c, f = unaligned(*which)
+        assert outcome(hippo_rs.legs_update, c, f, 4, out=c) == general
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.lists(st.integers(0, 5), max_size=2).map(tuple),
+    N=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    t=st.sampled_from([0, 1, 2, 7, 1000, 2**40]),
+    method=st.sampled_from(["bilinear", "backward_euler", "forward_euler"]),
+    convention=st.sampled_from(["original", "paper"]),
+    number=st.booleans(),
+    out=st.sampled_from([None, "c", "separate"]),
+    seed=st.integers(0, 2**16),
+)
+def test_legs_update_equals_the_general_path(batch, N, dtype, t, method, convention, number, out, seed):
+    """Every kind of call the fast path takes gives bitwise the general path's state."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal(batch + (N,)).astype(dtype)
+    f = 0.75 if number else rng.standard_normal(batch).astype(dtype)
+    kw = dict(method=method, convention=convention)
+    want = hippo_rs.update(c.copy(), np.broadcast_to(np.asarray(f, dtype), batch).copy(), measure="legs", t=t, **kw)
+    if out is None:
+        got = hippo_rs.legs_update(c, f, t, **kw)
+    else:
+        target = c if out == "c" else np.full_like(c, np.nan)
+        got = hippo_rs.legs_update(c, f, t, out=target, **kw)
+        assert got is target
+    assert got.dtype == dtype and got.shape == c.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("out", [None, "c", "separate"])
+def test_legs_update_large_step_equals_the_general_path(out):
+    """A step of 2^16 state elements (it releases the GIL and borrows through rust-numpy's tracking)."""
+    rng = np.random.default_rng(11)
+    c = rng.standard_normal((256, 256)).astype(np.float32)
+    f = rng.standard_normal(256).astype(np.float32)
+    want = hippo_rs.update(c.copy(), f, measure="legs", t=9)
+    target = {None: None, "c": c, "separate": np.empty_like(c)}[out]
+    got = hippo_rs.legs_update(c, f, 9, out=target)
+    assert out is None or got is target
+    np.testing.assert_array_equal(got, want)
+    column = rng.standard_normal((2**16, 1)).astype(np.float32)
+    with pytest.raises(ValueError) as general:
+        hippo_rs.update(column, column[:, 0], measure="legs", t=9, out=column)
+    with pytest.raises(ValueError) as fast:
+        hippo_rs.legs_update(column, column[:, 0], 9, out=column)  # f a view of the state it writes
+    assert str(fast.value) == str(general.value)
+
+
+@pytest.mark.parametrize("rows", [64, 65])
+def test_legs_update_number_input_on_many_rows(rows):
+    c = np.random.default_rng(rows).standard_normal((rows, 8)).astype(np.float32)
+    want = hippo_rs.update(c, np.full(rows, 0.25, np.float32), measure="legs", t=6)
+    np.testing.assert_array_equal(hippo_rs.legs_update(c, 0.25, 6), want)
+    assert hippo_rs.legs_update(c, 0.25, 6, out=c) is c
+    np.testing.assert_array_equal(c, want)
+
+
+def test_legs_update_alternating_methods_and_conventions():
+    """Names changing between calls, literals (interned: the same objects each time) or built at run
+    time, each give their own coefficient row."""
+    rng = np.random.default_rng(9)
+    c = rng.standard_normal((2, 6))
+    f = rng.standard_normal(2)
+    calls = [("bilinear", "original"), ("backward_euler", "original"), ("backward_euler", "paper"), ("bilinear", "paper")]
+    for t in range(1, 5):
+        for method, conv in calls + calls[::-1]:
+            if t % 2:
+                method, conv = "".join(list(method)), "".join(list(conv))
+            want = hippo_rs.update(c, f, measure="legs", t=t, method=method, convention=conv)
+            np.testing.assert_array_equal(hippo_rs.legs_update(c, f, t, method=method, convention=conv), want)
+
+
 def test_per_row_step_indices_and_timestamped_update():
     N = 6
     c = np.random.default_rng(0).standard_normal((3, N))

@@ -25,6 +25,7 @@ from ._rows import cached_row, rows, step_indices, times
 ArrayLike = Any
 
 _FAST = (np.dtype(np.float32), np.dtype(np.float64))
+_legs_step = _core.legs_step
 
 
 def _float_dtype(*arrays: Tuple[np.ndarray, str]) -> np.dtype:
@@ -282,10 +283,10 @@ def legs_update(
     initialises ``c = f e_0``). Returns the new state; ``out`` (may be ``c``) allows allocation-free
     loops. Timestamped LegS steps: :func:`update` with ``timestamps`` and ``t_prev``.
     """
-    if gbt_alpha is None and type(t) is int and type(c) is np.ndarray:
+    if gbt_alpha is None:
         # The common stepping-loop call (float32/float64 C-contiguous arrays, an int t, out None, c or a
         # separate array of c's kind) goes straight to the core; None: any other call, checked below.
-        done = _core.legs_step(c, f, t, method, convention, out)
+        done = _legs_step(c, f, t, method, convention, out)
         if done is not None:
             return done
     return update(c, f, measure="legs", t=t, method=method, gbt_alpha=gbt_alpha, convention=convention, out=out)

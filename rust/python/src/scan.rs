@@ -8,7 +8,8 @@ use hippo_core::rows::RowRule;
 use hippo_core::scan::{self as core_scan, Coefficients};
 use hippo_core::simd::Isa;
 use hippo_core::{LegsConvention, Measure, Method, Real, Structured};
-use numpy::npyffi::PyArray_CheckExact;
+use numpy::npyffi::objects::_PyArray_GET_ITEM_DATA;
+use numpy::npyffi::{PyArray_CheckExact, NPY_ARRAY_WRITEABLE};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -290,6 +291,12 @@ fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     unsafe { PyArray_CheckExact(obj.py(), obj.as_ptr()) != 0 }
 }
 
+/// Whether an array's data may be written (numpy's WRITEABLE flag).
+fn is_writeable<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    // SAFETY: reads the flags of a live array.
+    unsafe { (*_PyArray_GET_ITEM_DATA(a.as_array_ptr())).flags & NPY_ARRAY_WRITEABLE != 0 }
+}
+
 /// The bytes an array's data occupies.
 fn data_span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> std::ops::Range<usize> {
     let start = a.data() as usize;
@@ -299,22 +306,81 @@ fn data_span<T: Element>(a: &Bound<'_, PyArrayDyn<T>>) -> std::ops::Range<usize>
 /// State elements of one step from which `legs_step` releases the GIL (~20 µs of work).
 const DETACH_WORK: usize = 1 << 16;
 
+/// Inputs `f` given as one Python number up to this many rows are spread on the stack.
+const STACK_ROWS: usize = 64;
+
 /// The input of one LegS step: a plain array of the batch's shape, or one Python number for every row.
 enum StepInput<'py, T: Element> {
     Array(Bound<'py, PyArrayDyn<T>>),
     Number(T),
 }
 
+/// Whether two arrays' data overlap (by bytes).
+fn overlap<T: Element>(a: &Bound<'_, PyArrayDyn<T>>, b: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    let (x, y) = (data_span(a), data_span(b));
+    x.start < y.end && y.start < x.end
+}
+
+/// The elements of an aligned C-contiguous array, without rust-numpy's borrow tracking.
+///
+/// # Safety
+/// `a` is aligned and C-contiguous, and for as long as the slice lives: the GIL stays held, no
+/// Python code runs (so none can reach the array), and no mutable slice of overlapping memory is
+/// live (see `legs_step_typed`).
+unsafe fn untracked<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a [T] {
+    match a.len() {
+        0 => &[],
+        len => std::slice::from_raw_parts(a.data(), len),
+    }
+}
+
+/// `untracked` for writing.
+///
+/// # Safety
+/// As `untracked`, `a` writeable, and no other slice of overlapping memory live.
+#[allow(clippy::mut_from_ref)]
+unsafe fn untracked_mut<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a mut [T] {
+    match a.len() {
+        0 => &mut [],
+        len => std::slice::from_raw_parts_mut(a.data(), len),
+    }
+}
+
+/// The rule of `legs_step`'s (method, convention) strings. The rule of the last pair is kept with
+/// the two string objects themselves (held, so no other object can appear at their addresses), and
+/// Python interns the literal names a stepping loop passes, so the loop parses them once. None when
+/// the names are not strings or not a valid GBT method and LegS convention.
+fn legs_rule(method: &Bound<'_, PyAny>, convention: &Bound<'_, PyAny>) -> PyResult<Option<RowRule>> {
+    type Slot = Mutex<Option<(Py<PyString>, Py<PyString>, RowRule)>>;
+    static LAST: Slot = Mutex::new(None);
+    let lock = || LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((m, c, rule)) = lock().as_ref() {
+        if m.is(method) && c.is(convention) {
+            return Ok(Some(*rule));
+        }
+    }
+    let (Ok(m), Ok(c)) = (method.cast::<PyString>(), convention.cast::<PyString>()) else {
+        return Ok(None);
+    };
+    let (method_name, convention_name) = (m.to_cow()?, c.to_cow()?);
+    let rule = Method::new(&method_name, None)
+        .and_then(|k| RowRule::new(&Measure::LegS, k, None, LegsConvention::new(&convention_name)?, false));
+    let Ok(rule) = rule else { return Ok(None) };
+    // The replaced strings are released after the lock.
+    let _old = lock().replace((m.clone().unbind(), c.clone().unbind(), rule));
+    Ok(Some(rule))
+}
+
 fn legs_step_typed<'py, T: CachedOps>(
     py: Python<'py>,
-    c: Bound<'py, PyArrayDyn<T>>,
+    c: &Bound<'py, PyArrayDyn<T>>,
     f: &Bound<'py, PyAny>,
     row: [f64; 3],
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let shape = c.shape();
     let Some(&n) = shape.last() else { return Ok(None) };
-    if n == 0 || !c.is_c_contiguous() {
+    if n == 0 || !c.is_c_contiguous() || !c.is_aligned() {
         return Ok(None);
     }
     let rows = c.len() / n;
@@ -326,19 +392,20 @@ fn legs_step_typed<'py, T: CachedOps>(
         }
     } else {
         match f.cast::<PyArrayDyn<T>>() {
-            Ok(a) if is_plain_ndarray(f) && a.shape() == batch && a.is_c_contiguous() => StepInput::Array(a.clone()),
+            Ok(a) if is_plain_ndarray(f) && a.shape() == batch && a.is_c_contiguous() && a.is_aligned() => {
+                StepInput::Array(a.clone())
+            }
             _ => return Ok(None),
         }
     };
     // out: None (a new array), c itself (in place) or a writeable array of c's kind not overlapping c.
-    let in_place = out.is_some_and(|o| o.is(&c));
+    let in_place = out.is_some_and(|o| o.is(c));
     let target = match out {
         None => zeros::<T>(py, shape, "the new state")?,
-        Some(o) if in_place => o.cast::<PyArrayDyn<T>>()?.clone(),
+        Some(_) if in_place => c.clone(),
         Some(o) => match o.cast::<PyArrayDyn<T>>() {
-            Ok(a) if is_plain_ndarray(o) && a.shape() == shape && a.is_c_contiguous() => {
-                let (x, y) = (data_span(a), data_span(&c));
-                if x.start < y.end && y.start < x.end {
+            Ok(a) if is_plain_ndarray(o) && a.shape() == shape && a.is_c_contiguous() && a.is_aligned() => {
+                if overlap(a, c) {
                     return Ok(None);
                 }
                 a.clone()
@@ -346,56 +413,88 @@ fn legs_step_typed<'py, T: CachedOps>(
             _ => return Ok(None),
         },
     };
+    if !is_writeable(&target) {
+        return Ok(None);
+    }
+    if let StepInput::Array(a) = &input {
+        if overlap(a, &target) {
+            return Ok(None);
+        }
+    }
     let op = ops_for::<T>(Measure::LegS, n)?;
     let coef = Coefficients::PerStep(&row);
-    let numbers = match &input {
-        StepInput::Number(x) => vec![*x; rows],
-        StepInput::Array(_) => Vec::new(),
-    };
-    let f_ro = match &input {
-        StepInput::Array(a) => match a.try_readonly() {
-            Ok(r) => Some(r),
-            Err(_) => return Ok(None),
-        },
-        StepInput::Number(_) => None,
-    };
-    let fs: &[T] = match &f_ro {
-        Some(r) => as_slice(r, "f")?,
-        None => &numbers,
-    };
-    let Ok(mut out_rw) = target.try_readwrite() else { return Ok(None) };
-    let os = out_rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
-    let c_ro = if in_place {
-        None
-    } else {
-        match c.try_readonly() {
-            Ok(r) => Some(r),
-            Err(_) => return Ok(None),
+    let mut stack = [T::cast(0.0); STACK_ROWS];
+    let heap;
+    let numbers: &[T] = match input {
+        StepInput::Number(x) if rows <= STACK_ROWS => {
+            stack[..rows].fill(x);
+            &stack[..rows]
         }
+        StepInput::Number(x) => {
+            heap = vec![x; rows];
+            &heap
+        }
+        StepInput::Array(_) => &[],
     };
-    let cs = match &c_ro {
-        Some(r) => Some(as_slice(r, "c")?),
-        None => None,
-    };
-    // A small step keeps the GIL: releasing and taking it back costs more than other threads gain.
     if rows * n >= DETACH_WORK {
-        py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os))
+        // A large step releases the GIL (other threads gain more than releasing and taking it back
+        // costs): the arrays are borrowed through rust-numpy's tracking, which sees other threads'
+        // borrows; a conflict takes the general path.
+        let f_ro = match &input {
+            StepInput::Array(a) => match a.try_readonly() {
+                Ok(r) => Some(r),
+                Err(_) => return Ok(None),
+            },
+            StepInput::Number(_) => None,
+        };
+        let fs: &[T] = match &f_ro {
+            Some(r) => as_slice(r, "f")?,
+            None => numbers,
+        };
+        let c_ro = match in_place {
+            true => None,
+            false => match c.try_readonly() {
+                Ok(r) => Some(r),
+                Err(_) => return Ok(None),
+            },
+        };
+        let cs = match &c_ro {
+            Some(r) => Some(as_slice(r, "c")?),
+            None => None,
+        };
+        let Ok(mut out_rw) = target.try_readwrite() else { return Ok(None) };
+        let os = out_rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+        py.detach(|| core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os)).map_err(to_py)?;
     } else {
-        core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os)
+        // A small step keeps the GIL and runs no Python code: the arrays are read and written
+        // directly. SAFETY: every array is aligned and C-contiguous (checked above). The GIL is held
+        // from here to the end of the step (this abi3 module loads only on interpreters with a GIL)
+        // and nothing below runs Python code, so no Python code, in this thread or another, can
+        // resize, free or write the arrays meanwhile. `target` is writeable and overlaps neither `f`
+        // (checked above) nor `c` unless it is `c` itself (in place: `c` is then not read
+        // separately), so the one mutable slice aliases no other. Not seen here, unlike with
+        // rust-numpy's tracking: a borrow that native code in another thread holds while it has
+        // released the GIL (as with any numpy call on the same arrays meanwhile).
+        let fs: &[T] = match &input {
+            StepInput::Array(a) => unsafe { untracked(a) },
+            StepInput::Number(_) => numbers,
+        };
+        let cs = if in_place { None } else { Some(unsafe { untracked(c) }) };
+        let os = unsafe { untracked_mut(&target) };
+        core_scan::gbt_scan(&op, fs, cs, coef, 1, rows, false, os).map_err(to_py)?;
     }
-    .map_err(to_py)?;
-    drop(out_rw);
     Ok(Some(target.into_any()))
 }
 
 /// legs_step(c, f, t, method, convention, out) -> the new state, or None.
 ///
 /// The common call of a LegS stepping loop, without the general argument handling: `c` a plain
-/// C-contiguous float32/float64 array (..., N), `f` a Python number or a plain array of shape
-/// `c.shape[:-1]` and c's dtype, `t` an int step index, `out` None, `c` itself or a plain writeable
-/// C-contiguous array of c's shape and dtype that does not overlap it. The coefficient row is the
-/// core's (`RowRule`). The GIL is released for steps of at least `DETACH_WORK` state elements. None when the call is not of that kind: the caller takes the general path,
-/// which validates every argument and reports mistakes.
+/// aligned C-contiguous float32/float64 array (..., N), `f` a Python number or a plain aligned
+/// C-contiguous array of shape `c.shape[:-1]` and c's dtype, `t` an int step index, `out` None, `c`
+/// itself or a plain writeable aligned C-contiguous array of c's shape and dtype that does not
+/// overlap it (nor `f` overlap `out`). The coefficient row is the core's (`RowRule`). The GIL is
+/// released for steps of at least `DETACH_WORK` state elements. None when the call is not of that
+/// kind: the caller takes the general path, which validates every argument and reports mistakes.
 #[pyfunction]
 #[pyo3(signature = (c, f, t, method, convention, out=None))]
 fn legs_step<'py>(
@@ -408,22 +507,20 @@ fn legs_step<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     guard("legs_step", || {
-        let (Ok(method), Ok(convention)) = (method.cast::<PyString>(), convention.cast::<PyString>()) else {
+        if !t.is_exact_instance_of::<PyInt>() || !is_plain_ndarray(c) {
             return Ok(None);
-        };
-        let (method, convention) = (method.to_cow()?, convention.to_cow()?);
-        let rule = Method::new(&method, None)
-            .and_then(|m| RowRule::new(&Measure::LegS, m, None, LegsConvention::new(&convention)?, false));
-        let (Ok(rule), Ok(k)) = (rule, t.extract::<u64>()) else { return Ok(None) };
-        if !t.is_exact_instance_of::<PyInt>() || k >= i64::MAX as u64 || !is_plain_ndarray(c) {
+        }
+        let Ok(k) = t.extract::<u64>() else { return Ok(None) };
+        let Some(rule) = legs_rule(method, convention)? else { return Ok(None) };
+        if k >= i64::MAX as u64 {
             return Ok(None);
         }
         let row = rule.indexed(k);
         if let Ok(c32) = c.cast::<PyArrayDyn<f32>>() {
-            return legs_step_typed(py, c32.clone(), f, row, out);
+            return legs_step_typed(py, c32, f, row, out);
         }
         match c.cast::<PyArrayDyn<f64>>() {
-            Ok(c64) => legs_step_typed(py, c64.clone(), f, row, out),
+            Ok(c64) => legs_step_typed(py, c64, f, row, out),
             Err(_) => Ok(None),
         }
     })

@@ -31,7 +31,7 @@ use crate::simd::{accelerated, Isa, TILE_STEPS};
 use crate::structured::Structured;
 
 pub use parallel::PARALLEL_WORK;
-use parallel::{row_blocks, run_blocks, SharedOut};
+use parallel::{run_blocks, SharedOut};
 use step::{rows_to_tile, tile_to_rows, StepKernel, TILE};
 
 /// The per-step coefficients (a_i, a_e, a_b) of a scan, row-major float64.
@@ -54,15 +54,15 @@ impl Coefficients<'_> {
     }
 
     fn check(&self, steps: usize, rows: usize) -> Result<()> {
-        let (c, want) = match *self {
-            Coefficients::PerStep(c) => (c, format!("({steps}, 3)")),
-            Coefficients::PerRow(c) => (c, format!("({steps}, {rows}, 3)")),
-        };
-        let expected_len = match self {
-            Coefficients::PerStep(_) => steps * 3,
-            Coefficients::PerRow(_) => steps * rows * 3,
+        let (c, expected_len) = match *self {
+            Coefficients::PerStep(c) => (c, steps * 3),
+            Coefficients::PerRow(c) => (c, steps * rows * 3),
         };
         if c.len() != expected_len {
+            let want = match self {
+                Coefficients::PerStep(_) => format!("({steps}, 3)"),
+                Coefficients::PerRow(_) => format!("({steps}, {rows}, 3)"),
+            };
             return Err(HippoError::invalid("coef", format!("expected shape {want}, got {} values", c.len())));
         }
         for (j, row) in c.chunks_exact(3).enumerate() {
@@ -141,7 +141,7 @@ pub fn gbt_scan<T: Real>(
     }
     let isa = Isa::active();
     let shared = SharedOut::new(out);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+    run_blocks(steps, rows, n, |r0, r1| {
         accelerated(
             #[inline(always)]
             || {
@@ -258,7 +258,7 @@ pub fn gbt_scan_adjoint<T: Real>(
     let isa = Isa::active();
     let shared_f = SharedOut::new(grad_f);
     let shared_c0 = SharedOut::new(grad_c0);
-    run_blocks(&row_blocks(steps, rows, n), |r0, r1| {
+    run_blocks(steps, rows, n, |r0, r1| {
         accelerated(
             #[inline(always)]
             || {

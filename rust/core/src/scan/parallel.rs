@@ -27,19 +27,28 @@ impl<T> SharedOut<T> {
     }
 }
 
-/// Splits rows 0..rows into blocks; one block when the work is small (single-threaded).
-pub(crate) fn row_blocks(steps: usize, rows: usize, n: usize) -> Vec<(usize, usize)> {
-    let work = steps.saturating_mul(rows).saturating_mul(n);
+/// Splits rows 0..rows into blocks (`work` = L * R * N >= `PARALLEL_WORK`, see `run_blocks`).
+fn row_blocks(work: usize, rows: usize) -> Vec<(usize, usize)> {
     let threads = rayon::current_num_threads().max(1);
     // Blocks of whole SIMD tiles (8 rows); one per thread for short scans (fewer hand-offs),
     // four per thread for long ones (load balance).
     let split = if work < 16 * PARALLEL_WORK { threads } else { 4 * threads };
-    let per_block =
-        if work < PARALLEL_WORK || rows < 2 || threads == 1 { rows } else { rows.div_ceil(split).next_multiple_of(8) };
+    let per_block = if rows < 2 || threads == 1 { rows } else { rows.div_ceil(split).next_multiple_of(8) };
     (0..rows).step_by(per_block.max(1)).map(|r0| (r0, (r0 + per_block).min(rows))).collect()
 }
 
-pub(crate) fn run_blocks(blocks: &[(usize, usize)], task: impl Fn(usize, usize) + Sync + Send) {
+/// Runs `task(r0, r1)` on blocks of rows covering 0..rows: one block on the calling thread when the
+/// work L * R * N is below `PARALLEL_WORK` (nothing allocated, the pool not asked), else blocks of
+/// whole SIMD tiles on the rayon pool.
+pub(crate) fn run_blocks(steps: usize, rows: usize, n: usize, task: impl Fn(usize, usize) + Sync + Send) {
+    let work = steps.saturating_mul(rows).saturating_mul(n);
+    if work < PARALLEL_WORK {
+        if rows > 0 {
+            task(0, rows);
+        }
+        return;
+    }
+    let blocks = row_blocks(work, rows);
     if blocks.len() <= 1 {
         blocks.iter().for_each(|&(r0, r1)| task(r0, r1));
     } else {
