@@ -262,7 +262,7 @@ pub fn gbt_scan_adjoint<T: Real>(
         accelerated(
             #[inline(always)]
             || {
-                let mut kernel = StepKernel::new(op, isa);
+                let mut kernel = StepKernel::for_adjoint(op, isa);
                 // SAFETY: each block owns rows r0..r1 of grad_c0 and of every time slice of grad_f.
                 let lam = unsafe { shared_c0.part(r0 * n, (r1 - r0) * n) };
                 let last = if return_all { (steps - 1) * rows * n } else { 0 };

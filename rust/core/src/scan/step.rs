@@ -16,6 +16,8 @@ use super::is_reset;
 pub(crate) struct StepKernel<'a, T: Real> {
     /// The instruction set of the SIMD kernels.
     isa: Isa,
+    /// Whether the tables serve the adjoint sweep (`adjoint`) too.
+    adjoint: bool,
     pub(crate) op: &'a Structured<T>,
     pub(crate) prefix: Option<PrefixTables<'a, T>>,
     pub(crate) step: GbtStep,
@@ -36,11 +38,11 @@ pub(crate) struct StepKernel<'a, T: Real> {
     multi_abf: Vec<Vec<T>>,
 }
 
-/// The `PrefixTable` of one step (see `StepKernel::prepare`).
+/// The `PrefixTable` of one step (see `StepKernel::prepare`), with the adjoint's columns if `adjoint`.
 #[inline(always)]
-fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, table: &mut PrefixTable<T>) {
+fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, adjoint: bool, table: &mut PrefixTable<T>) {
     let (ai, ae) = (T::cast(step.implicit), T::cast(step.explicit));
-    table.fill(ai, ae, p.l, p.r, p.h, p.lr_minus_h, p.b, p.b_over_l.is_none());
+    table.fill(ai, ae, p.l, p.r, p.h, p.lr_minus_h, p.b, p.b_over_l.is_none(), adjoint);
 }
 
 /// Waves per call of the continuous time wavefront (`forward_row`): its skew of S - 1 ticks is paid
@@ -79,6 +81,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
         let prefix = op.prefix_tables();
         StepKernel {
             isa,
+            adjoint: false,
             op,
             prefix,
             step: GbtStep { implicit: f64::NAN, explicit: f64::NAN, input: f64::NAN },
@@ -94,6 +97,11 @@ impl<'a, T: Real> StepKernel<'a, T> {
         }
     }
 
+    /// A kernel for the adjoint sweeps (`adjoint`, `adjoint_with`), whose tables it fills.
+    pub(crate) fn for_adjoint(op: &'a Structured<T>, isa: Isa) -> Self {
+        StepKernel { adjoint: true, ..Self::new(op, isa) }
+    }
+
     /// Makes `step` the current step (no work if it already is).
     #[inline(always)]
     pub(crate) fn prepare(&mut self, step: GbtStep) {
@@ -106,7 +114,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
         }
         if let Some(p) = &self.prefix {
             // Forward step at element i with P_i = sum_{k<=i} r_k x_k and Q_{i-1} = sum_{k<i} r_k y_k.
-            fill_prefix_table(p, &step, &mut self.table);
+            fill_prefix_table(p, &step, self.adjoint, &mut self.table);
         }
     }
 
@@ -126,7 +134,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
         self.multi_tables.resize(TILE_STEPS, PrefixTable::default());
         self.multi_abf.resize(TILE_STEPS, Vec::new());
         for s in 0..TILE_STEPS {
-            fill_prefix_table(p, &steps[s], &mut self.multi_tables[s]);
+            fill_prefix_table(p, &steps[s], false, &mut self.multi_tables[s]);
             let ab = T::cast(steps[s].input);
             self.multi_abf[s].clear();
             self.multi_abf[s].extend(f[s].iter().map(|x| ab * *x));

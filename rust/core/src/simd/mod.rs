@@ -151,8 +151,10 @@ pub fn accelerated<R>(work: impl FnOnce() -> R) -> R {
 ///
 /// Row i of (I - a_i A) y = w is (1 + a_i (l_i r_i - h_i)) y_i + a_i l_i Q = w_i, so y_i = inv w_i +
 /// ny_i Q; u = inv w_i is the explicit half scaled by inv, and when B = beta l the input rides in S.
-/// Five FMA or multiplications per element and one FMA on each running sum's chain (`input` adds one
-/// FMA when B is not a multiple of l). `inv` and `e` = 1 + a_e h serve the adjoint sweep.
+/// Six floating-point operations per element (four FMA, two multiplications) and one FMA on each
+/// running sum's chain (`input` adds one
+/// FMA when B is not a multiple of l). `inv` and `e` = 1 + a_e h serve the adjoint sweep; both they
+/// and `input` are filled only where used (else empty).
 #[derive(Debug, Clone, Default)]
 pub struct PrefixTable<T> {
     /// (sx, es, ex, ny, decay, r) of each element, interleaved: the sweep reads one element's six
@@ -164,36 +166,48 @@ pub struct PrefixTable<T> {
 }
 
 impl<T: Real> PrefixTable<T> {
-    /// The element count N (the shortest column: the kernels index every column up to it).
+    /// Whether the kernels can run the table on N elements: `coef`, and `input` unless B = beta l.
     #[inline(always)]
-    pub(crate) fn len(&self) -> usize {
-        self.coef.len().min(self.input.len()).min(self.inv.len()).min(self.e.len())
+    pub(crate) fn fits(&self, n: usize, b_over_l: Option<T>) -> bool {
+        self.coef.len() == n && (b_over_l.is_some() || self.input.len() == n)
     }
 
     /// Fills the table for implicit and explicit weights (ai, ae) from the structure's columns
-    /// (`lrh` = l r - h); `input` is filled only when B is not a multiple of l (else zeros). The time
-    /// wavefront (`kernels::wavefront`) forms the same coefficients with the same operations.
+    /// (`lrh` = l r - h); `input` only when B is not a multiple of l, `inv` and `e` only for the
+    /// `adjoint`. The time wavefront (`kernels::wavefront`) forms the same coefficients with the same
+    /// operations.
     /// (`#[inline(always)]`: it compiles into the caller's frame, with FMA where `accelerated` enables it.)
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fill(&mut self, ai: T, ae: T, l: &[T], r: &[T], h: &[T], lrh: &[T], b: &[T], with_input: bool) {
+    pub(crate) fn fill(
+        &mut self,
+        ai: T,
+        ae: T,
+        l: &[T],
+        r: &[T],
+        h: &[T],
+        lrh: &[T],
+        b: &[T],
+        with_input: bool,
+        adjoint: bool,
+    ) {
         let n = r.len();
         self.coef.clear();
         self.coef.reserve(n);
-        for col in [&mut self.input, &mut self.inv, &mut self.e] {
-            col.resize(n, T::zero());
+        for (col, used) in [(&mut self.input, with_input), (&mut self.inv, adjoint), (&mut self.e, adjoint)] {
+            col.clear();
+            col.reserve(if used { n } else { 0 });
         }
         // In chunks, column by column (loops the compiler vectorises, divisions included), then
         // interleaved.
         const CHUNK: usize = 64;
-        let mut cols = [[T::zero(); CHUNK]; 6];
+        let mut cols = [[T::zero(); CHUNK]; 9];
         for at in (0..n).step_by(CHUNK) {
             let len = CHUNK.min(n - at);
             let span = at..at + len;
             let (l, r, h, lrh, b) =
-                (&l[span.clone()], &r[span.clone()], &h[span.clone()], &lrh[span.clone()], &b[span.clone()]);
-            let (input, inv, e) = (&mut self.input[span.clone()], &mut self.inv[span.clone()], &mut self.e[span]);
-            let [sx, es, ex, ny, decay, rr] = &mut cols;
+                (&l[span.clone()], &r[span.clone()], &h[span.clone()], &lrh[span.clone()], &b[span]);
+            let [sx, es, ex, ny, decay, rr, input, inv, e] = &mut cols;
             for j in 0..len {
                 inv[j] = T::one() / ai.mul_add(lrh[j], T::one());
                 e[j] = ae.mul_add(h[j], T::one());
@@ -203,10 +217,17 @@ impl<T: Real> PrefixTable<T> {
                 ex[j] = e[j] * inv[j];
                 decay[j] = r[j].mul_add(ny[j], T::one());
                 rr[j] = r[j];
-                input[j] = if with_input { b[j] * inv[j] } else { T::zero() };
+                input[j] = b[j] * inv[j];
             }
-            let [sx, es, ex, ny, decay, rr] = &cols;
+            let [sx, es, ex, ny, decay, rr, input, inv, e] = &cols;
             self.coef.extend((0..len).map(|j| [sx[j], es[j], ex[j], ny[j], decay[j], rr[j]]));
+            if with_input {
+                self.input.extend_from_slice(&input[..len]);
+            }
+            if adjoint {
+                self.inv.extend_from_slice(&inv[..len]);
+                self.e.extend_from_slice(&e[..len]);
+            }
         }
     }
 
@@ -259,7 +280,7 @@ impl<T: Copy + Default> WaveTables<T> {
     }
 
     /// The padded state length max(N, S).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.n
     }
 }
@@ -361,8 +382,9 @@ macro_rules! tile_kernel {
                 state: &mut [$t],
                 n: usize,
             ) -> usize {
-                let sizes_ok =
-                    table.len() == n && state.len() == abf.len() * n && src.is_none_or(|s| s.len() == state.len());
+                let sizes_ok = table.fits(n, b_over_l)
+                    && state.len() == abf.len() * n
+                    && src.is_none_or(|s| s.len() == state.len());
                 if !sizes_ok {
                     return 0;
                 }
@@ -396,7 +418,7 @@ macro_rules! tile_kernel {
                 let ok = tables.len() == TILE_STEPS
                     && abf.len() == TILE_STEPS
                     && dst.len() == TILE_STEPS
-                    && tables.iter().all(|t| t.len() == n)
+                    && tables.iter().all(|t| t.fits(n, b_over_l))
                     && abf.iter().all(|a| a.len() == rows)
                     && dst.iter().all(|d| d.len() == src.len());
                 if !ok {
