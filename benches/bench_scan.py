@@ -316,12 +316,13 @@ def cpu_model():
 # Cycles per state element at the kernel's bound (benches/LIMITS.md: vector FP operations per element
 # on two FMA ports, and the division throughput of the wavefront), for float32.
 LIMIT_CYCLES = {
-    # fused Prefix step on row tiles: 8 vector FP ops (5 FMA + 3 mul) per W = 8 rows, 2 ports
-    "step": 8 / (2 * 8),
-    # time wavefront: 14 vector FP ops + 1 division per lane-element; 16 lanes (AVX-512) or 8 (AVX2);
+    # fused Prefix step on row tiles of W = 8 rows: 6 vector FP ops (4 FMA + 2 mul) + 4 shuffles + 1 insert
+    # per element, on 3 vector ports
+    "step": (6 + 4 + 1) / (3 * 8),
+    # time wavefront: 13 vector FP ops + 1 division per lane-element; 16 lanes (AVX-512) or 8 (AVX2);
     # vdivps: 10 cycles per zmm / 5 per ymm (reciprocal throughput, Ice Lake / Sapphire Rapids server)
-    "wave_avx512": max(14 / (2 * 16), 10 / 16),
-    "wave_avx2": max(14 / (2 * 8), 5 / 8),
+    "wave_avx512": max(13 / (2 * 16), 10 / 16),
+    "wave_avx2": max(13 / (2 * 8), 5 / 8),
 }
 
 
