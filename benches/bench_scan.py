@@ -1,6 +1,9 @@
 """Benchmarks of the O(N) HiPPO updates and scans. Not part of the test command.
 
-    python benches/bench_scan.py [--quick]   # prints the tables; saved as benches/results/bench_scan_cpu.txt
+    python benches/bench_scan.py --blas-threads 1 [--quick]   # the tables; saved as benches/results/bench_scan_cpu.txt
+
+With --blas-threads 1 every contender runs on one core: a step of this size runs on one (a second
+thread costs more to wake than it saves), and so does the C baseline.
 
 Every figure is the best of several timed repetitions (the machine may be shared), measured side by
 side in one run with:
