@@ -113,7 +113,6 @@ impl<'a, T: Real> StepKernel<'a, T> {
             return;
         }
         if let Some(p) = &self.prefix {
-            // Forward step at element i with P_i = sum_{k<=i} r_k x_k and Q_{i-1} = sum_{k<i} r_k y_k.
             fill_prefix_table(p, &step, self.adjoint, &mut self.table);
         }
     }
@@ -209,25 +208,24 @@ impl<'a, T: Real> StepKernel<'a, T> {
                 let mut padded = Vec::new();
                 let (mut ai, mut ae, mut abf) = (Vec::new(), Vec::new(), Vec::new());
                 while k + wave <= steps {
-                    // The longest run of whole waves without a reset, up to WAVES_PER_RUN.
-                    let mut waves = 0;
-                    while waves < WAVES_PER_RUN
-                        && k + (waves + 1) * wave <= steps
-                        && (k + waves * wave..k + (waves + 1) * wave).all(|q| !is_reset(&coef(q)))
-                    {
-                        waves += 1;
-                    }
-                    if waves > 0 {
-                        let run = k..k + waves * wave;
-                        ai.clear();
-                        ae.clear();
-                        abf.clear();
-                        for q in run.clone() {
-                            let s = coef(q);
-                            ai.push(T::cast(s.implicit));
-                            ae.push(T::cast(s.explicit));
-                            abf.push(T::cast(s.input) * f(q));
+                    // The steps from k up to a reset (at most WAVES_PER_RUN waves), cut to whole waves.
+                    ai.clear();
+                    ae.clear();
+                    abf.clear();
+                    for q in k..steps.min(k + WAVES_PER_RUN * wave) {
+                        let s = coef(q);
+                        if is_reset(&s) {
+                            break;
                         }
+                        ai.push(T::cast(s.implicit));
+                        ae.push(T::cast(s.explicit));
+                        abf.push(T::cast(s.input) * f(q));
+                    }
+                    let run = ai.len() / wave * wave;
+                    if run > 0 {
+                        ai.truncate(run);
+                        ae.truncate(run);
+                        abf.truncate(run);
                         let done = if tables.len() == c.len() {
                             T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, c)
                         } else {
@@ -239,7 +237,7 @@ impl<'a, T: Real> StepKernel<'a, T> {
                             done
                         };
                         if done {
-                            k = run.end;
+                            k += run;
                             continue;
                         }
                     }
