@@ -1,6 +1,7 @@
 """Benchmarks of the O(N) HiPPO updates and scans. Not part of the test command.
 
     python benches/bench_scan.py --blas-threads 1 [--quick]   # the tables; saved as benches/results/bench_scan_cpu.txt
+    python benches/bench_scan.py --blas-threads 1 --isa avx2  # all of them on the AVX2 kernels of an AVX-512 CPU
 
 With --blas-threads 1 every contender runs on one core: a step of this size runs on one (a second
 thread costs more to wake than it saves), and so does the C baseline.
@@ -329,7 +330,7 @@ LIMIT_CYCLES = {
 }
 
 
-def side_by_side(lines, quick, so, freq):
+def side_by_side(lines, quick, so, freq, isa):
     """The three speed targets in one run: step vs C and dense numpy, single-row LegS scan vs C,
     single-row LegT/LMU vs LegS; with the fraction of the kernel's limit."""
     N, R = 256, 100
@@ -372,7 +373,7 @@ def side_by_side(lines, quick, so, freq):
     for _ in range(1 if quick else 3):  # in turn, as above
         t_legs = min(t_legs, timed(lambda: hippo_rs.scan(fs, N, measure="legs", return_all=False)))
         t_cscan = min(t_cscan, timed(lambda: so.legs_scan_f32(ptr(c1), ptr(fs), ptr(rt), N, L, 1)) if so else float("nan"))
-    wave = LIMIT_CYCLES["wave_avx512" if _core._set_isa(None) == "avx512" else "wave_avx2"]
+    wave = LIMIT_CYCLES["wave_avx512" if isa == "avx512" else "wave_avx2"]
     limit = L * N * wave / freq if freq else float("nan")
     lines.append(
         f"LegS single row, L = {L:.0e}, N = 256, float32, final state: ours {t_legs:6.3f} s | scalar C {t_cscan:6.3f} s -> {t_cscan / t_legs:5.1f}x (target >= 12x)"
@@ -389,8 +390,9 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def per_isa(lines, quick):
-    """The same calls on every instruction set of this CPU (forced), float32, N = 256."""
+def per_isa(lines, forced):
+    """The same calls on every instruction set of this CPU (forced), float32, N = 256; then back to
+    `forced` (None: the detected one)."""
     N, R = 256, 100
     rng = np.random.default_rng(9)
     c = (0.1 * rng.standard_normal((R, N))).astype(np.float32)
@@ -413,7 +415,7 @@ def per_isa(lines, quick):
                 row += f" | single row L = 1e5: LegS {t_s * 1e3:6.1f} ms, LegT {t_t * 1e3:6.1f} ms"
             lines.append(row)
         finally:
-            _core._set_isa(None)
+            _core._set_isa(forced)
 
 
 def call_overhead(lines):
@@ -430,25 +432,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, L = 1e5 in the first table")
     ap.add_argument("--blas-threads", default=None, help="threads of numpy's BLAS (set before numpy loads)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_scan_cpu.txt"))
+    ap.add_argument("--isa", choices=("scalar", "avx2", "avx512"), default=None,
+                    help="run every table on this instruction set's kernels (default: the best this CPU has)")
+    ap.add_argument("--out", default=None, help="where the tables are saved (default: benches/results/bench_scan_cpu[_ISA].txt)")
     args = ap.parse_args()
+    if args.out is None:
+        name = "bench_scan_cpu" + (f"_{args.isa}" if args.isa else "") + ".txt"
+        args.out = os.path.join(os.path.dirname(__file__), "results", name)
+    try:
+        isa = _core._set_isa(args.isa)
+    except ValueError as err:
+        ap.error(f"--isa: {err}")
     check_numpy_steps()
     model, freq, simd = cpu_model()
     so, compiler = build_c()
-    isa = _core._set_isa(None)
     width = {"avx512": "512-bit (16 float32)", "avx2": "256-bit (8 float32)", "scalar": "scalar"}[isa]
     lines = [
         f"hippo_rs {hippo_rs.__version__} bench_scan.py  {time.strftime('%Y-%m-%d %H:%M:%S')}",
         f"CPU: {model} ({simd}; nominal {freq / 1e9 if freq else float('nan'):.2f} GHz), cores={os.cpu_count()}, "
         f"load avg={' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"kernels: {isa}, vector width {width}; C baseline: {compiler}; python {sys.version.split()[0]}, "
+        f"kernels: {isa}{' (forced by --isa)' if args.isa else ''}, vector width {width}; C baseline: {compiler}; python {sys.version.split()[0]}, "
         f"numpy {np.__version__}, BLAS threads={args.blas_threads or 'default'}",
         "",
         "Targets, side by side (limit: benches/LIMITS.md, at the nominal clock)",
     ]
-    side_by_side(lines, args.quick, so, freq)
+    side_by_side(lines, args.quick, so, freq, isa)
     lines += ["", "Every instruction set of this CPU, forced in turn (float32)"]
-    per_isa(lines, args.quick)
+    per_isa(lines, args.isa)
     lines += ["", "Call overhead"]
     call_overhead(lines)
     lines += [
