@@ -32,7 +32,8 @@ use crate::structured::Structured;
 
 pub use parallel::PARALLEL_WORK;
 use parallel::{run_blocks, SharedOut};
-use step::{rows_to_tile, tile_to_rows, StepKernel, ROW_FORM_STEPS, TILE};
+pub use step::ROW_FORM_STEPS;
+use step::{rows_to_tile, tile_to_rows, StepKernel, TILE};
 
 /// The per-step coefficients (a_i, a_e, a_b) of a scan, row-major float64.
 #[derive(Debug, Clone, Copy)]

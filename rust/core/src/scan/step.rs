@@ -53,7 +53,7 @@ const WAVES_PER_RUN: usize = 64;
 /// (`forward_row`), on CPUs with a time wavefront: at least the longest wave (S = 64 float32 steps
 /// with AVX-512), so that every instruction set takes the same form for the same call. Shorter scans,
 /// CPUs without AVX2, and every other scan step by the per-step table (`PrefixTable`).
-pub(crate) const ROW_FORM_STEPS: usize = 64;
+pub const ROW_FORM_STEPS: usize = 64;
 
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
 pub(crate) const TILE: usize = 8;
