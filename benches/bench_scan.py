@@ -323,10 +323,10 @@ LIMIT_CYCLES = {
     # fused Prefix step on row tiles of W = 8 rows: 6 vector FP ops (4 FMA + 2 mul) + 4 shuffles + 1 insert
     # per element, on 3 vector ports
     "step": (6 + 4 + 1) / (3 * 8),
-    # time wavefront: 13 vector FP ops + 1 division per lane-element; 16 lanes (AVX-512) or 8 (AVX2);
+    # time wavefront: 8 vector FP ops + 1 division per lane-element; 16 lanes (AVX-512) or 8 (AVX2);
     # vdivps: 10 cycles per zmm / 5 per ymm (reciprocal throughput, Ice Lake / Sapphire Rapids server)
-    "wave_avx512": max(13 / (2 * 16), 10 / 16),
-    "wave_avx2": max(13 / (2 * 8), 5 / 8),
+    "wave_avx512": max(8 / (2 * 16), 10 / 16),
+    "wave_avx2": max(8 / (2 * 8), 5 / 8),
 }
 
 

@@ -55,6 +55,7 @@ enum Shape<T> {
 /// A = -diag(l) L diag(r) + diag(h) with B = b; `lr_minus_h` = l r - h (see the module docs).
 /// `b_over_l`: Some(beta) when B = beta l exactly (LegS and LagT: beta = 1; GLagT with alpha = 0),
 /// which lets the fused step carry the input in its running sum (`crate::scan::step`).
+#[derive(Clone, Copy)]
 pub(crate) struct PrefixTables<'a, T> {
     pub l: &'a [T],
     pub r: &'a [T],

@@ -581,5 +581,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(legs_step, m)?)?;
     m.add_function(wrap_pyfunction!(structured_apply, m)?)?;
     m.add_function(wrap_pyfunction!(_set_isa, m)?)?;
+    // The fewest steps for which the final state of a few rows takes the single-row form of the
+    // `Prefix` step on SIMD CPUs (tests use it).
+    m.add("_ROW_FORM_STEPS", core_scan::ROW_FORM_STEPS)?;
     Ok(())
 }

@@ -32,6 +32,7 @@ use crate::structured::Structured;
 
 pub use parallel::PARALLEL_WORK;
 use parallel::{run_blocks, SharedOut};
+pub use step::ROW_FORM_STEPS;
 use step::{rows_to_tile, tile_to_rows, StepKernel, TILE};
 
 /// The per-step coefficients (a_i, a_e, a_b) of a scan, row-major float64.
@@ -148,7 +149,7 @@ pub fn gbt_scan<T: Real>(
                 let mut kernel = StepKernel::new(op, isa);
                 let width = (r1 - r0) * n;
                 let wave = T::wave_steps(isa);
-                if !return_all && r1 - r0 < T::tile_rows(isa).max(8) && wave > 0 && steps >= wave {
+                if !return_all && r1 - r0 < T::tile_rows(isa).max(8) && wave > 0 && steps >= ROW_FORM_STEPS {
                     // Too few rows for SIMD tiles but many steps: each row on its own, through the time wavefront.
                     // SAFETY: block (r0, r1) owns rows r0..r1 of the final state.
                     let state = unsafe { shared.part(r0 * n, width) };

@@ -6,7 +6,7 @@
 
 use crate::discretize::GbtStep;
 use crate::float::{Lane, Real};
-use crate::simd::{Isa, PrefixTable, WaveTables, TILE_STEPS};
+use crate::simd::{prefix_row_step, Isa, PrefixTable, WaveTables, TILE_STEPS};
 use crate::structured::{PrefixTables, SolveCache, Structured, Sweep};
 
 use super::is_reset;
@@ -48,6 +48,12 @@ fn fill_prefix_table<T: Real>(p: &PrefixTables<'_, T>, step: &GbtStep, adjoint: 
 /// Waves per call of the continuous time wavefront (`forward_row`): its skew of S - 1 ticks is paid
 /// once per run.
 const WAVES_PER_RUN: usize = 64;
+
+/// The fewest steps for which the final state of a few rows takes the single-row form of the step
+/// (`forward_row`), on CPUs with a time wavefront: at least the longest wave (S = 64 float32 steps
+/// with AVX-512), so that every instruction set takes the same form for the same call. Shorter scans,
+/// CPUs without AVX2, and every other scan step by the per-step table (`PrefixTable`).
+pub const ROW_FORM_STEPS: usize = 64;
 
 /// Rows per transposed tile of the generic (non-`Prefix`) operators.
 pub(crate) const TILE: usize = 8;
@@ -187,9 +193,10 @@ impl<'a, T: Real> StepKernel<'a, T> {
         }
     }
 
-    /// Steps `steps` of one row `c` with inputs `f(k)` and coefficients `coef(k)`, the final state
-    /// only: runs of `T::wave_steps` GBT steps of a `Prefix` measure go through the time wavefront
-    /// (`crate::simd`), everything else step by step.
+    /// Steps `steps` (at least `ROW_FORM_STEPS`) of one row `c` with inputs `f(k)` and coefficients
+    /// `coef(k)`, the final state only. The GBT steps of a `Prefix` measure take the single-row form
+    /// (`crate::simd::prefix_row_step`): runs of whole waves through the time wavefront, the rest one
+    /// by one; resets and the other operators step by step as in `forward`.
     #[inline(always)]
     pub(crate) fn forward_row(
         &mut self,
@@ -199,57 +206,61 @@ impl<'a, T: Real> StepKernel<'a, T> {
         coef: impl Fn(usize) -> GbtStep,
     ) {
         let wave = T::wave_steps(self.isa);
-        let mut k = 0;
-        if let Some(p) = &self.prefix {
-            if wave > 0 && steps >= wave {
-                let tables = WaveTables::new(wave, p.r, p.l, p.h, p.lr_minus_h, p.b);
-                let b_over_l = p.b_over_l;
-                // The state padded with zeros to the wave's length (a copy only when N < S).
-                let mut padded = Vec::new();
-                let (mut ai, mut ae, mut abf) = (Vec::new(), Vec::new(), Vec::new());
-                while k + wave <= steps {
-                    // The steps from k up to a reset (at most WAVES_PER_RUN waves), cut to whole waves.
-                    ai.clear();
-                    ae.clear();
-                    abf.clear();
-                    for q in k..steps.min(k + WAVES_PER_RUN * wave) {
-                        let s = coef(q);
-                        if is_reset(&s) {
-                            break;
-                        }
-                        ai.push(T::cast(s.implicit));
-                        ae.push(T::cast(s.explicit));
-                        abf.push(T::cast(s.input) * f(q));
-                    }
-                    let run = ai.len() / wave * wave;
-                    if run > 0 {
-                        ai.truncate(run);
-                        ae.truncate(run);
-                        abf.truncate(run);
-                        let done = if tables.len() == c.len() {
-                            T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, c)
-                        } else {
-                            padded.clear();
-                            padded.extend_from_slice(c);
-                            padded.resize(tables.len(), T::zero());
-                            let done = T::prefix_wavefront(self.isa, &tables, b_over_l, &ai, &ae, &abf, &mut padded);
-                            c.copy_from_slice(&padded[..c.len()]);
-                            done
-                        };
-                        if done {
-                            k += run;
-                            continue;
-                        }
-                    }
+        let p = match self.prefix {
+            Some(p) if wave > 0 => p,
+            _ => {
+                for k in 0..steps {
                     self.prepare(coef(k));
                     self.forward(c, f(k));
-                    k += 1;
                 }
+                return;
             }
-        }
-        for k in k..steps {
-            self.prepare(coef(k));
-            self.forward(c, f(k));
+        };
+        let tables = WaveTables::new(wave, p.r, p.l, p.lr_minus_h, p.b);
+        // The state padded with zeros to the wave's length (a copy only when N < S).
+        let mut padded = Vec::new();
+        let (mut ai, mut ae, mut abf) = (Vec::new(), Vec::new(), Vec::new());
+        let mut k = 0;
+        while k < steps {
+            let step = coef(k);
+            if is_reset(&step) {
+                self.prepare(step);
+                self.forward(c, f(k));
+                k += 1;
+                continue;
+            }
+            // The steps from k up to a reset, at most WAVES_PER_RUN waves: whole waves through the
+            // wavefront, the rest one by one.
+            ai.clear();
+            ae.clear();
+            abf.clear();
+            for q in k..steps.min(k + WAVES_PER_RUN * wave) {
+                let s = coef(q);
+                if is_reset(&s) {
+                    break;
+                }
+                ai.push(T::cast(s.implicit));
+                ae.push(T::cast(s.explicit));
+                abf.push(T::cast(s.input) * f(q));
+            }
+            let run = ai.len() / wave * wave;
+            let done = run > 0 && {
+                let (ai, ae, abf) = (&ai[..run], &ae[..run], &abf[..run]);
+                if tables.len() == c.len() {
+                    T::prefix_wavefront(self.isa, &tables, p.b_over_l, ai, ae, abf, c)
+                } else {
+                    padded.clear();
+                    padded.extend_from_slice(c);
+                    padded.resize(tables.len(), T::zero());
+                    let done = T::prefix_wavefront(self.isa, &tables, p.b_over_l, ai, ae, abf, &mut padded);
+                    c.copy_from_slice(&padded[..c.len()]);
+                    done
+                }
+            };
+            for j in if done { run } else { 0 }..ai.len() {
+                prefix_row_step(&p, ai[j], ae[j], abf[j], c);
+            }
+            k += ai.len();
         }
     }
 

@@ -236,10 +236,9 @@ unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
     let n = tb.n;
     let waves = ai.len() / s_steps;
     let one = V::splat(<V::Elem as num_traits::One>::one());
-    // Per lane: its step's (a_i, a_e, -a_i, -a_e, a_b f) and running sums, all set when the lane
-    // starts its step (before that a lane computes on zeros, and nothing reads its outputs).
-    let (mut ai_v, mut ae_v, mut nai_v, mut nae_v, mut abf_v) =
-        ([V::zero(); M], [V::zero(); M], [V::zero(); M], [V::zero(); M], [V::zero(); M]);
+    // Per lane: its step's (a_i, -a_i, -a_e, a_b f) and running sums, all set when the lane starts
+    // its step (before that a lane computes on zeros, and nothing reads its outputs).
+    let (mut ai_v, mut nai_v, mut nae_v, mut abf_v) = ([V::zero(); M], [V::zero(); M], [V::zero(); M], [V::zero(); M]);
     let (mut s, mut q) = ([V::zero(); M], [V::zero(); M]);
     // rotated[m] = the previous tick's outputs of vector m rotated up one lane (lane 0 = last lane).
     let mut rotated = [V::zero(); M];
@@ -259,10 +258,11 @@ unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
             for m in 0..M {
                 if m == start_m {
                     ai_v[m] = ai_v[m].with_lane(lane, a_i);
-                    ae_v[m] = ae_v[m].with_lane(lane, a_e);
                     nai_v[m] = nai_v[m].with_lane(lane, -a_i);
                     nae_v[m] = nae_v[m].with_lane(lane, -a_e);
-                    abf_v[m] = abf_v[m].with_lane(lane, a_bf);
+                    if INPUT {
+                        abf_v[m] = abf_v[m].with_lane(lane, a_bf);
+                    }
                     s[m] = s[m].with_lane(lane, s0);
                     q[m] = q[m].with_lane(lane, zero);
                 }
@@ -274,23 +274,18 @@ unsafe fn wavefront<V: Vector, const M: usize, const INPUT: bool>(
             carry = rotated[m];
             // lane m W + j is at element (tick - m W - j) mod n: table index n - 1 - phase + m W + j.
             let at = n - 1 - phase + m * w;
+            // crate::simd::prefix_row_step, operation for operation.
             let r = V::load(tb.r.as_ptr().add(at));
-            // PrefixTable::fill, operation for operation.
-            let inv = one.div(ai_v[m].mul_add(V::load(tb.lrh.as_ptr().add(at)), one));
-            let e = ae_v[m].mul_add(V::load(tb.h.as_ptr().add(at)), one);
-            let es = V::load(tb.l.as_ptr().add(at)).mul(inv);
-            let ny = nai_v[m].mul(es);
-            let sx = nae_v[m].mul(r);
-            let ex = e.mul(inv);
-            let decay = r.mul_add(ny, one);
-            // PrefixTable::apply.
-            s[m] = sx.mul_add(x, s[m]);
-            let mut u = es.mul_add(s[m], ex.mul(x));
+            let lrh = V::load(tb.lrh.as_ptr().add(at));
+            let d = ai_v[m].mul_add(lrh, one);
+            let g = nae_v[m].mul_add(lrh, one);
+            let mut lp = V::load(tb.l.as_ptr().add(at)).mul(nai_v[m].mul_add(q[m], s[m]));
             if INPUT {
-                u = V::load(tb.b.as_ptr().add(at)).mul(inv).mul_add(abf_v[m], u);
+                lp = V::load(tb.b.as_ptr().add(at)).mul_add(abf_v[m], lp);
             }
-            let y = ny.mul_add(q[m], u);
-            q[m] = decay.mul_add(q[m], r.mul(u));
+            let y = g.mul_add(x, lp).div(d);
+            s[m] = nae_v[m].mul(r).mul_add(x, s[m]);
+            q[m] = r.mul_add(y, q[m]);
             rotated[m] = y.rotate_up();
         }
         // The last lane finished element `out` of its step.

@@ -14,17 +14,19 @@
 //! step k + 1 needs only elements <= i of step k, so S = M * W consecutive steps run at once, one per
 //! SIMD lane, skewed by one element: at tick tau, the lane of step k + q processes element tau - q,
 //! taking its input from the neighbouring lane's output of the previous tick (a lane rotation). Each
-//! lane keeps its own running sums; the M vectors give M independent FMA chains per tick. The
+//! lane keeps its own running sums; the M vectors give M independent chains per tick. The
 //! per-element coefficients depend on the lane's step, so they are formed per tick from reversed
-//! tables, with the same operations as the scalar step: again bitwise the scalar results.
+//! tables. With M W steps in flight latency matters less than operation count, so the final state of
+//! a few rows uses its own form of the step (`prefix_row_step`: 8 operations and a division per
+//! element, no table); every path of that form, scalar or SIMD, gives bitwise the same results.
 //!
 //! The wave is continuous over a run of waves: when a lane finishes element N - 1 of its step it
 //! starts element 0 of its step S later (its coefficients and running sums set in that lane alone),
 //! so the skew of S - 1 ticks is paid once per run, not once per S steps. Lane 0 reads element i of
 //! the state N - S + 1 ticks after the last lane wrote it: the state array itself is the buffer
 //! between waves, which needs N >= S. A shorter state is padded to S elements with
-//! r = l = h = b = 0, which pass values through without touching the running sums; the tables are
-//! periodic in the element index.
+//! r = l = l r - h = b = 0, which pass values through without touching the running sums; the tables
+//! are periodic in the element index.
 
 #[cfg(target_arch = "x86_64")]
 mod kernels;
@@ -36,6 +38,7 @@ use std::sync::OnceLock;
 
 use crate::error::{HippoError, Result};
 use crate::float::Real;
+use crate::structured::PrefixTables;
 
 /// The instruction sets the kernels are compiled for, in increasing width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,8 +177,6 @@ impl<T: Real> PrefixTable<T> {
 
     /// Fills the table for implicit and explicit weights (ai, ae) from the structure's columns
     /// (`lrh` = l r - h); `input` only when B is not a multiple of l, `inv` and `e` only for the
-    /// `adjoint`. The time wavefront (`kernels::wavefront`) forms the same coefficients with the same
-    /// operations.
     /// (`#[inline(always)]`: it compiles into the caller's frame, with FMA where `accelerated` enables it.)
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -253,10 +254,55 @@ impl<T: Real> PrefixTable<T> {
     }
 }
 
+/// One fused `Prefix` GBT step (weights a_i, a_e; input term a_b f) of a single row `c`, in the form
+/// of the time wavefront (`kernels::wavefront` does the same operations lane by lane). Per element i,
+/// with the running sums S and Q of `PrefixTable` before element i:
+///
+/// ```text
+/// P   = S - a_i Q
+/// y_i = ((1 - a_e (l r - h)_i) x_i + l_i P (+ b_i a_b f)) / (1 + a_i (l r - h)_i)
+/// S  <- S - a_e r_i x_i
+/// Q  <- Q + r_i y_i
+/// ```
+///
+/// Row i of (I - a_i A) y = (I + a_e A) x + B a_b f, A = -diag(l) L diag(r) + diag(h), reads
+/// (1 + a_i (l_i r_i - h_i)) y_i + a_i l_i Q = (1 - a_e (l_i r_i - h_i)) x_i + l_i S + b_i a_b f with
+/// S = -a_e sum_{k<i} r_k x_k; when B = beta l, S starts at beta a_b f and carries the input. Eight
+/// operations and one division per element, no per-step table; the path from x_i to y_i is one FMA
+/// and the division. Dividing (rather than multiplying by a rounded reciprocal, as the row tiles'
+/// table does) keeps long float32 scans about ten times closer to float64 (`benches/LIMITS.md`).
+#[inline(always)]
+pub(crate) fn prefix_row_step<T: Real>(p: &PrefixTables<'_, T>, ai: T, ae: T, abf: T, c: &mut [T]) {
+    if p.b_over_l.is_some() {
+        row_step::<T, false>(p, ai, ae, abf, c)
+    } else {
+        row_step::<T, true>(p, ai, ae, abf, c)
+    }
+}
+
+#[inline(always)]
+fn row_step<T: Real, const INPUT: bool>(p: &PrefixTables<'_, T>, ai: T, ae: T, abf: T, c: &mut [T]) {
+    let (one, nai, nae) = (T::one(), -ai, -ae);
+    let (mut s, mut q) = (PrefixTable::start(p.b_over_l, abf), T::zero());
+    for (i, x) in c.iter_mut().enumerate() {
+        let (r, lrh) = (p.r[i], p.lr_minus_h[i]);
+        let d = ai.mul_add(lrh, one);
+        let g = nae.mul_add(lrh, one);
+        let mut lp = p.l[i] * nai.mul_add(q, s);
+        if INPUT {
+            lp = p.b[i].mul_add(abf, lp);
+        }
+        let y = g.mul_add(*x, lp) / d;
+        s = (nae * r).mul_add(*x, s);
+        q = r.mul_add(y, q);
+        *x = y;
+    }
+}
+
 /// Steps per call of `prefix_forward_tiles_steps`.
 pub const TILE_STEPS: usize = 4;
 
-/// `Prefix` tables (r, l, h, l r - h, b) reversed and periodic for the skewed lane loads of
+/// `Prefix` tables (r, l, l r - h, b) reversed and periodic for the skewed lane loads of
 /// `prefix_wavefront`, over a state padded with zero elements to `n` = max(N, S) (S = the wave's
 /// step count): `x[y]` holds element (n - 1 - y) mod n, for y < n + S - 1.
 pub struct WaveTables<T> {
@@ -264,19 +310,18 @@ pub struct WaveTables<T> {
     steps: usize,
     r: Vec<T>,
     l: Vec<T>,
-    h: Vec<T>,
     lrh: Vec<T>,
     b: Vec<T>,
 }
 
 impl<T: Copy + Default> WaveTables<T> {
-    /// The tables of a wave of `steps` steps over the columns (r, l, h, l r - h, b) of length N.
-    pub fn new(steps: usize, r: &[T], l: &[T], h: &[T], lrh: &[T], b: &[T]) -> Self {
+    /// The tables of a wave of `steps` steps over the columns (r, l, l r - h, b) of length N.
+    pub fn new(steps: usize, r: &[T], l: &[T], lrh: &[T], b: &[T]) -> Self {
         let n = r.len().max(steps);
         let periodic = |v: &[T]| -> Vec<T> {
             (0..n + steps.saturating_sub(1)).map(|y| v.get((2 * n - 1 - y) % n).copied().unwrap_or_default()).collect()
         };
-        WaveTables { n, steps, r: periodic(r), l: periodic(l), h: periodic(h), lrh: periodic(lrh), b: periodic(b) }
+        WaveTables { n, steps, r: periodic(r), l: periodic(l), lrh: periodic(lrh), b: periodic(b) }
     }
 
     /// The padded state length max(N, S).
@@ -349,7 +394,8 @@ pub trait TileKernel: Sized {
 /// stride of 4 KB or more fall into one L1 set, more than its 12 ways; float64 gains ~10 % from two
 /// 4-row tiles, float32 0-5 % from two 8-row tiles, which thrash at N = 1024; `benches/LIMITS.md`),
 /// `$m2` the
-/// wavefront's vectors (independent FMA chains covering the ~20-cycle latency of one tick); `$v5`,
+/// wavefront's vectors (independent chains covering the latency of one tick: an FMA, the division,
+/// the lane rotation and the blend, ~20 cycles); `$v5`,
 /// `$m5` the same for the AVX-512 wavefront. Row tiles run the AVX2 code on AVX-512 CPUs as well:
 /// 512-bit tiles need as many port-5 shuffles and inserts per element as they save FMAs (512-bit
 /// FMAs share port 5), and the EVEX-encoded 256-bit code measured slower (`benches/LIMITS.md`).
@@ -518,9 +564,9 @@ macro_rules! tile_kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f32, vector::F32x8, 1, 4, vector::F32x16, 3);
+tile_kernel!(f32, vector::F32x8, 1, 6, vector::F32x16, 4);
 #[cfg(target_arch = "x86_64")]
-tile_kernel!(f64, vector::F64x4, 2, 6, vector::F64x8, 3);
+tile_kernel!(f64, vector::F64x4, 2, 8, vector::F64x8, 4);
 
 /// Without x86_64 SIMD every kernel reports nothing done (the scalar path runs).
 #[cfg(not(target_arch = "x86_64"))]
