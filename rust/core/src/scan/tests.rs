@@ -331,8 +331,9 @@ fn bad_inputs_are_errors() {
 /// (table) form.
 #[test]
 fn every_isa_gives_the_scalar_bits() {
-    /// The outputs, each with whether it comes from (or is seeded by) a single-row-form scan.
-    type Outputs<T> = Vec<(bool, Vec<T>)>;
+    /// The outputs, each with the element-steps (steps x N) of its scan when that scan takes the
+    /// single-row form (its outputs, or the adjoint seeded by them), else None.
+    type Outputs<T> = Vec<(Option<usize>, Vec<T>)>;
     fn run<T: Real>(isa: Isa) -> Outputs<T> {
         Isa::force(Some(isa)).unwrap();
         let mut outs = Vec::new();
@@ -363,19 +364,24 @@ fn every_isa_gives_the_scalar_bits() {
                     )
                     .unwrap();
                     let row_form = !return_all && rows < 8 && steps >= ROW_FORM_STEPS && op.prefix_tables().is_some();
-                    outs.extend([out, gf, gc0].map(|o| (row_form, o)));
+                    outs.extend([out, gf, gc0].map(|o| (row_form.then_some(steps * n), o)));
                 }
             }
         }
         outs
     }
-    fn compare<T: Real>(isa: Isa, got: &[(bool, Vec<T>)], scalar: &[(bool, Vec<T>)], simd: &[(bool, Vec<T>)]) {
+    fn compare<T: Real>(isa: Isa, got: &Outputs<T>, scalar: &Outputs<T>, simd: &Outputs<T>) {
         let name = std::any::type_name::<T>();
         for (k, ((row_form, g), (_, w))) in got.iter().zip(scalar).enumerate() {
-            let want = if *row_form { &simd[k].1 } else { w };
-            assert!(same_bits(g, want), "{name} {isa:?} case {k}");
+            let Some(element_steps) = row_form else {
+                assert!(same_bits(g, w), "{name} {isa:?} case {k}");
+                continue;
+            };
+            assert!(same_bits(g, &simd[k].1), "{name} {isa:?} case {k}");
+            // The two forms drift apart by a few units of rounding per step and element, as in
+            // `wavefront_equals_the_single_row_form`.
             let scale = w.iter().fold(1.0f64, |a, x| a.max(x.to_f64().unwrap().abs()));
-            let tol = 4.0 * 200.0 * 64.0 * T::epsilon().to_f64().unwrap() * scale;
+            let tol = 4.0 * *element_steps as f64 * T::epsilon().to_f64().unwrap() * scale;
             assert!(
                 g.iter().zip(w).all(|(a, b)| (a.to_f64().unwrap() - b.to_f64().unwrap()).abs() <= tol),
                 "{name} {isa:?} case {k} vs scalar"
